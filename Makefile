@@ -1,0 +1,35 @@
+# Set-up and the two everyday commands. Every target installs what it needs first,
+# so on a fresh clone `make demo` or `make test` is all there is to type.
+PYTHON ?= python3
+VENV   := .venv
+LEGACY := .venv-tflite
+APT_PACKAGES := mosquitto mosquitto-clients openssl
+
+.PHONY: setup system test demo clean
+
+setup: system $(VENV)/.installed $(LEGACY)/.installed
+
+# The broker the tests and the demo start on a loopback port (not as a service).
+system:
+	@command -v mosquitto >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); }
+
+# Workstation + LiteRT environment: training, export, the daemon and the tests.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[device,train,test]'
+	touch $@
+
+# The older-board runtime: tflite-runtime 2.14 needs NumPy < 2, so it gets its own venv.
+$(LEGACY)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(LEGACY)
+	$(LEGACY)/bin/pip install -q --upgrade pip
+	$(LEGACY)/bin/pip install -q -e '.[device-legacy,test]'
+	touch $@
+
+test: setup
+	EDGECAST_TFLITE_PYTHON=$(CURDIR)/$(LEGACY)/bin/python $(VENV)/bin/python -m pytest
+
+clean:
+	rm -rf $(VENV) $(LEGACY) build *.egg-info

@@ -1,0 +1,7 @@
+"""edgecast: on-device 24-hour temperature forecasts for rooftop weather-sensor boxes.
+
+The package is the device side: it never imports TensorFlow. Training and export live
+in the sibling ``training`` package and are imported lazily by the CLI.
+"""
+
+__version__ = "0.1.0"

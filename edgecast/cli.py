@@ -107,19 +107,23 @@ def data_check(data_paths, as_json):
 @main.command()
 @click.argument("model")
 @data_option
+@click.option("--runtime", type=click.Choice(["auto", "litert", "tflite-runtime"]), default="auto",
+              show_default=True, help="TFLite runtime for a bundle.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def evaluate(model, data_paths, as_json):
+def evaluate(model, data_paths, runtime, as_json):
     """Measure MODEL on the reference protocol: validation and test MAE in °C.
 
     MODEL is `naive` (temperature in 24 h = temperature now), a model directory
-    written by `edgecast train`, or a bundle written by `edgecast export`.
+    written by `edgecast train` (Keras, needs the [train] extra), or a bundle written by
+    `edgecast export` — evaluated through the TFLite runtime, without TensorFlow: the
+    honest accuracy of what ships.
     """
     series = _load(data_paths)
     from . import protocol
     if model == "naive":
         result = protocol.evaluate(series.values, protocol.naive_predict(series.values))
     else:
-        result = _evaluate_model(Path(model), series)
+        result = _evaluate_model(Path(model), series, runtime)
     if as_json:
         click.echo(json.dumps(result))
     else:
@@ -127,8 +131,30 @@ def evaluate(model, data_paths, as_json):
                    f"test MAE {result['test_mae']:.2f} °C over {result['test_windows']} windows")
 
 
-def _evaluate_model(path: Path, series) -> dict:
-    raise click.ClickException(f"{path}: not 'naive', and model evaluation is not available yet")
+def _evaluate_model(path: Path, series, runtime: str) -> dict:
+    from . import protocol
+    if path.is_dir():
+        try:
+            from training.train import evaluate_model_dir
+        except ImportError as exc:
+            raise click.ClickException(f"evaluating a Keras model needs the training extra ({exc})") from None
+        return evaluate_model_dir(path, series)
+    from .bundle import BundleError
+    from .features import series_columns
+    from .forecaster import load_forecaster
+    try:
+        forecaster = load_forecaster(path, runtime)
+    except BundleError as exc:
+        raise click.ClickException(str(exc)) from None
+    columns = series_columns(forecaster.schema, series.times, series.values)
+    return protocol.evaluate(series.values,
+                             lambda starts: forecaster.runner.predict(protocol.windows(columns, starts)))
+
+
+from .cli_bundle import export, inspect  # noqa: E402  (commands live beside their concern)
+
+main.add_command(export)
+main.add_command(inspect)
 
 
 if __name__ == "__main__":

@@ -58,3 +58,14 @@ def fit_statistics(schema: FeatureSchema, columns: np.ndarray) -> FeatureSchema:
 
 def normalise(schema: FeatureSchema, columns: np.ndarray) -> np.ndarray:
     return ((columns - np.asarray(schema.mean)) / np.asarray(schema.std)).astype(np.float32)
+
+
+def series_columns(schema: FeatureSchema, times: np.ndarray, raw_values: np.ndarray) -> np.ndarray:
+    """Normalised model input columns for every row of a raw series (documented repair first).
+
+    This is how both the training pipeline and device-side evaluation see a data file.
+    """
+    from .data.clean import repair  # local: the daemon never needs the repair step
+
+    repaired, _ = repair(raw_values)
+    return normalise(schema, compute_columns(schema.features, repaired, times))

@@ -1,0 +1,97 @@
+"""``edgecast export`` and ``edgecast inspect``: making and examining model bundles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .bundle import BundleError
+
+
+@click.command()
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The bundle to write (e.g. compact_gru.tflite).")
+@click.option("--unroll/--no-unroll", default=False, show_default=True,
+              help="Unrolled: 120 straight-line copies of the cell — faster per forecast, bigger file "
+                   "and arena. Rolled: a WHILE loop (or the fused LSTM op with --fused).")
+@click.option("--fused", is_flag=True, help="LSTM only: rebuild in tf_keras so the LSTM becomes the single "
+                                           "builtin op UNIDIRECTIONAL_SEQUENCE_LSTM (implies --no-unroll).")
+@click.option("--quantize", type=click.Choice(["none", "float16", "dynamic", "int8"]), default="none",
+              show_default=True, help="Weight/activation quantisation; int8 calibrates on real training windows.")
+@click.option("--data", "data_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Data for the parity check and MAE (default: the files the model was trained on).")
+def export(model_dir, out, unroll, fused, quantize, data_paths):
+    """Convert a model trained by `edgecast train` into a self-describing TFLite bundle.
+
+    \b
+    The bundle is one .tflite file: the model plus its feature schema, statistics, window,
+    horizon, graph form, quantisation, training data range, measured MAE and a checksum.
+    Before writing, the TFLite output is checked against Keras on 1,000 real test windows,
+    and the bundle's MAE is measured through the device runtime.
+
+    \b
+    Graph forms of a recurrent model (measured in BENCHMARKS.md):
+      --no-unroll            WHILE loop: smallest file and memory
+      --unroll               straight-line graph: no control flow, larger
+      --fused (LSTM only)    UNIDIRECTIONAL_SEQUENCE_LSTM builtin op
+    """
+    if unroll and fused:
+        raise click.UsageError("--fused and --unroll exclude each other")
+    try:
+        from training.export import ExportError, export as run_export
+    except ImportError as exc:
+        raise click.ClickException(f"export needs the training extra: pip install 'edgecast[train]' ({exc})")
+    form = "fused" if fused else "unrolled" if unroll else "loop"
+    try:
+        run_export(model_dir, out, graph_form=form, quantize=quantize, data_paths=list(data_paths) or None,
+                   log=lambda msg: click.echo(msg, err=True))
+    except (ExportError, BundleError, FileNotFoundError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--runtime", type=click.Choice(["auto", "litert", "tflite-runtime"]), default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def inspect(bundle, runtime, as_json):
+    """Show a bundle's metadata, size, ops, memory and forecast latency on this box.
+
+    Memory is the peak RSS of a fresh process that loads the bundle and forecasts once;
+    latency is the median of 200 forecasts on the installed runtime.
+    """
+    from .forecaster import load_forecaster
+    from .measure import latency_ms, peak_rss
+    try:
+        forecaster = load_forecaster(bundle, runtime)
+    except BundleError as exc:
+        raise click.ClickException(str(exc)) from None
+    meta = forecaster.bundle.meta
+    report = {
+        "file": str(bundle), "size_bytes": bundle.stat().st_size, "identity": forecaster.identity,
+        "ops": meta.get("ops"), "latency": latency_ms(forecaster.runner),
+        "memory": peak_rss(bundle, forecaster.runner.runtime), "metadata": meta,
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+        return
+    m, s = meta.get("metrics", {}), meta["schema"]
+    click.echo(f"{bundle}  ({report['size_bytes'] / 1024:.1f} KiB, sha256 {meta['sha256'][:12]}…)")
+    click.echo(f"  model      {meta['kind']}, {meta.get('parameters')} parameters, graph {meta['graph_form']}, "
+               f"quantisation {meta['quantization']}")
+    click.echo(f"  input      {s['window_steps']} × {len(s['features'])} features, every {s['step_minutes']} min; "
+               f"output {meta.get('output')}")
+    click.echo(f"  features   {', '.join(s['features'])}")
+    click.echo(f"  trained on {', '.join(meta['training']['sources'])}: {meta['training']['first']} … "
+               f"{meta['training']['train_last']} (train part)")
+    click.echo(f"  accuracy   val MAE {m.get('val_mae')} °C, test MAE {m.get('test_mae')} °C "
+               f"(naive {m.get('naive_val_mae')} / {m.get('naive_test_mae')})")
+    click.echo(f"  ops        {', '.join(meta.get('ops', []))}")
+    click.echo(f"  runtime    {forecaster.identity['runtime']}: median forecast {report['latency']['median_ms']:.3f} ms "
+               f"(p99 {report['latency']['p99_ms']:.3f} ms)")
+    mem = report["memory"]
+    click.echo(f"  memory     peak RSS {mem['peak_rss_bytes'] / 2**20:.1f} MiB "
+               f"(runtime alone {mem['runtime_baseline_bytes'] / 2**20:.1f} MiB, "
+               f"model +{mem['model_share_bytes'] / 2**20:.1f} MiB)")

@@ -1,0 +1,62 @@
+"""The forecaster: a verified bundle in a TFLite runtime, and the naive fallback.
+
+The daemon hands over raw hourly channel values; everything model-specific (which
+features, which statistics) comes from the bundle's schema via edgecast.features, the
+same code training used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import Bundle, BundleError, read_bundle
+from .features import compute_columns, normalise
+from .runtime import Runner, RuntimeUnavailable
+from .schema import TARGET_INDEX, WINDOW_STEPS
+
+DEFAULT_BUNDLE = Path(__file__).resolve().parent / "models" / "default.tflite"
+
+
+class ModelCannotServe(Exception):
+    """The model gave no usable forecast this hour; str(exc) is the reason."""
+
+
+def naive_forecast(hourly_values: np.ndarray) -> float:
+    """Temperature in 24 h = temperature now (the last hour's T)."""
+    return float(hourly_values[-1, TARGET_INDEX])
+
+
+class Forecaster:
+    def __init__(self, bundle: Bundle, runtime: str = "auto"):
+        self.bundle = bundle
+        self.schema = bundle.schema
+        try:
+            self.runner = Runner(bundle.model_bytes, runtime)
+        except RuntimeUnavailable as exc:
+            raise BundleError(str(exc)) from None
+        except (ValueError, RuntimeError) as exc:
+            raise BundleError(f"{bundle.path.name}: the runtime cannot load it ({exc})") from None
+        expected = (1, self.schema.window_steps, self.schema.n_features)
+        if self.runner.input_shape != expected:
+            raise BundleError(f"{bundle.path.name}: model input {self.runner.input_shape} does not fit "
+                              f"its schema {expected}")
+        self.identity = {**bundle.identity, "runtime": f"{self.runner.runtime} {self.runner.version}"}
+
+    def forecast(self, hourly_values: np.ndarray, hourly_times: np.ndarray) -> float:
+        if hourly_values.shape != (WINDOW_STEPS, 14) or not np.isfinite(hourly_values).all():
+            raise ModelCannotServe("window is not 120 complete hours")
+        window = normalise(self.schema, compute_columns(self.schema.features, hourly_values, hourly_times))
+        try:
+            value = self.runner.predict_one(window)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelCannotServe(f"interpreter error: {exc}") from None
+        if not np.isfinite(value):
+            raise ModelCannotServe(f"model output is not finite ({value})")
+        return value
+
+
+def load_forecaster(path: str | Path | None = None, runtime: str = "auto") -> Forecaster:
+    """Load and verify a bundle (default: the one shipped in the package)."""
+    return Forecaster(read_bundle(path or DEFAULT_BUNDLE), runtime)

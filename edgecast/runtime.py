@@ -1,0 +1,70 @@
+"""TFLite interpreters behind one small interface.
+
+LiteRT (``ai-edge-litert``) is preferred; ``tflite-runtime`` 2.14 serves older boards
+(NumPy < 2). ``tensorflow`` (``tf.lite``) exists only so benchmarks can show what a box
+would pay for full TensorFlow — the daemon never asks for it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+
+import numpy as np
+
+PREFERENCE = ("litert", "tflite-runtime")
+_MODULES = {
+    "litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),
+    "tflite-runtime": ("tflite_runtime.interpreter", "tflite-runtime"),
+    "tensorflow": ("tensorflow.lite", "tensorflow"),
+}
+
+
+class RuntimeUnavailable(Exception):
+    pass
+
+
+def _interpreter_class(runtime: str):
+    if runtime not in _MODULES:
+        raise RuntimeUnavailable(f"unknown runtime {runtime!r}; choose from {', '.join(_MODULES)} or auto")
+    module, dist = _MODULES[runtime]
+    try:
+        return importlib.import_module(module).Interpreter, importlib.metadata.version(dist)
+    except ImportError as exc:
+        raise RuntimeUnavailable(f"{runtime} is not installed ({exc}); "
+                                 f"pip install 'edgecast[{'device' if runtime == 'litert' else 'device-legacy'}]'") from None
+
+
+def resolve(runtime: str = "auto"):
+    """(runtime name, Interpreter class, version) for ``runtime`` or the first one installed."""
+    if runtime != "auto":
+        cls, version = _interpreter_class(runtime)
+        return runtime, cls, version
+    reasons = []
+    for name in PREFERENCE:
+        try:
+            cls, version = _interpreter_class(name)
+            return name, cls, version
+        except RuntimeUnavailable as exc:
+            reasons.append(str(exc))
+    raise RuntimeUnavailable("no TFLite runtime installed: " + "; ".join(reasons))
+
+
+class Runner:
+    """One model in one interpreter: normalised (n, 120, F) windows in, °C out."""
+
+    def __init__(self, model_bytes: bytes, runtime: str = "auto", num_threads: int = 1):
+        self.runtime, cls, self.version = resolve(runtime)
+        self._interpreter = cls(model_content=model_bytes, num_threads=num_threads)
+        self._interpreter.allocate_tensors()
+        (inp,), (out,) = self._interpreter.get_input_details(), self._interpreter.get_output_details()
+        self.input_shape = tuple(int(d) for d in inp["shape"])
+        self._input, self._output = inp["index"], out["index"]
+
+    def predict_one(self, window: np.ndarray) -> float:
+        self._interpreter.set_tensor(self._input, window.reshape(self.input_shape).astype(np.float32, copy=False))
+        self._interpreter.invoke()
+        return float(self._interpreter.get_tensor(self._output).reshape(-1)[0])
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        return np.array([self.predict_one(w) for w in windows])

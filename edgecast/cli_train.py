@@ -1,0 +1,79 @@
+"""``edgecast train``: fit one model of the table (needs the ``[train]`` extra).
+
+TensorFlow is imported inside the command only, so ``edgecast --help`` and every
+device command stay TF-free; the kinds are listed from ``training.models``, whose
+import is TF-free too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _kinds() -> list[str]:
+    try:
+        from training.models import MODELS
+    except ImportError:  # the training package is not installed beside edgecast
+        return []
+    return [*MODELS, "arima"]
+
+
+class _TrainCommand(click.Command):
+    def format_epilog(self, ctx, formatter):
+        # built at help time, so the list always matches the registry
+        try:
+            from training.models import MODELS
+        except ImportError:
+            return
+        with formatter.section("Kinds"):
+            rows = [(k, s.description) for k, s in MODELS.items()]
+            rows.append(("arima", "seasonal ARIMA on the hourly temperature (statsmodels), "
+                                  "fitted once, then Kalman-filtered forward"))
+            formatter.write_dl(rows)
+
+
+@click.command(cls=_TrainCommand)
+@click.argument("kind")
+@click.option("--data", "data_paths", multiple=True, required=True, envvar="EDGECAST_DATA",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Jena CSV file(s) (Keras 2009-2016, mpi_roof*, 2020 weather.csv[.xz]); repeat to join.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Maximum epochs (early stopping may end sooner). Default: the kind's own.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Model directory to write.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights and shuffling.")
+@click.option("--patience", type=click.IntRange(min=1), default=None,
+              help="Early-stopping patience in epochs. Default: the kind's own.")
+@click.option("--limit-rows", type=click.IntRange(min=1), default=None,
+              help="Use only the first N rows (quick runs; the protocol splits those N rows).")
+def train(kind, data_paths, epochs, out_dir, seed, patience, limit_rows):
+    """Train model KIND on the reference protocol and write a model directory.
+
+    \b
+    OUT/model.keras        the Keras model (output: temperature in °C in 24 h)
+    OUT/model.weights.h5   the same weights
+    OUT/metadata.json      schema with the train part's statistics, hyper-parameters,
+                           data range, val/test MAE beside naive, parameters, timing
+    OUT/curves.png         training/validation curves
+    The best validation epoch is kept. `arima` writes metadata.json only.
+    Then: `edgecast evaluate OUT --data ...`, `edgecast export OUT`.
+    """
+    kinds = _kinds()
+    if not kinds:
+        raise click.ClickException("the training package is missing: install edgecast with the [train] extra")
+    if kind not in kinds:
+        raise click.ClickException(f"unknown kind {kind!r}; choose one of: {', '.join(kinds)}")
+    from .cli import _load
+    series = _load(data_paths)
+    try:
+        from training.train import train as run
+    except ImportError as exc:
+        raise click.ClickException(f"training needs the [train] extra (TensorFlow, statsmodels): {exc}") from None
+    try:
+        run(kind, out_dir=out_dir, epochs=epochs, seed=seed, patience=patience, limit_rows=limit_rows,
+            series=series, log=lambda msg: click.echo(msg, err=True))
+    except ValueError as exc:  # e.g. too few rows for a window
+        raise click.ClickException(str(exc)) from None
+    click.echo(out_dir)

@@ -1,0 +1,22 @@
+"""Training side of edgecast (needs the ``[train]`` extra: TensorFlow, statsmodels, matplotlib).
+
+Read it top to bottom, like the keras-io weather-forecasting example — one model from
+CSV to MAE:
+
+1. data      ``edgecast.data.load`` reads the Jena file(s); ``edgecast.data.clean.repair``
+             fixes sentinel/impossible values (targets stay raw).
+2. windows   ``training.dataset.prepare`` computes the schema's feature columns, fits the
+             normalisation on the train part only and feeds Keras the reference-protocol
+             windows (``edgecast.protocol``) batch by batch.
+3. baseline  ``edgecast.protocol.naive_predict`` (temperature now) and ``training.arima``
+             (a seasonal ARIMA fitted once, then Kalman-filtered forward).
+4. model     ``training.models.MODELS``: the seed material's table plus the compact
+             residual LSTM/GRU we ship; every model outputs °C.
+5. evaluate  ``training.train.train`` fits, checkpoints the best validation epoch and
+             scores it with ``edgecast.protocol.evaluate`` beside naive;
+             ``training.benchmark_models`` runs the whole table into BENCHMARKS.md.
+
+Nothing under ``edgecast/`` imports this package at module level: the device never
+loads TensorFlow. Importing ``training`` or ``training.models`` is itself TF-free;
+TensorFlow is imported when a model is built or trained.
+"""

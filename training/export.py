@@ -1,0 +1,227 @@
+"""Step 6 of the story: a trained Keras model -> a self-describing TFLite bundle.
+
+Graph forms of a recurrent model (the seed material's "unroll for speed at the cost of
+memory", made a choice):
+
+- ``loop``     Keras 3 rolled RNN -> a TFLite ``WHILE`` loop: smallest file, control flow;
+- ``unrolled`` the same weights rebuilt with ``unroll=True``: 120 straight-line copies of
+               the cell, no control flow, a larger file and arena;
+- ``fused``    the same weights in ``tf_keras`` (Keras 2 API), whose LSTM converts to the
+               single builtin op ``UNIDIRECTIONAL_SEQUENCE_LSTM`` (LSTM only: TFLite has
+               no fused GRU op).
+
+Non-recurrent models have one form, ``plain``. The export refuses Flex/Select-TF ops,
+checks TFLite against Keras on real test windows, measures the bundle's own MAE through
+the device runtime, and writes the bundle atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgecast import __version__, protocol
+from edgecast.bundle import CHECKSUM_PLACEHOLDER, FORMAT, METADATA_NAME, read_bundle, seal
+from edgecast.data import load
+from edgecast.features import series_columns
+from edgecast.runtime import Runner
+from edgecast.schema import FeatureSchema
+
+GRAPH_FORMS = ("loop", "unrolled", "fused")
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+# Largest |TFLite − Keras| allowed on the parity windows, in °C. float32 graph rewrites
+# only reorder float operations (~1e-5 °C); float16 weights keep ~3 significant digits;
+# dynamic-range and int8 quantise weights (and activations) to 8 bits, which moves a
+# forecast by a few tenths at most on a ~2–3 °C MAE model — larger means a broken graph.
+TOLERANCE_C = {"none": 0.01, "float16": 0.1, "dynamic": 0.5, "int8": 1.0}
+PARITY_WINDOWS = 1000
+REPRESENTATIVE_WINDOWS = 300
+
+
+class ExportError(Exception):
+    pass
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    size_bytes: int
+    ops: list[str]
+    parity_max_c: float
+    parity_mean_c: float
+    parity_windows: int
+    val_mae: float
+    test_mae: float
+
+
+def _recurrent_cells(model) -> set[str]:
+    names = {type(layer).__name__ for layer in model.layers}
+    names |= {type(layer.layer).__name__ for layer in model.layers if hasattr(layer, "forward_layer")}
+    return names & {"LSTM", "GRU", "SimpleRNN"}
+
+
+def _variant(kind: str, schema: FeatureSchema, weights, graph_form: str, cells: set[str]):
+    """Rebuild the architecture in the requested form and load the trained weights."""
+    from training import models
+    if graph_form == "fused":
+        if cells != {"LSTM"}:
+            raise ExportError(f"{kind}: the fused form exists only for LSTM layers (TFLite has no fused "
+                              f"{'/'.join(sorted(cells - {'LSTM'}))} op); use --graph-form loop or unrolled")
+        import tf_keras as keras_module
+    else:
+        import keras as keras_module
+    model = models.build(kind, schema, unroll=(graph_form == "unrolled"), keras_module=keras_module)
+    model.set_weights(weights)
+    # A fixed (1, 120, F) input: the box forecasts one window at a time, and a static
+    # shape lets the converter plan every tensor.
+    window = keras_module.Input((schema.window_steps, schema.n_features), batch_size=1, name="window")
+    return keras_module.Model(window, model(window), name=f"{kind}_{graph_form}")
+
+
+def _convert(model, quantize: str, representative: np.ndarray) -> bytes:
+    import tensorflow as tf
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Flex ops, ever
+    if quantize != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":
+        converter.representative_dataset = lambda: ([w[None]] for w in representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        return converter.convert()
+    except Exception as exc:  # the converter raises ConverterError and friends
+        text = str(exc)
+        if "Flex" in text or "Select TensorFlow op" in text or "not supported by" in text:
+            raise ExportError("the converted graph needs TensorFlow (Flex/Select-TF) ops, which no box "
+                              f"runtime has; change the architecture. Converter said: {text[:400]}") from None
+        raise ExportError(f"conversion failed: {text[:600]}") from None
+
+
+def _op_names(model_bytes: bytes) -> list[str]:
+    """The graph's own op list (the interpreter would show XNNPACK's DELEGATE instead)."""
+    from tensorflow.lite.python import schema_py_generated as fb
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    builtin = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes))
+    ops = set()
+    for code in model.operatorCodes:
+        if code.customCode:
+            custom = code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
+            raise ExportError(f"the converted graph needs the non-builtin op {custom!r}; no box runtime has it")
+        ops.add(builtin[max(code.builtinCode, code.deprecatedBuiltinCode)])
+    return sorted(ops)
+
+
+def _embed(model_bytes: bytes, meta: dict) -> bytes:
+    """Add the edgecast JSON as a named TFLite metadata entry, then fill in its checksum."""
+    from tensorflow.lite.python import schema_py_generated as fb
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes))
+    buffer = fb.BufferT()
+    buffer.data = np.frombuffer(json.dumps({**meta, "sha256": CHECKSUM_PLACEHOLDER}, indent=1).encode(), np.uint8)
+    model.buffers.append(buffer)
+    entry = fb.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = (model.metadata or []) + [entry]
+    return seal(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: str = "none",
+           data_paths: list | None = None, log=print) -> ExportReport:
+    from training.train import load_model_dir
+
+    if quantize not in QUANTIZATIONS:
+        raise ExportError(f"unknown quantisation {quantize!r}; choose from {QUANTIZATIONS}")
+    keras_model, meta = load_model_dir(model_dir)
+    kind = meta["kind"]
+    schema = FeatureSchema.from_dict(meta["schema"])
+    cells = _recurrent_cells(keras_model)
+    if not cells:
+        graph_form = "plain"
+    elif graph_form not in GRAPH_FORMS:
+        raise ExportError(f"unknown graph form {graph_form!r}; choose from {GRAPH_FORMS}")
+
+    if graph_form == "loop" and quantize == "int8":
+        # TensorFlow 2.21's converter segfaults while calibrating a WHILE loop (measured);
+        # refuse rather than crash.
+        raise ExportError("int8 needs a graph without a WHILE loop: add --unroll, or --fused for an LSTM")
+    paths = list(data_paths or meta["data"]["sources"])
+    log(f"loading {', '.join(map(str, paths))}")
+    series = load(paths)
+    columns = series_columns(schema, series.times, series.values)
+    train_starts = protocol.window_starts(len(series), "train")
+    rng = np.random.default_rng(0)
+    representative = protocol.windows(columns, np.sort(rng.choice(train_starts, REPRESENTATIVE_WINDOWS, replace=False)))
+
+    log(f"converting {kind} as {graph_form}, quantisation {quantize}")
+    variant = keras_model if graph_form == "plain" else _variant(kind, schema, keras_model.get_weights(), graph_form, cells)
+    model_bytes = _convert(variant, quantize, representative)
+    ops = _op_names(model_bytes)
+    runner = Runner(model_bytes)
+
+    # Parity: the converted graph against the trained Keras model on real test windows.
+    test_starts = protocol.window_starts(len(series), "test")
+    parity_starts = test_starts[np.linspace(0, len(test_starts) - 1, PARITY_WINDOWS).astype(int)]
+    parity_windows = protocol.windows(columns, parity_starts)
+    reference = np.asarray(keras_model.predict(parity_windows, batch_size=256, verbose=0)).reshape(-1)
+    diff = np.abs(runner.predict(parity_windows) - reference)
+    log(f"parity on {len(diff)} test windows: max |TFLite − Keras| {diff.max():.5f} °C, mean {diff.mean():.5f} °C")
+    if not diff.max() <= TOLERANCE_C[quantize]:
+        raise ExportError(f"TFLite differs from Keras by up to {diff.max():.4f} °C, over the {quantize} "
+                          f"tolerance of {TOLERANCE_C[quantize]} °C; the bundle was not written")
+
+    log("measuring the bundle's own MAE through the device runtime (reference protocol)")
+    measured = protocol.evaluate(series.values, lambda s: runner.predict(protocol.windows(columns, s)))
+    naive = protocol.evaluate(series.values, protocol.naive_predict(series.values))
+    train_end = protocol.split_rows(len(series))["train"][1]
+    bundle_meta = {
+        "format": FORMAT,
+        "kind": kind,
+        "graph_form": graph_form,
+        "quantization": quantize,
+        "schema": schema.to_dict(),
+        "output": f"{schema.target} at +{schema.horizon_hours} h, °C",
+        "training": {"sources": [Path(p).name for p in meta["data"]["sources"]],
+                     "first": str(series.times[0]), "train_last": str(series.times[train_end - 1]),
+                     "last": str(series.times[-1])},
+        "metrics": {**measured, "naive_val_mae": naive["val_mae"], "naive_test_mae": naive["test_mae"],
+                    "runtime": f"{runner.runtime} {runner.version}"},
+        "parity": {"windows": int(len(diff)), "max_abs_c": float(diff.max()), "mean_abs_c": float(diff.mean()),
+                   "tolerance_c": TOLERANCE_C[quantize]},
+        "parameters": int(keras_model.count_params()),
+        "ops": ops,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "edgecast_version": __version__,
+    }
+    data = _embed(model_bytes, bundle_meta)
+    _write_atomically(out, data)
+    read_bundle(out)  # what we wrote must verify
+    log(f"wrote {out} ({len(data)} bytes): val MAE {measured['val_mae']:.3f}, test MAE {measured['test_mae']:.3f} "
+        f"(naive {naive['val_mae']:.3f} / {naive['test_mae']:.3f})")
+    return ExportReport(out, len(data), ops, float(diff.max()), float(diff.mean()), len(diff),
+                        measured["val_mae"], measured["test_mae"])

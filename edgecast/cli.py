@@ -156,6 +156,14 @@ from .cli_bundle import export, inspect  # noqa: E402  (commands live beside the
 main.add_command(export)
 main.add_command(inspect)
 
+from .daemon.cli import replay as _replay, run as _run, watch as _watch  # noqa: E402
+
+main.add_command(_run)
+main.add_command(_replay)
+main.add_command(_watch)
+
+from .cli_train import train  # noqa: E402  (imports TensorFlow inside the command only)
+main.add_command(train)
 
 if __name__ == "__main__":
     sys.exit(main())

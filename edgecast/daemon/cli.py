@@ -1,0 +1,206 @@
+"""`edgecast run`, `edgecast replay` and `edgecast watch` (registered in edgecast/cli.py).
+
+Only click and the standard library at import time: `edgecast --help` on a small box
+must not pay for numpy, paho or the TFLite runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+
+CONFIG_HELP = "TOML configuration file (docs/daemon.md). Default: all defaults (localhost:1883, bundled model)."
+
+
+def _config(path):
+    from .config import ConfigError, load
+    try:
+        return load(path)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
+def _broker_options(f):
+    f = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                     help="Take broker, TLS, credentials and topics from this daemon configuration.")(f)
+    f = click.option("--station", default=None, help="Station id (default: from --config, else 'default').")(f)
+    f = click.option("--port", type=int, default=None, help="Broker port (default: from --config, else 1883).")(f)
+    f = click.option("--host", default=None, help="Broker host (default: from --config, else localhost).")(f)
+    return f
+
+
+def _client_config(config_path, host, port, station):
+    cfg = _config(config_path)
+    if host:
+        cfg.mqtt.host = host
+    if port:
+        cfg.mqtt.port = port
+    if station:
+        cfg.station.id = station
+    from .config import ConfigError, _validate
+    try:
+        _validate(cfg)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    return cfg
+
+
+def _connect(cfg, client_id, persistent=False, on_connect=None, on_message=None):
+    from .mqtt_link import connect_args, make_client
+    client = make_client(cfg, client_id, persistent=persistent)
+    client.on_connect, client.on_message = on_connect, on_message
+    try:
+        client.connect(cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.keepalive, **connect_args(cfg, persistent))
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the broker at {cfg.mqtt.host}:{cfg.mqtt.port} ({exc})") from None
+    client.loop_start()
+    return client
+
+
+# --- run ------------------------------------------------------------------------------------
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
+@click.option("--check", is_flag=True, help="Validate the configuration and the model, print them, exit.")
+@click.option("--print-config", is_flag=True, help="Print every key with its default value and exit.")
+def run(config_path, check, print_config):
+    """The forecasting daemon: readings in over MQTT, a 24 h forecast out every hour."""
+    from . import service
+    if print_config:
+        click.echo(service.default_config_text())
+        return
+    cfg = _config(config_path)
+    logging.basicConfig(level=cfg.log.level.upper(), stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if check:
+        forecaster, error = service.load_model(cfg)
+        click.echo(f"configuration ok; readings {cfg.topic('readings')}, forecast {cfg.topic('forecast')}, "
+                   f"state {service.state.state_path(cfg.state_dir, cfg.station.id)}")
+        click.echo(f"model: {forecaster.identity}" if forecaster else f"model: none, naive forecasts ({error})")
+        return
+    sys.exit(service.Service(cfg, config_path).run())
+
+
+# --- replay ---------------------------------------------------------------------------------
+@click.command()
+@click.option("--data", "data_paths", multiple=True, required=True, envvar="EDGECAST_DATA",
+              type=click.Path(dir_okay=False, path_type=Path), help="Jena CSV file(s); default $EDGECAST_DATA.")
+@_broker_options
+@click.option("--start", default=None, help="First reading time, ISO 8601 (default: the file's first row).")
+@click.option("--hours", type=float, default=None, help="How many hours of rows to send (default: all).")
+@click.option("--speed", default="max", show_default=True,
+              help="Event-time speed-up factor (60 = an hour per minute), or 'max'.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def replay(data_paths, config_path, host, port, station, start, hours, speed, quiet):
+    """Publish real Jena rows as the sensor would: one JSON reading per 10-minute row, QoS 1."""
+    if speed == "max":
+        factor = None
+    else:
+        try:
+            factor = float(speed)
+        except ValueError:
+            raise click.BadParameter("a positive number or 'max'", param_hint="--speed") from None
+        if not factor > 0:
+            raise click.BadParameter("a positive number or 'max'", param_hint="--speed")
+    cfg = _client_config(config_path, host, port, station)
+    from ..data import DataError, load
+    from .. import replay as replay_mod
+    try:
+        series = load(list(data_paths))
+    except DataError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        first, end = replay_mod.select_rows(series.times, start, hours)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--start") from None
+    if end <= first:
+        raise click.ClickException("no rows in the chosen period")
+    topic = cfg.topic("readings")
+    client = _connect(cfg, replay_mod.new_client_id())
+    log = (lambda n: click.echo(f"{n} readings sent", err=True)) if not quiet else None
+    acked = replay_mod.replay(client, topic, series.times[first:end], series.values[first:end], factor,
+                              qos=cfg.mqtt.qos, progress=log)
+    client.disconnect()
+    client.loop_stop()
+    if not quiet:
+        click.echo(f"{acked} readings published to {topic} ({series.times[first]} .. {series.times[end - 1]})",
+                   err=True)
+    if acked != end - first:
+        raise click.ClickException(f"only {acked} of {end - first} readings were acknowledged by the broker")
+
+
+# --- watch ----------------------------------------------------------------------------------
+@click.command()
+@_broker_options
+@click.option("--json", "as_json", is_flag=True, help="Print each forecast payload as JSON.")
+@click.option("--count", type=int, default=0, help="Exit after this many forecasts (0 = run until Ctrl-C).")
+def watch(config_path, host, port, station, as_json, count):
+    """Print forecasts as they arrive, and each one's actual temperature once it is known."""
+    cfg = _client_config(config_path, host, port, station)
+    from .. import replay as replay_mod
+    from .readings import Reading, parse, parse_time
+    from ..schema import TARGET_INDEX
+    topics = {cfg.topic("forecast"): "forecast", cfg.topic("readings"): "readings"}
+    # Forecasts and readings arrive in any relative order (a replay runs ahead of the
+    # daemon), so match both ways, keeping a bounded history of each.
+    pending: dict[float, dict] = {}  # valid_at (epoch s) -> forecast still waiting for its actual
+    actuals: dict[float, float] = {}  # reading time -> temperature
+    seen = {"forecasts": 0}
+    keep = 2000
+
+    def report(f, actual):
+        click.echo(f"{f['valid_at']}  actual {actual:6.2f} °C, forecast {f['temperature_c']:6.2f} °C "
+                   f"({f['source']}), error {f['temperature_c'] - actual:+.2f} °C")
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        for topic in topics:
+            client.subscribe(topic, qos=1)
+
+    def on_message(client, userdata, msg):
+        kind = topics.get(msg.topic)
+        if kind == "forecast":
+            try:
+                f = json.loads(msg.payload)
+                valid = parse_time(f["valid_at"])
+                text = (f"{f['issued_at']}  forecast for {f['valid_at']}: {f['temperature_c']:6.2f} °C  "
+                        f"[{f['source']}{' (' + f['reason'] + ')' if f.get('reason') else ''}]")
+            except (ValueError, KeyError, TypeError):
+                return
+            seen["forecasts"] += 1
+            click.echo(json.dumps(f) if as_json else text)
+            if valid in actuals:
+                report(f, actuals[valid])
+            elif valid is not None:
+                pending[valid] = f
+        elif kind == "readings":
+            r = parse(msg.payload, 1 << 20)
+            if not isinstance(r, Reading) or TARGET_INDEX not in r.values:
+                return
+            actual = r.values[TARGET_INDEX]
+            if r.time in pending:
+                report(pending.pop(r.time), actual)
+            elif r.time % 3600 == 0:
+                actuals[r.time] = actual
+        for history in (pending, actuals):
+            while len(history) > keep:
+                history.pop(next(iter(history)))
+        if count and seen["forecasts"] >= count:
+            client.disconnect()
+
+    client = _connect(cfg, replay_mod.new_client_id().replace("replay", "watch"), on_connect=on_connect,
+                      on_message=on_message)
+    try:
+        # paho's loop thread reconnects (and on_connect resubscribes) if the broker goes away.
+        while not (count and seen["forecasts"] >= count):
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    client.disconnect()
+    client.loop_stop()
+
+
+COMMANDS = (run, replay, watch)

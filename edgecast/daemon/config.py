@@ -1,0 +1,243 @@
+"""The daemon's configuration: one TOML file, one typed dataclass per section.
+
+Every key has a default, so `edgecast run` with no file talks to localhost:1883 with
+the bundled model. A key the daemon does not know, or a value of the wrong type, stops
+the start with the key's dotted name: a typo in a config file must not be silently
+ignored (it would leave, say, TLS off while the user believes it on).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser as a package
+    import tomli as tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the key."""
+
+
+@dataclass
+class MqttConfig:
+    host: str = "localhost"
+    port: int = 1883
+    client_id: str = ""  # "" -> edgecast-<hostname>-<station>: stable, so the broker keeps our session
+    user: str = ""
+    password_file: str = ""  # a file holding the password; never the password itself
+    tls: bool = False  # TLS with the system CAs; implied by any tls_* path below
+    tls_ca_certs: str = ""
+    tls_client_cert: str = ""
+    tls_client_key: str = ""
+    tls_insecure: bool = False  # skip certificate and host name verification (testing only)
+    keepalive: int = 60
+    qos: int = 1
+    protocol: str = "3.1.1"  # or "5"
+    session_expiry: int = 7 * 24 * 3600  # MQTT 5: how long the broker keeps our queued readings
+    reconnect_min_delay: int = 1
+    reconnect_max_delay: int = 60
+
+
+@dataclass
+class StationConfig:
+    id: str = "default"
+
+
+@dataclass
+class TopicsConfig:
+    readings: str = "edgecast/{station}/readings"
+    forecast: str = "edgecast/{station}/forecast"
+    status: str = "edgecast/{station}/status"
+    stats: str = "edgecast/{station}/stats"
+
+
+@dataclass
+class ModelConfig:
+    path: str = ""  # "" -> the bundle shipped in the package
+    runtime: str = "auto"  # auto, litert or tflite-runtime
+
+
+@dataclass
+class ReadingsConfig:
+    max_payload_bytes: int = 4096
+    # Far-future rule, relative to the newest accepted reading's time (not the wall
+    # clock: a box without RTC/NTP, or a replay of 2020, has no trustworthy "now").
+    max_future_minutes: int = 360
+    # ... but a real jump (sensor off for a day) must not lock the daemon out: this many
+    # consecutive readings that agree with each other confirm the new time.
+    confirm_jump_readings: int = 3
+    derive_missing: bool = True  # derive Tpot, Tdew, VP*, sh, H2OC, rho from p, T, rh
+
+
+@dataclass
+class GapsConfig:
+    carry_forward_hours: int = 3  # an hour without a reading repeats the last value up to this long
+    min_observed_fraction: float = 0.75  # below this share of observed (not carried) cells: naive
+
+
+@dataclass
+class StateConfig:
+    # systemd's StateDirectory= sets $STATE_DIRECTORY; elsewhere a per-user directory.
+    dir: str = ""
+
+
+@dataclass
+class LogConfig:
+    level: str = "info"
+    repeat_seconds: int = 300  # a repeated rejection reason is logged at most this often
+
+
+@dataclass
+class StatsConfig:
+    interval_seconds: int = 10  # counters are republished at most this often when they changed
+
+
+@dataclass
+class Config:
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    station: StationConfig = field(default_factory=StationConfig)
+    topics: TopicsConfig = field(default_factory=TopicsConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    readings: ReadingsConfig = field(default_factory=ReadingsConfig)
+    gaps: GapsConfig = field(default_factory=GapsConfig)
+    state: StateConfig = field(default_factory=StateConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
+
+    def topic(self, name: str) -> str:
+        return getattr(self.topics, name).format(station=self.station.id)
+
+    @property
+    def client_id(self) -> str:
+        return self.mqtt.client_id or f"edgecast-{socket.gethostname()}-{self.station.id}"
+
+    @property
+    def state_dir(self) -> Path:
+        if self.state.dir:
+            return Path(self.state.dir)
+        if os.environ.get("STATE_DIRECTORY"):
+            return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+        base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+        return Path(base) / "edgecast"
+
+
+def _check_type(key: str, value, default):
+    # bool is an int in Python; `port = true` must not pass as port 1.
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(f"{key}: expected {type(default).__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _section(name: str, cls, table) -> object:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{name}: expected a [{name}] table, got {type(table).__name__}")
+    defaults = cls()
+    known = {f.name for f in fields(cls)}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(sorted(known))})")
+    return cls(**{k: _check_type(f"{name}.{k}", v, getattr(defaults, k)) for k, v in table.items()})
+
+
+_FORBIDDEN_IN_ID = ("+", "#", "/", "\0")
+
+
+def _validate(cfg: Config) -> None:
+    sid = cfg.station.id
+    if not sid or any(ch in sid for ch in _FORBIDDEN_IN_ID):
+        raise ConfigError(f"station.id: {sid!r} must be non-empty, one topic level, without + # / or NUL")
+    if cfg.mqtt.client_id and any(ch in cfg.mqtt.client_id for ch in ("+", "#", "\0")):
+        raise ConfigError(f"mqtt.client_id: {cfg.mqtt.client_id!r} must not contain + # or NUL")
+    for f in fields(TopicsConfig):
+        template = getattr(cfg.topics, f.name)
+        try:
+            topic = template.format(station=sid)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"topics.{f.name}: {template!r} may only use the placeholder {{station}} ({exc})") from None
+        if not topic or any(ch in topic for ch in ("+", "#", "\0")):
+            raise ConfigError(f"topics.{f.name}: {topic!r} must be a non-empty topic without wildcards (+ #) or NUL")
+    checks = [
+        ("mqtt.port", 1 <= cfg.mqtt.port <= 65535, "must be 1..65535"),
+        ("mqtt.qos", cfg.mqtt.qos in (0, 1, 2), "must be 0, 1 or 2"),
+        ("mqtt.keepalive", cfg.mqtt.keepalive >= 5, "must be at least 5 seconds"),
+        ("mqtt.protocol", cfg.mqtt.protocol in ("3.1.1", "5"), 'must be "3.1.1" or "5"'),
+        ("mqtt.session_expiry", cfg.mqtt.session_expiry >= 0, "must be >= 0"),
+        ("mqtt.reconnect_min_delay", cfg.mqtt.reconnect_min_delay >= 1, "must be >= 1"),
+        ("mqtt.reconnect_max_delay", cfg.mqtt.reconnect_max_delay >= cfg.mqtt.reconnect_min_delay,
+         "must be >= mqtt.reconnect_min_delay"),
+        ("mqtt.tls_client_key", not cfg.mqtt.tls_client_key or cfg.mqtt.tls_client_cert,
+         "needs mqtt.tls_client_cert too"),
+        ("model.runtime", cfg.model.runtime in ("auto", "litert", "tflite-runtime"),
+         'must be "auto", "litert" or "tflite-runtime"'),
+        ("readings.max_payload_bytes", 64 <= cfg.readings.max_payload_bytes <= 1 << 20, "must be 64..1048576"),
+        ("readings.max_future_minutes", cfg.readings.max_future_minutes >= 1, "must be >= 1"),
+        ("readings.confirm_jump_readings", cfg.readings.confirm_jump_readings >= 1, "must be >= 1"),
+        ("gaps.carry_forward_hours", 0 <= cfg.gaps.carry_forward_hours <= 120, "must be 0..120"),
+        ("gaps.min_observed_fraction", 0.0 <= cfg.gaps.min_observed_fraction <= 1.0, "must be 0..1"),
+        ("log.level", cfg.log.level.lower() in ("debug", "info", "warning", "error"),
+         "must be debug, info, warning or error"),
+        ("log.repeat_seconds", cfg.log.repeat_seconds >= 0, "must be >= 0"),
+        ("stats.interval_seconds", cfg.stats.interval_seconds >= 1, "must be >= 1"),
+    ]
+    for key, ok, why in checks:
+        if not ok:
+            raise ConfigError(f"{key}: {why}")
+
+
+def parse(text: str, source: str = "<config>") -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    classes = {"mqtt": MqttConfig, "station": StationConfig, "topics": TopicsConfig, "model": ModelConfig,
+               "readings": ReadingsConfig, "gaps": GapsConfig, "state": StateConfig, "log": LogConfig,
+               "stats": StatsConfig}
+    for name in data:
+        if name not in classes:
+            raise ConfigError(f"{name}: unknown section (known: {', '.join(classes)})")
+    cfg = Config(**{name: _section(name, cls, data.get(name, {})) for name, cls in classes.items()})
+    _validate(cfg)
+    return cfg
+
+
+def load(path: str | Path | None) -> Config:
+    """The configuration from ``path``; None -> all defaults."""
+    if path is None:
+        cfg = Config()
+        _validate(cfg)
+        return cfg
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    return parse(text, str(path))
+
+
+def read_password(cfg: MqttConfig) -> str | None:
+    """The broker password from ``password_file`` (first line, newline stripped)."""
+    if not cfg.password_file:
+        return None
+    try:
+        lines = Path(cfg.password_file).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        # The path may be logged; the content never is.
+        raise ConfigError(f"mqtt.password_file: cannot read {cfg.password_file} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"mqtt.password_file: {cfg.password_file} is not UTF-8 text") from None
+    return lines[0] if lines else ""

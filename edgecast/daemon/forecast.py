@@ -1,0 +1,107 @@
+"""Model or naive: which forecast goes out for a completed hour, and its payload.
+
+Rules, in order:
+
+1. the last hour has no temperature (observed, or carried within the gap policy):
+   publish nothing — a stale number is worse than none;
+2. no usable model (none loaded, or the bundle was refused): naive, reason = why;
+3. the window lacks cells the model reads (missing beyond the gap policy, or still
+   warming up), or fewer than ``min_observed_fraction`` of them were observed:
+   naive, reason says how many hours/cells;
+4. the model raises ModelCannotServe (interpreter error, non-finite output): naive,
+   reason = its message;
+5. otherwise the model's forecast.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+import numpy as np
+
+from ..schema import CHANNEL_INDEX, CHANNEL_NAMES, HORIZON_HOURS, TARGET_INDEX
+from .hourly import CARRIED, MISSING, OBSERVED, Window
+
+log = logging.getLogger("edgecast.forecast")
+
+_WIND_SOURCES = {"wind_x": ("wv (m/s)", "wd (deg)"), "wind_y": ("wv (m/s)", "wd (deg)"),
+                 "max_wind_x": ("max. wv (m/s)", "wd (deg)"), "max_wind_y": ("max. wv (m/s)", "wd (deg)")}
+
+
+def needed_channels(features) -> list[int]:
+    """Raw channel indices a model's feature list reads (time features need none)."""
+    names = set()
+    for f in features:
+        if f in CHANNEL_INDEX:
+            names.add(f)
+        names.update(_WIND_SOURCES.get(f, ()))
+    return sorted(CHANNEL_INDEX[n] for n in names)
+
+
+def iso(t: np.datetime64) -> str:
+    return datetime.fromtimestamp(int(t.astype("datetime64[s]").astype(np.int64)), timezone.utc) \
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def completeness(window: Window, channels: list[int]) -> dict:
+    status = window.status[:, channels]
+    cells = status.size
+    missing_hours = int((status == MISSING).any(axis=1).sum())
+    return {
+        "hours": int(window.status.shape[0]),
+        "observed": round(float((status == OBSERVED).sum()) / cells, 4),
+        "carried_cells": int((status == CARRIED).sum()),
+        "missing_cells": int((status == MISSING).sum()),
+        "missing_hours": missing_hours,
+    }
+
+
+def _incomplete_reason(window: Window, channels: list[int], quality: dict) -> str:
+    missing_rows = (window.status[:, channels] == MISSING).all(axis=1)
+    leading = int(np.argmin(missing_rows)) if not missing_rows.all() else len(missing_rows)
+    hours = quality["hours"]
+    if leading == quality["missing_hours"]:
+        # Only the oldest hours are missing: the buffer has not yet seen 120 hours.
+        return f"warming up: {hours - leading} of {hours} hours buffered"
+    lacking = [CHANNEL_NAMES[c] for c in channels if (window.status[:, c] == MISSING).any()]
+    names = ", ".join(lacking[:4]) + (f" and {len(lacking) - 4} more" if len(lacking) > 4 else "")
+    return (f"window incomplete: {quality['missing_hours']} of {hours} hours lack {names} "
+            f"(a gap longer than the carry-forward limit)")
+
+
+def decide(window: Window, forecaster, model_error: str | None, station: str,
+           min_observed_fraction: float) -> dict | None:
+    """The forecast payload for the window's last hour, or None when nothing may go out."""
+    t_now = window.values[-1, TARGET_INDEX]
+    if not np.isfinite(t_now):
+        return None
+    channels = needed_channels(forecaster.schema.features) if forecaster else list(range(len(CHANNEL_NAMES)))
+    quality = completeness(window, channels)
+    value, source, reason = float(t_now), "naive", None
+    if forecaster is None:
+        reason = f"no model: {model_error}" if model_error else "no model"
+    elif quality["missing_cells"]:
+        reason = _incomplete_reason(window, channels, quality)
+    elif quality["observed"] < min_observed_fraction:
+        reason = (f"window too incomplete: {quality['observed']:.0%} of cells observed, "
+                  f"below min_observed_fraction {min_observed_fraction:.0%}")
+    else:
+        from ..forecaster import ModelCannotServe
+        filled = np.where(np.isnan(window.values), 0.0, window.values)  # channels the model does not read
+        try:
+            value, source = float(forecaster.forecast(filled, window.times)), "model"
+        except ModelCannotServe as exc:
+            reason = str(exc) or "the model could not serve"
+    issued = window.issued_at
+    return {
+        "station": station,
+        "issued_at": iso(issued),
+        "valid_at": iso(issued + np.timedelta64(HORIZON_HOURS, "h")),
+        "temperature_c": round(value, 3),
+        "source": source,
+        "reason": reason,
+        "naive_c": round(float(t_now), 3),
+        "model": forecaster.identity if forecaster else None,
+        "window": quality,
+    }

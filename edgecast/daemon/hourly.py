@@ -1,0 +1,179 @@
+"""Event-time hourly resampler and the 120-hour buffer.
+
+The hourly rule is the feature schema's (edgecast.schema): the value of channel c for
+hour H is the latest reading of c at or before H:00, if it is at most
+HOURLY_SAMPLE_MAX_AGE_MINUTES old. On the Jena file's 10-minute rows that is exactly the
+row stamped H:00, so the buffer holds the rows the reference protocol's windows read
+(tests/daemon/test_hourly.py checks this on real rows).
+
+Hour H is complete when the first reading at or after H:00 arrives: readings come in
+time order (edgecast.daemon.ordering), so nothing can change hour H any more.
+
+Gap policy: an hour without a fresh sample repeats the channel's last *observed* hourly
+value for up to ``carry_forward_hours``; beyond that the cell is missing (NaN). Every
+cell is marked observed, carried or missing, so the forecaster can tell how complete the
+window is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..schema import CHANNELS, HOURLY_SAMPLE_MAX_AGE_MINUTES, WINDOW_STEPS
+from .readings import Reading
+
+HOUR = 3600
+N_CHANNELS = len(CHANNELS)
+MAX_AGE = HOURLY_SAMPLE_MAX_AGE_MINUTES * 60
+
+OBSERVED, CARRIED, MISSING = 0, 1, 2
+
+
+@dataclass
+class Window:
+    """The last 120 hours: values (120, 14) float64 with NaN for missing, oldest first."""
+
+    times: np.ndarray  # (120,) datetime64[s]; the last one is the hour just completed
+    values: np.ndarray
+    status: np.ndarray  # (120, 14) OBSERVED / CARRIED / MISSING
+
+    @property
+    def issued_at(self) -> np.datetime64:
+        return self.times[-1]
+
+
+class HourlyBuffer:
+    def __init__(self, carry_forward_hours: int, steps: int = WINDOW_STEPS):
+        self.carry = carry_forward_hours * HOUR
+        self.steps = steps
+        self.hours = np.zeros(0, dtype=np.int64)  # completed hour stamps (epoch s), at most `steps`
+        self.values = np.zeros((0, N_CHANNELS))
+        self.status = np.zeros((0, N_CHANNELS), dtype=np.int8)
+        self.next_hour: int | None = None  # the next hour stamp to complete
+        # per channel: the latest raw sample (time, value) and the last observed hourly value
+        self.sample_time = np.full(N_CHANNELS, np.nan)
+        self.sample_value = np.full(N_CHANNELS, np.nan)
+        self.observed_hour = np.full(N_CHANNELS, np.nan)
+        self.observed_value = np.full(N_CHANNELS, np.nan)
+
+    # --- feeding -----------------------------------------------------------------------
+    def add(self, reading: Reading, on_hour=None) -> list[int]:
+        """Take one reading (in time order); return the hour stamps it completed.
+
+        ``on_hour(hour)`` is called as each hour completes, while window() still ends at it.
+        """
+        t = reading.time
+        if self.next_hour is None:
+            self.next_hour = int(-(-t // HOUR) * HOUR)  # the first hour at or after t
+        completed = []
+        end = int(t // HOUR) * HOUR  # the last hour this reading completes
+        if end - self.next_hour > (self.steps + 1) * HOUR:
+            # A jump longer than the window: the skipped hours would all be missing and
+            # fall out of the window anyway, so do not iterate over a year of them.
+            self.next_hour = end - self.steps * HOUR
+        # Hours strictly before t are decided by earlier samples only ...
+        while self.next_hour <= end and self.next_hour < t:
+            completed.append(self._complete(self.next_hour))
+            if on_hour:
+                on_hour(completed[-1])
+        for index, value in reading.values.items():
+            self.sample_time[index] = t
+            self.sample_value[index] = value
+        # ... and a reading stamped exactly H:00 is hour H's own sample.
+        if self.next_hour == t:
+            completed.append(self._complete(self.next_hour))
+            if on_hour:
+                on_hour(completed[-1])
+        return completed
+
+    def in_open_hour(self, t: float) -> bool:
+        """True when ``t`` is after the last completed hour (so it changes no forecast)."""
+        return self.next_hour is not None and t > self.next_hour - HOUR
+
+    def merge_late(self, reading: Reading) -> bool:
+        """A reading older than the newest one, but after the last completed hour.
+
+        QoS 1 redelivery after a broker restart can reorder a few readings. One that
+        still falls in the open hour cannot change a published forecast, so its values
+        are kept where they are newer than the channel's latest sample (it may carry a
+        channel the newer reading lacked). False when it is too late for that.
+        """
+        if not self.in_open_hour(reading.time):
+            return False
+        for index, value in reading.values.items():
+            if not reading.time <= self.sample_time[index]:  # NaN (no sample yet) counts as older
+                self.sample_time[index] = reading.time
+                self.sample_value[index] = value
+        return True
+
+    def _complete(self, hour: int) -> int:
+        row = np.full(N_CHANNELS, np.nan)
+        status = np.full(N_CHANNELS, MISSING, dtype=np.int8)
+        with np.errstate(invalid="ignore"):
+            fresh = (self.sample_time <= hour) & (hour - self.sample_time <= MAX_AGE)
+            carry = ~fresh & (hour - self.observed_hour <= self.carry)
+        row[fresh] = self.sample_value[fresh]
+        status[fresh] = OBSERVED
+        row[carry] = self.observed_value[carry]
+        status[carry] = CARRIED
+        self.observed_hour[fresh] = hour
+        self.observed_value[fresh] = row[fresh]
+        self.hours = np.append(self.hours, hour)[-self.steps:]
+        self.values = np.vstack([self.values, row])[-self.steps:]
+        self.status = np.vstack([self.status, status])[-self.steps:]
+        self.next_hour = hour + HOUR
+        return hour
+
+    # --- reading -------------------------------------------------------------------------
+    def window(self) -> Window:
+        """The last ``steps`` hours; hours before the first completed one are missing."""
+        n = len(self.hours)
+        last = int(self.hours[-1]) if n else (self.next_hour or 0) - HOUR
+        times = (last - HOUR * np.arange(self.steps - 1, -1, -1)).astype("datetime64[s]")
+        values = np.full((self.steps, N_CHANNELS), np.nan)
+        status = np.full((self.steps, N_CHANNELS), MISSING, dtype=np.int8)
+        if n:
+            values[-n:], status[-n:] = self.values, self.status
+        return Window(times, values, status)
+
+    # --- persistence (edgecast.daemon.state writes these dicts) -------------------------
+    def to_dict(self) -> dict:
+        def nan_to_none(a):
+            flat = np.ravel(a).astype(object)  # JSON has no NaN: missing becomes null
+            flat[~np.isfinite(np.ravel(a))] = None
+            return flat.tolist()
+        return {
+            "hours": [int(h) for h in self.hours],
+            "values": nan_to_none(self.values),
+            "status": [int(s) for s in np.ravel(self.status)],
+            "next_hour": self.next_hour,
+            "sample_time": nan_to_none(self.sample_time),
+            "sample_value": nan_to_none(self.sample_value),
+            "observed_hour": nan_to_none(self.observed_hour),
+            "observed_value": nan_to_none(self.observed_value),
+        }
+
+    def load_dict(self, d: dict) -> None:
+        """Restore from to_dict(); ValueError/TypeError/KeyError when it does not fit."""
+        def arr(key, shape):
+            a = np.array([np.nan if x is None else float(x) for x in d[key]], dtype=np.float64)
+            return a.reshape(shape)
+        hours = np.array([int(h) for h in d["hours"]], dtype=np.int64)
+        n = len(hours)
+        if n > self.steps or (n > 1 and np.any(np.diff(hours) != HOUR)) or np.any(hours % HOUR):
+            raise ValueError("hours are not consecutive hour stamps")
+        values = arr("values", (n, N_CHANNELS))
+        status = np.array(d["status"], dtype=np.int8).reshape(n, N_CHANNELS)
+        if np.any((status < OBSERVED) | (status > MISSING)) or np.any(np.isnan(values) != (status == MISSING)):
+            raise ValueError("status does not match values")
+        next_hour = d["next_hour"]
+        if next_hour is not None and (not isinstance(next_hour, int) or next_hour % HOUR
+                                      or (n and next_hour != hours[-1] + HOUR)):
+            raise ValueError("next_hour does not follow the buffer")
+        self.hours, self.values, self.status, self.next_hour = hours, values, status, next_hour
+        self.sample_time = arr("sample_time", (N_CHANNELS,))
+        self.sample_value = arr("sample_value", (N_CHANNELS,))
+        self.observed_hour = arr("observed_hour", (N_CHANNELS,))
+        self.observed_value = arr("observed_value", (N_CHANNELS,))

@@ -1,0 +1,135 @@
+"""The daemon's MQTT client (paho-mqtt 2.x), behind a small interface.
+
+Conventions MQTT users expect (Zigbee2MQTT, Frigate):
+
+- a persistent session under a stable client id (clean_session=False in MQTT 3.1.1,
+  clean_start=False plus a session expiry in MQTT 5) and a QoS 1 subscription, so
+  readings the sensor sent while the daemon was down or reconnecting are queued by the
+  broker and delivered later;
+- availability: ``online`` retained on every connect, ``offline`` retained as the last
+  will (the broker sends it when we vanish) and on a clean stop;
+- the forecast is published retained, QoS 1: a dashboard that connects later still
+  gets the latest one;
+- reconnects with exponential backoff (paho's reconnect_delay_set), re-subscribing and
+  re-announcing ``online`` each time;
+- TLS with certificate verification unless ``tls_insecure``; username and a password
+  read from ``password_file``. Credentials are never logged.
+
+Messages are handled on paho's network thread; paho acknowledges a QoS 1 message only
+after ``on_reading`` returns, so a reading is never lost between receipt and use.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from .config import Config, read_password
+
+log = logging.getLogger("edgecast.mqtt")
+
+
+def make_client(cfg: Config, client_id: str, persistent: bool) -> mqtt.Client:
+    """A paho client configured from [mqtt] (credentials, TLS, protocol, backoff)."""
+    m = cfg.mqtt
+    v5 = m.protocol == "5"
+    kwargs = {"protocol": mqtt.MQTTv5} if v5 else {"protocol": mqtt.MQTTv311, "clean_session": not persistent}
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, **kwargs)
+    if m.user:
+        client.username_pw_set(m.user, read_password(m))
+    if m.tls or m.tls_ca_certs or m.tls_client_cert:
+        client.tls_set(ca_certs=m.tls_ca_certs or None, certfile=m.tls_client_cert or None,
+                       keyfile=m.tls_client_key or None,
+                       cert_reqs=ssl.CERT_NONE if m.tls_insecure else ssl.CERT_REQUIRED)
+        client.tls_insecure_set(m.tls_insecure)
+    client.reconnect_delay_set(m.reconnect_min_delay, m.reconnect_max_delay)
+    return client
+
+
+def connect_args(cfg: Config, persistent: bool) -> dict:
+    if cfg.mqtt.protocol != "5":
+        return {}
+    props = Properties(PacketTypes.CONNECT)
+    if persistent:
+        props.SessionExpiryInterval = cfg.mqtt.session_expiry
+    return {"clean_start": not persistent, "properties": props}
+
+
+class MqttLink:
+    def __init__(self, cfg: Config, on_reading: Callable[[bytes], None],
+                 on_connect: Callable[[], None] | None = None):
+        self.cfg = cfg
+        self.qos = cfg.mqtt.qos
+        self.topics = {name: cfg.topic(name) for name in ("readings", "forecast", "status", "stats")}
+        self._on_reading = on_reading
+        self._on_connect_hook = on_connect
+        self.connected = False
+        self.stopping = False
+        self.connects = 0
+        self.client = make_client(cfg, cfg.client_id, persistent=True)
+        self.client.will_set(self.topics["status"], "offline", qos=1, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    def start(self) -> None:
+        m = self.cfg.mqtt
+        log.info("connecting to %s:%d as %s (MQTT %s%s%s)", m.host, m.port, self.cfg.client_id, m.protocol,
+                 ", TLS" if (m.tls or m.tls_ca_certs or m.tls_client_cert) else "",
+                 f", user {m.user}" if m.user else "")
+        # connect_async: a broker that is down at boot is retried by the loop thread
+        # with backoff instead of failing the start.
+        self.client.connect_async(m.host, m.port, m.keepalive, **connect_args(self.cfg, persistent=True))
+        self.client.loop_start()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the connection: %s", reason_code)
+            return
+        self.connected = True
+        self.connects += 1
+        log.info("connected (session present: %s); subscribing to %s", flags.session_present,
+                 self.topics["readings"])
+        client.subscribe(self.topics["readings"], qos=self.qos)
+        client.publish(self.topics["status"], "online", qos=1, retain=True)
+        if self._on_connect_hook:
+            self._on_connect_hook()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self.connected and not self.stopping:
+            log.warning("disconnected from the broker (%s); reconnecting with backoff", reason_code)
+        self.connected = False
+
+    def _on_message(self, client, userdata, message) -> None:
+        try:
+            self._on_reading(message.payload)
+        except Exception:  # a bug must not kill paho's thread and with it the daemon
+            log.exception("unexpected error while handling a reading")
+
+    def publish(self, name: str, payload, retain: bool = True, qos: int | None = None) -> None:
+        if not isinstance(payload, (str, bytes)):
+            payload = json.dumps(payload, separators=(",", ":"))
+        self.client.publish(self.topics[name], payload, qos=self.qos if qos is None else qos, retain=retain)
+
+    @property
+    def alive(self) -> bool:
+        thread = getattr(self.client, "_thread", None)
+        return thread is not None and thread.is_alive()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Announce offline (a clean disconnect does not fire the will), then disconnect."""
+        self.stopping = True
+        if self.connected:
+            info = self.client.publish(self.topics["status"], "offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()

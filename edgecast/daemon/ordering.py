@@ -1,0 +1,57 @@
+"""Event-time admission: which readings may enter the hourly buffer, in what order.
+
+Rules:
+
+- event times must strictly increase: a reading stamped exactly at the newest accepted
+  time is a ``duplicate`` (QoS 1 redelivers after reconnects), an earlier one is
+  ``out_of_order``. The buffer is built in time order and an hour, once completed and
+  forecast, is never rewritten, so a reading from before the last completed hour cannot
+  be used. (An out-of-order reading that still falls in the open hour — QoS 1
+  redelivery after a broker restart reorders a few — is merged by the service as
+  ``late``: see HourlyBuffer.merge_late.)
+- ``far_future``: more than ``max_future`` seconds after the newest accepted reading.
+  The reference is event time, not the wall clock: a box without a real-time clock, or
+  a replay of 2020, has no trustworthy "now". A single corrupt stamp (year 2099) is
+  thus rejected, but a genuine jump (sensor off for two days) is accepted once
+  ``confirm`` consecutive far readings agree with each other (each strictly later than
+  the previous, within ``max_future`` of it); those held readings then enter in order.
+- the very first reading (no reference yet) is accepted as is.
+"""
+
+from __future__ import annotations
+
+from .readings import Reading
+
+
+class EventClock:
+    def __init__(self, max_future_seconds: float, confirm: int, newest: float | None = None):
+        self.max_future = max_future_seconds
+        self.confirm = confirm
+        self.newest = newest
+        self._held: list[Reading] = []  # far-future readings waiting for confirmation
+
+    def admit(self, reading: Reading) -> tuple[list[Reading], str | None]:
+        """(readings to feed the buffer now, in order; rejection reason or None)."""
+        t = reading.time
+        if self.newest is not None:
+            if t == self.newest:
+                return [], "duplicate"
+            if t < self.newest:
+                return [], "out_of_order"
+            if t - self.newest > self.max_future:
+                return self._hold(reading)
+        self._held.clear()
+        self.newest = t
+        return [reading], None
+
+    def _hold(self, reading: Reading) -> tuple[list[Reading], str | None]:
+        if self._held:
+            last = self._held[-1].time
+            if not (0 < reading.time - last <= self.max_future):
+                self._held.clear()  # does not agree with the held ones: start over from this one
+        self._held.append(reading)
+        if len(self._held) < self.confirm:
+            return [], "far_future"
+        accepted, self._held = self._held, []
+        self.newest = accepted[-1].time
+        return accepted, None

@@ -1,0 +1,124 @@
+"""One MQTT payload -> a validated Reading, or a rejection with a counted reason.
+
+Rules (docs/daemon.md repeats them for users):
+
+- the payload is a UTF-8 JSON object of at most ``max_payload_bytes``;
+- ``time`` is an ISO 8601 string; without an offset it is UTC;
+- channels are keyed by the Jena column name (``"T (degC)"``) or its short alias
+  (``"T"``, see edgecast.schema.CHANNELS); if both are given the Jena name wins;
+  other keys are ignored (sensors add battery levels, rain, …);
+- a channel value that is not a number (strings, booleans, null), not finite, a
+  station missing-value code (edgecast.schema.SENTINELS) or outside the channel's
+  physically possible range is *dropped* and counted; the rest of the reading is kept;
+- a reading with no usable channel left is rejected.
+
+Parsing never raises: anything a broker can deliver ends as Reading or Rejection.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from ..data.clean import invalid_mask
+from ..schema import ALIASES, CHANNEL_INDEX, CHANNELS, SENTINELS
+
+# Whole-reading rejection reasons and per-value drop reasons, as counted in stats.
+REJECT_REASONS = ("oversized", "malformed_json", "not_object", "bad_time", "no_channels",
+                  "duplicate", "out_of_order", "far_future")
+DROP_REASONS = ("non_numeric", "non_finite", "sentinel", "impossible")
+
+_KEY_TO_INDEX: dict[str, int] = {**{a: CHANNEL_INDEX[n] for a, n in ALIASES.items()}, **CHANNEL_INDEX}
+
+
+@dataclass
+class Reading:
+    time: float  # seconds since the epoch, UTC
+    values: dict[int, float]  # channel index (schema.CHANNELS order) -> value
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> values dropped
+    derived: list[str] = field(default_factory=list)  # channels computed by physics
+
+
+@dataclass
+class Rejection:
+    reason: str  # one of REJECT_REASONS (or a DROP_REASON when every value was dropped)
+    detail: str
+
+
+def parse_time(text) -> float | None:
+    """ISO 8601 -> epoch seconds; no offset means UTC; None when unreadable."""
+    if not isinstance(text, str) or not 10 <= len(text) <= 40:
+        return None
+    try:
+        dt = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    try:
+        return dt.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _number(raw) -> tuple[str, float | None]:
+    """('', value) for a finite JSON number, else (drop reason, None)."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        return "non_numeric", None
+    try:
+        value = float(raw)
+    except OverflowError:  # an integer too large for a float
+        return "non_finite", None
+    if not math.isfinite(value):
+        return "non_finite", None
+    if value in SENTINELS:
+        return "sentinel", None
+    return "", value
+
+
+def parse(payload: bytes, max_bytes: int = 4096) -> Reading | Rejection:
+    if len(payload) > max_bytes:
+        return Rejection("oversized", f"{len(payload)} bytes > {max_bytes}")
+    try:
+        obj = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return Rejection("malformed_json", str(exc)[:80])
+    if not isinstance(obj, dict):
+        return Rejection("not_object", f"JSON {type(obj).__name__}, expected an object")
+    time = parse_time(obj.get("time"))
+    if time is None:
+        return Rejection("bad_time", f"time {str(obj.get('time'))[:40]!r} is not ISO 8601")
+
+    values: dict[int, float] = {}
+    dropped: dict[str, int] = {}
+    # Jena names are iterated after aliases, so they overwrite: the Jena name wins.
+    for key in sorted(obj, key=lambda k: k in CHANNEL_INDEX):
+        index = _KEY_TO_INDEX.get(key)
+        if index is None:
+            continue
+        problem, value = _number(obj[key])
+        if problem:
+            values.pop(index, None)
+            dropped[problem] = dropped.get(problem, 0) + 1
+        else:
+            values[index] = value
+    if values:
+        # invalid_mask is the rule the training data's repair uses: reuse it (one call
+        # for the whole row), not a copy of the physical limits.
+        row = np.full(len(CHANNELS), 0.0)
+        present = np.zeros(len(CHANNELS), dtype=bool)
+        for index, value in values.items():
+            row[index], present[index] = value, True
+        for index in np.flatnonzero(invalid_mask(row[None, :])[0] & present):
+            del values[int(index)]
+            dropped["impossible"] = dropped.get("impossible", 0) + 1
+    if not values:
+        if dropped:
+            reason = max(dropped, key=dropped.get)
+            return Rejection(reason, f"no usable channel value ({dropped})")
+        return Rejection("no_channels", "no known channel key (Jena column names or aliases)")
+    return Reading(time, values, dropped)

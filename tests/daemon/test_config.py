@@ -1,0 +1,106 @@
+"""The TOML configuration: defaults, and errors that name the key."""
+
+import pytest
+
+from edgecast.daemon.config import Config, ConfigError, load, parse, read_password
+
+
+def test_defaults_work_without_a_file():
+    cfg = load(None)
+    assert (cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.qos) == ("localhost", 1883, 1)
+    assert cfg.topic("readings") == "edgecast/default/readings"
+    assert cfg.topic("forecast") == "edgecast/default/forecast"
+    assert cfg.topic("status") == "edgecast/default/status"
+    assert cfg.client_id.startswith("edgecast-") and cfg.client_id.endswith("-default")
+    assert cfg.model.path == ""
+
+
+def test_a_full_file_is_read():
+    cfg = parse("""
+[mqtt]
+host = "broker.lan"
+port = 8883
+client_id = "box-7"
+user = "edgecast"
+password_file = "/etc/edgecast/password"
+tls_ca_certs = "/etc/ssl/ca.pem"
+tls_insecure = false
+keepalive = 30
+qos = 1
+protocol = "5"
+[station]
+id = "roof-1"
+[topics]
+forecast = "weather/{station}/forecast24"
+[model]
+path = "/var/lib/edgecast/model.tflite"
+[state]
+dir = "/var/lib/edgecast"
+[gaps]
+carry_forward_hours = 2
+min_observed_fraction = 1
+""")
+    assert cfg.client_id == "box-7"
+    assert cfg.topic("forecast") == "weather/roof-1/forecast24"
+    assert cfg.gaps.min_observed_fraction == 1.0 and isinstance(cfg.gaps.min_observed_fraction, float)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("[mqtt]\nprot = 1883", "mqtt.prot"),
+    ("[mqtt]\nport = '1883'", "mqtt.port"),
+    ("[mqtt]\nport = true", "mqtt.port"),
+    ("[mqtt]\ntls_insecure = 1", "mqtt.tls_insecure"),
+    ("[mqtt]\nport = 70000", "mqtt.port"),
+    ("[mqtt]\nqos = 3", "mqtt.qos"),
+    ("[mqtt]\nprotocol = '4'", "mqtt.protocol"),
+    ("[mqtt]\ntls_client_key = 'k.pem'", "mqtt.tls_client_key"),
+    ("[mqtt]\nclient_id = 'a#b'", "mqtt.client_id"),
+    ("[station]\nid = 'roof/+'", "station.id"),
+    ("[station]\nid = ''", "station.id"),
+    ("[station]\nid = \"a\\u0000b\"", "station.id"),
+    ("[topics]\nreadings = 'sensors/#'", "topics.readings"),
+    ("[topics]\nforecast = 'x/{site}/f'", "topics.forecast"),
+    ("[gaps]\ncarry_forward_hours = -1", "gaps.carry_forward_hours"),
+    ("[gaps]\nmin_observed_fraction = 'all'", "gaps.min_observed_fraction"),
+    ("[model]\nruntime = 'tensorflow'", "model.runtime"),
+    ("[modle]\npath = 'x'", "modle"),
+    ("mqtt = 3", "mqtt"),
+    ("[readings]\nmax_payload_bytes = 10", "readings.max_payload_bytes"),
+])
+def test_errors_name_the_key(text, key):
+    with pytest.raises(ConfigError) as err:
+        parse(text)
+    assert str(err.value).startswith(key), str(err.value)
+
+
+def test_invalid_toml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        parse("[mqtt\nport=1")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path / "absent.toml")
+
+
+def test_password_comes_from_its_file_only(tmp_path):
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    cfg = parse(f"[mqtt]\nuser = 'u'\npassword_file = '{secret}'")
+    assert read_password(cfg.mqtt) == "s3cret"
+    assert "s3cret" not in repr(cfg)
+    assert read_password(Config().mqtt) is None
+    with pytest.raises(ConfigError, match="mqtt.password_file"):
+        read_password(parse(f"[mqtt]\npassword_file = '{tmp_path / 'none'}'").mqtt)
+
+
+def test_the_cli_names_the_key_and_prints_loadable_defaults(tmp_path):
+    from click.testing import CliRunner
+
+    from edgecast.cli import main
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[mqtt]\nport = 'x'\n")
+    result = CliRunner().invoke(main, ["run", "--config", str(bad)])
+    assert result.exit_code != 0 and "mqtt.port" in result.output
+    printed = CliRunner().invoke(main, ["run", "--print-config"])
+    assert printed.exit_code == 0
+    assert parse(printed.output) == Config()
+    result = CliRunner().invoke(main, ["replay", "--data", "x.csv", "--speed", "fast"])
+    assert result.exit_code != 0 and "--speed" in result.output

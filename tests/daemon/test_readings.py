@@ -1,0 +1,138 @@
+"""Reading payloads: every kind of bad input is rejected or repaired with a named reason."""
+
+import json
+import math
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgecast.daemon.ordering import EventClock
+from edgecast.daemon.readings import DROP_REASONS, REJECT_REASONS, Reading, Rejection, parse, parse_time
+from edgecast.schema import CHANNEL_INDEX, CHANNELS
+
+GOOD = {"time": "2020-03-01T12:00:00", "p (mbar)": 990.5, "T (degC)": 7.25, "rh (%)": 81.0, "wv (m/s)": 2.5}
+
+
+def payload(**changes) -> bytes:
+    d = {**GOOD, **changes}
+    return json.dumps({k: v for k, v in d.items() if v is not ...}).encode()
+
+
+def test_a_good_reading():
+    r = parse(payload())
+    assert isinstance(r, Reading)
+    assert r.time == datetime(2020, 3, 1, 12, tzinfo=timezone.utc).timestamp()
+    assert r.values == {CHANNEL_INDEX["p (mbar)"]: 990.5, CHANNEL_INDEX["T (degC)"]: 7.25,
+                        CHANNEL_INDEX["rh (%)"]: 81.0, CHANNEL_INDEX["wv (m/s)"]: 2.5}
+    assert r.dropped == {}
+
+
+def test_aliases_and_the_jena_name_wins():
+    r = parse(json.dumps({"time": "2020-03-01T12:00:00Z", "T": 1.0, "p": 1000, "max_wv": 3.0, "battery": 3.3}).encode())
+    assert r.values == {CHANNEL_INDEX["T (degC)"]: 1.0, CHANNEL_INDEX["p (mbar)"]: 1000.0,
+                        CHANNEL_INDEX["max. wv (m/s)"]: 3.0}
+    r = parse(json.dumps({"time": "2020-03-01T12:00:00Z", "T": 1.0, "T (degC)": 2.0}).encode())
+    assert r.values == {CHANNEL_INDEX["T (degC)"]: 2.0}
+    assert {c.alias for c in CHANNELS} >= {"p", "T", "rh", "wv", "wd"}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2020-03-01T12:00:00", "2020-03-01T12:00:00+00:00"),  # no offset = UTC
+    ("2020-03-01T12:00:00Z", "2020-03-01T12:00:00+00:00"),
+    ("2020-03-01T13:00:00+01:00", "2020-03-01T12:00:00+00:00"),
+    ("2020-03-01 12:00:00.500", "2020-03-01T12:00:00.500000+00:00"),
+])
+def test_times(text, expected):
+    assert parse_time(text) == datetime.fromisoformat(expected).timestamp()
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b"x" * 5000, "oversized"),
+    (b"{not json", "malformed_json"),
+    (b"\xff\xfe{}", "malformed_json"),
+    (b"[" * 3000, "malformed_json"),
+    (b"[1, 2]", "not_object"),
+    (b"42", "not_object"),
+    (payload(time=...), "bad_time"),
+    (payload(time=1583064000), "bad_time"),
+    (payload(time="yesterday"), "bad_time"),
+    (payload(time="2020-02-30T00:00:00"), "bad_time"),
+    (json.dumps({"time": "2020-03-01T12:00:00", "battery": 3.1}).encode(), "no_channels"),
+    (json.dumps({"time": "2020-03-01T12:00:00", "T": "warm"}).encode(), "non_numeric"),
+    (b'{"time": "2020-03-01T12:00:00", "T": NaN}', "non_finite"),
+    (b'{"time": "2020-03-01T12:00:00", "T": Infinity}', "non_finite"),
+    (b'{"time": "2020-03-01T12:00:00", "T": 1e999}', "non_finite"),
+    (json.dumps({"time": "2020-03-01T12:00:00", "T": -9999}).encode(), "sentinel"),
+    (json.dumps({"time": "2020-03-01T12:00:00", "T": 85.0}).encode(), "impossible"),
+])
+def test_rejections(raw, reason):
+    r = parse(raw, max_bytes=4096)
+    assert isinstance(r, Rejection), r
+    assert r.reason == reason
+    assert r.reason in REJECT_REASONS + DROP_REASONS
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("3.2", "non_numeric"), (True, "non_numeric"), (None, "non_numeric"), ([1], "non_numeric"),
+    (-9999.0, "sentinel"), (-999, "sentinel"), (-3.0, "impossible"), (120.0, "impossible"),
+])
+def test_a_bad_value_is_dropped_and_the_rest_kept(value, reason):
+    r = parse(payload(**{"wv (m/s)": value}))
+    assert isinstance(r, Reading)
+    assert CHANNEL_INDEX["wv (m/s)"] not in r.values
+    assert CHANNEL_INDEX["T (degC)"] in r.values
+    assert r.dropped == {reason: 1}
+
+
+def test_limits_are_the_schema_limits():
+    for channel in CHANNELS:
+        for value, ok in ((channel.low, True), (channel.high, True), (channel.low - 1, False), (channel.high + 1, False)):
+            r = parse(json.dumps({"time": "2020-03-01T12:00:00", channel.name: value}).encode())
+            assert isinstance(r, Reading) == ok, (channel.name, value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=600))
+def test_parser_never_raises_on_arbitrary_bytes(raw):
+    assert isinstance(parse(raw), (Reading, Rejection))
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
+                           lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+                           max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(["time", "T", "p", "rh", "T (degC)", "wd (deg)", "x"]), json_values, max_size=7))
+def test_parser_never_raises_on_arbitrary_json_objects(obj):
+    r = parse(json.dumps(obj).encode(), max_bytes=1 << 16)
+    assert isinstance(r, (Reading, Rejection))
+    if isinstance(r, Reading):
+        assert all(math.isfinite(v) for v in r.values.values())
+
+
+def _reading(t):
+    return Reading(t, {1: 5.0})
+
+
+def test_ordering_duplicates_out_of_order_and_far_future():
+    clock = EventClock(max_future_seconds=6 * 3600, confirm=3)
+    assert clock.admit(_reading(1000.0)) == ([_reading(1000.0)], None)
+    assert clock.admit(_reading(1000.0))[1] == "duplicate"
+    assert clock.admit(_reading(400.0))[1] == "out_of_order"
+    assert clock.admit(_reading(1000.0 + 86400 * 365 * 80))[1] == "far_future"  # a year-2100 stamp
+    accepted, reason = clock.admit(_reading(1600.0))
+    assert reason is None and clock.newest == 1600.0
+
+
+def test_a_genuine_time_jump_is_accepted_once_confirmed():
+    clock = EventClock(max_future_seconds=6 * 3600, confirm=3)
+    clock.admit(_reading(0.0))
+    day = 86400.0
+    assert clock.admit(_reading(2 * day))[1] == "far_future"
+    assert clock.admit(_reading(2 * day + 600))[1] == "far_future"
+    accepted, reason = clock.admit(_reading(2 * day + 1200))
+    assert reason is None and [r.time for r in accepted] == [2 * day, 2 * day + 600, 2 * day + 1200]
+    assert clock.newest == 2 * day + 1200

@@ -1,0 +1,82 @@
+"""TLS with certificate verification, username + password file, MQTT 5 persistent session."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.daemon.daemon_harness import EDGECAST, Broker, free_port, wait_until
+
+PASSWORD = "s3cret-Pa55word"
+
+
+def _sh(*args, cwd):
+    subprocess.run(args, cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def tls_broker(tmp_path):
+    d = tmp_path / "tls"
+    d.mkdir()
+    # A throwaway CA and a server certificate for localhost / 127.0.0.1.
+    _sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+        "-days", "2", "-subj", "/CN=edgecast test CA", cwd=d)
+    _sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=localhost", cwd=d)
+    (d / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    _sh("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.crt", "-days", "2", "-extfile", "san.ext", cwd=d)
+    _sh("mosquitto_passwd", "-b", "-c", str(d / "passwd"), "edgecast", PASSWORD, cwd=d)
+    tls_port = free_port()
+    broker = Broker(d, listeners=(f"listener {tls_port} 127.0.0.1\nallow_anonymous false\n"
+                                  f"password_file {d / 'passwd'}\ncafile {d / 'ca.crt'}\n"
+                                  f"certfile {d / 'server.crt'}\nkeyfile {d / 'server.key'}\n"))
+    broker.tls_port = tls_port
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+def _mqtt(broker, password_file, protocol="5"):
+    return (f'[mqtt]\nhost = "localhost"\nport = {broker.tls_port}\nprotocol = "{protocol}"\n'
+            f'tls_ca_certs = "{broker.dir / "ca.crt"}"\nuser = "edgecast"\npassword_file = "{password_file}"\n')
+
+
+def test_tls_password_and_mqtt5_session(tls_broker, daemons, subscriber, tmp_path, jena_2020_path):
+    pw = tmp_path / "password"
+    pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
+    sub = subscriber(tls_broker, ["edgecast/jena/forecast", "edgecast/jena/status"])  # plain listener
+    daemon = daemons(tls_broker, mqtt=_mqtt(tls_broker, pw), extra=f'[model]\npath = "{tmp_path}/none.tflite"\n')
+    daemon.start()
+    wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 20, what="online over TLS")
+
+    def replay(start, hours):
+        out = subprocess.run(EDGECAST + ["replay", "--config", str(daemon.config), "--data", str(jena_2020_path),
+                                         "--start", start, "--hours", str(hours), "--quiet"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+    replay("2020-03-01T00:00:00", 2)
+    wait_until(lambda: len(sub.get("edgecast/jena/forecast")) == 2, 20, what="2 forecasts")
+    # MQTT 5 persistent session (clean_start=False + session expiry): readings sent
+    # while the daemon is down arrive after its restart.
+    assert daemon.stop() == 0
+    replay("2020-03-01T02:00:00", 2)
+    daemon.start()
+    forecasts = wait_until(lambda: (f := sub.get("edgecast/jena/forecast")) and len(f) >= 4 and f, 20,
+                           what="forecasts from the queued readings")
+    assert [f["issued_at"][11:13] for f in forecasts] == ["00", "01", "02", "03"]
+    assert daemon.stop() == 0
+    log = daemon.log()
+    assert "TLS" in log and "user edgecast" in log and PASSWORD not in log
+
+
+def test_wrong_password_is_reported_and_not_logged(tls_broker, daemons, tmp_path):
+    pw = tmp_path / "password"
+    pw.write_text("not-the-password\n")
+    daemon = daemons(tls_broker, mqtt=_mqtt(tls_broker, pw, protocol="3.1.1")).start()
+    wait_until(lambda: "refused the connection" in daemon.log(), 20, what="the refusal in the log")
+    assert daemon.proc.poll() is None  # it keeps retrying with backoff
+    assert daemon.stop() == 0
+    assert "not-the-password" not in daemon.log()

@@ -78,7 +78,9 @@ class Service:
         self.limiter = RateLimitedLog(cfg.log.repeat_seconds)
         self.counters = {"accepted": 0, "rejected": Counter(), "values_dropped": Counter(),
                          "derived_readings": 0, "time_jumps": 0, "late": 0, "hours_completed": 0,
-                         "forecasts": Counter()}
+                         "forecasts": Counter(), "state_write_failures": 0}
+        self.state_error: str | None = None  # why the last state write failed, None when it worked
+        self.state_saved_hour = None
         self.last_forecast: dict | None = None
         self.buffer = HourlyBuffer(cfg.gaps.carry_forward_hours)
         self.clock = EventClock(cfg.readings.max_future_minutes * 60, cfg.readings.confirm_jump_readings)
@@ -108,10 +110,32 @@ class Service:
             raise TypeError("newest is not a number")
         self.clock.newest = newest
 
-    def save_state(self) -> None:
+    def save_state(self) -> bool:
+        """Write the buffer; on a disk fault keep serving from memory and report it.
+
+        A read-only or full state directory must not stop the forecasts: the error is
+        logged (rate-limited), counted, shown in stats (``state.error``) and in the
+        systemd STATUS line, and cleared by the next write that succeeds.
+        """
         with self.lock:
-            state.save(self.state_file, {"station": self.cfg.station.id, "newest": self.clock.newest,
-                                         "buffer": self.buffer.to_dict()})
+            try:
+                state.save(self.state_file, {"station": self.cfg.station.id, "newest": self.clock.newest,
+                                             "buffer": self.buffer.to_dict()})
+            except OSError as exc:
+                self.state_error = f"cannot write {self.state_file}: {exc.strerror or exc}"
+                self.counters["state_write_failures"] += 1
+                self._stats_dirty = True
+                self.limiter.event("state not saved", type(exc).__name__,
+                                   f"{self.state_error}; serving from memory (a restart would lose "
+                                   "the hours since the last successful write)")
+                return False
+            if self.state_error:
+                log.warning("state written again to %s after %d failed write(s)", self.state_file,
+                            self.counters["state_write_failures"])
+                self.state_error = None
+                self._stats_dirty = True
+            self.state_saved_hour = self.buffer.hours[-1] if len(self.buffer.hours) else None
+            return True
 
     # --- readings -------------------------------------------------------------------------
     def on_payload(self, payload: bytes) -> None:
@@ -192,6 +216,9 @@ class Service:
             "model": self.forecaster.identity if self.forecaster else None,
             "model_error": self.model_error,
             "connects": self.link.connects,
+            "state": {"error": self.state_error, "write_failures": c["state_write_failures"],
+                      "saved_hour": self._hour_text(self.state_saved_hour)
+                      if self.state_saved_hour is not None else None},
         }
 
     def status_text(self) -> str:
@@ -201,6 +228,8 @@ class Service:
                 f"{sum(c['rejected'].values())} rejected")
         if last:
             text += f"; {last['issued_at']} {last['source']} {last['temperature_c']:.1f} °C"
+        if self.state_error:
+            text += f"; STATE NOT SAVED: {self.state_error}"
         return text
 
     def on_connect(self) -> None:

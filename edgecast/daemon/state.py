@@ -51,6 +51,10 @@ def load(path: Path, restore) -> bool:
         raw = path.read_bytes()
     except FileNotFoundError:
         return False
+    except OSError as exc:  # unreadable (EIO, EACCES, a directory): start empty, do not crash-loop
+        log.warning("state file %s cannot be read (%s); starting with an empty buffer", path,
+                    exc.strerror or exc)
+        return False
     try:
         data = json.loads(raw)
         if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -60,7 +64,11 @@ def load(path: Path, restore) -> bool:
         return True
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
         aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
-        os.replace(path, aside)
-        log.warning("state file %s is unusable (%s); moved it to %s and starting with an empty buffer",
-                    path, str(exc)[:200], aside.name)
+        try:
+            os.replace(path, aside)
+            where = f"moved it to {aside.name}"
+        except OSError as move_error:  # read-only state dir: still start, never crash-loop
+            where = f"could not move it aside ({move_error.strerror or move_error})"
+        log.warning("state file %s is unusable (%s); %s and starting with an empty buffer",
+                    path, str(exc)[:200], where)
         return False

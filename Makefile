@@ -5,7 +5,7 @@ VENV   := .venv
 LEGACY := .venv-tflite
 APT_PACKAGES := mosquitto mosquitto-clients openssl
 
-.PHONY: setup system test demo clean
+.PHONY: setup system test demo clean default-model
 
 setup: system $(VENV)/.installed $(LEGACY)/.installed
 
@@ -33,3 +33,10 @@ test: setup
 
 clean:
 	rm -rf $(VENV) $(LEGACY) build *.egg-info
+
+# How edgecast/models/default.tflite was made (the bundle the daemon serves out of the box):
+# the compact LSTM on the reference protocol's train part, exported as the rolled loop.
+DATA ?= ../shared/data/weather.csv.xz
+default-model: $(VENV)/.installed
+	$(VENV)/bin/edgecast train compact_lstm --data $(DATA) --out runs/compact_lstm --seed 0
+	$(VENV)/bin/edgecast export runs/compact_lstm --no-unroll -o edgecast/models/default.tflite

@@ -91,8 +91,9 @@ def test_every_kind_builds_and_outputs_one_value(kind):
 def test_residual_model_outputs_last_temperature_when_correction_is_zero(kind):
     schema = _fitted_schema(kind)
     model = models.build(kind, schema)
-    head = model.get_layer("correction")
-    head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    for i in range(models.MODELS[kind].members):
+        head = model.get_layer(f"correction_{i}")
+        head.set_weights([np.zeros_like(w) for w in head.get_weights()])
     x = _window(schema.n_features)
     j = schema.features.index(TARGET)
     expected = x[:, -1, j] * schema.std[j] + schema.mean[j]
@@ -127,27 +128,27 @@ def trained_dir(tmp_path_factory, jena_2020_path):
 
     from edgecast.cli import main
     out = tmp_path_factory.mktemp("models") / "compact_gru"
-    result = CliRunner().invoke(main, ["train", "compact_gru", "--data", str(jena_2020_path), "--epochs", "2",
+    result = CliRunner().invoke(main, ["train", "compact_gru", "--data", str(jena_2020_path), "--epochs", "6",
                                        "--limit-rows", str(SLICE), "--out", str(out), "--seed", "1"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     return out
 
 
 @pytest.mark.slow
-def test_cli_train_writes_model_dir_that_beats_a_trivial_model(trained_dir, series):
+def test_cli_train_writes_model_dir_that_beats_naive(trained_dir, series):
     for name in ("model.keras", "model.weights.h5", "metadata.json", "curves.png"):
         assert (trained_dir / name).stat().st_size > 0, name
     meta = json.loads((trained_dir / "metadata.json").read_text())
     assert meta["kind"] == "compact_gru" and meta["data"]["rows"] == SLICE
-    assert meta["schema"]["features"] == models.COMPACT_FEATURES and len(meta["schema"]["mean"]) == 17
-    assert 1 <= meta["best_epoch"] <= meta["epochs_run"] <= 2
+    assert meta["schema"]["features"] == models.COMPACT_FEATURES and len(meta["schema"]["mean"]) == 1
+    members = models.MODELS["compact_gru"].members
+    assert len(meta["best_epoch"]) == members and all(1 <= b <= 6 for b in meta["best_epoch"])
+    assert members <= meta["epochs_run"] <= 6 * members
     for key in ("val_mae", "test_mae", "naive_val_mae", "naive_test_mae", "parameters",
                 "train_seconds", "hyperparameters", "versions"):
         assert key in meta, key
-    # trivial model: always the train part's mean temperature
-    train_mean = meta["schema"]["mean"][meta["schema"]["features"].index(TARGET)]
-    trivial = protocol.evaluate(series.values, lambda starts: np.full(len(starts), train_mean))
-    assert meta["val_mae"] < trivial["val_mae"], (meta["val_mae"], trivial)
+    # the trivial model the project is measured against: temperature in 24 h = temperature now
+    assert meta["val_mae"] < meta["naive_val_mae"], (meta["val_mae"], meta["naive_val_mae"])
     # reloading the directory reproduces the recorded figures
     from training.train import evaluate_model_dir
     again = evaluate_model_dir(trained_dir, series)

@@ -49,8 +49,9 @@ class Prepared:
         bad = invalid_mask(self.raw)[protocol.target_rows(starts), TARGET_INDEX]
         return starts[~bad]
 
-    def feed(self, part: str, batch_size: int, *, shuffle: bool = False, seed: int = 0):
-        return WindowFeed(self, self.trainable_starts(part), batch_size, shuffle=shuffle, seed=seed)
+    def feed(self, part: str, batch_size: int, *, shuffle: bool = False, seed: int = 0, stride: int = 1):
+        """Batches of ``part``'s windows; ``stride`` keeps every n-th (for fitting only)."""
+        return WindowFeed(self, self.trainable_starts(part)[::stride], batch_size, shuffle=shuffle, seed=seed)
 
     def predict_fn(self, model, batch_size: int = 1024):
         """``predict(starts) -> °C`` for edgecast.protocol.evaluate."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -87,24 +86,28 @@ def train_arima(series: Series, out_dir: Path, limit_rows=None, log=print) -> di
     return meta
 
 
-def _plot(history: dict, best_epoch: int, naive_val: float, path: Path, title: str) -> None:
+def _plot(histories: list[dict], best_epochs: list[int], naive_val: float, path: Path, title: str) -> None:
+    """Loss and MAE per epoch; an ensemble gets one pair of lines per member."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import matplotlib.ticker  # noqa: F401
-    epochs = np.arange(1, len(history["loss"]) + 1)
+    import matplotlib.ticker
+
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    a.plot(epochs, history["loss"], "o-", label="training")
-    a.plot(epochs, history["val_loss"], "o-", label="validation")
+    for i, (history, best) in enumerate(zip(histories, best_epochs)):
+        epochs = np.arange(1, len(history["loss"]) + 1)
+        tag = f" {i + 1}" if len(histories) > 1 else ""
+        for ax, key in ((a, "loss"), (b, "mae")):
+            train_line, = ax.plot(epochs, history[key], "o-", ms=3, alpha=0.6, label=f"training{tag}")
+            ax.plot(epochs, history[f"val_{key}"], "s--", ms=3, color=train_line.get_color(),
+                    label=f"validation{tag}")
+            ax.axvline(best, color=train_line.get_color(), lw=0.5)
     a.set(title="loss", xlabel="epoch")
-    b.plot(epochs, history["mae"], "o-", label="training")
-    b.plot(epochs, history["val_mae"], "o-", label="validation")
-    b.axhline(naive_val, color="grey", ls="--", label=f"naive validation {naive_val:.2f}")
+    b.axhline(naive_val, color="grey", ls=":", label=f"naive validation {naive_val:.2f}")
     b.set(title="MAE (°C)", xlabel="epoch")
     for ax in (a, b):
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.axvline(best_epoch, color="k", lw=0.5)
-        ax.legend()
+        ax.legend(fontsize="x-small", ncol=2 if len(histories) > 1 else 1)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
@@ -113,6 +116,46 @@ def _plot(history: dict, best_epoch: int, naive_val: float, path: Path, title: s
 
 def _count(weights) -> int:
     return int(sum(np.prod(w.shape) for w in weights))
+
+
+def _fit(model, spec, train_feed, val_feed, epochs: int, patience: int, checkpoint: Path, name: str,
+         t_start: float, verbose, log) -> dict:
+    """Fit one graph, keep its best validation epoch; returns the history (floats)."""
+    import keras
+
+    lr = spec.lr
+    if spec.lr_schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(spec.lr, decay_steps=len(train_feed) * epochs)
+    optimizer = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}[spec.optimizer](lr)
+    loss = {"mse": "mse", "mae": "mae", "huber": keras.losses.Huber(delta=1.0)}[spec.loss]
+    model.compile(optimizer=optimizer, loss=loss, metrics=["mae"])
+
+    class EpochLine(keras.callbacks.Callback):
+        """One line per epoch, whatever Keras' own verbosity."""
+
+        best = np.inf
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            mark = " *best*" if logs[spec.monitor] < self.best else ""
+            self.best = min(self.best, logs[spec.monitor])
+            log(f"{name} epoch {epoch + 1}/{epochs}: loss {logs['loss']:.4f} val_loss {logs['val_loss']:.4f} "
+                f"mae {logs['mae']:.3f} val_mae {logs['val_mae']:.3f} °C "
+                f"[{time.perf_counter() - t_start:.0f} s]{mark}")
+
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(str(checkpoint), monitor=spec.monitor, save_best_only=True,
+                                        save_weights_only=True),
+        keras.callbacks.EarlyStopping(monitor=spec.monitor, patience=patience, restore_best_weights=True),
+        EpochLine(),
+    ]
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 0
+    history = model.fit(train_feed, validation_data=val_feed, epochs=epochs, callbacks=callbacks,
+                        verbose=verbose).history
+    model.load_weights(str(checkpoint))  # the best epoch, whether or not it stopped early
+    checkpoint.unlink()
+    return {k: [float(x) for x in v] for k, v in history.items()}
 
 
 def train(kind: str, data_paths=(), out_dir="model", epochs: int | None = None, *, seed: int = 0,
@@ -134,53 +177,35 @@ def train(kind: str, data_paths=(), out_dir="model", epochs: int | None = None, 
 
     # data -> windows
     prep = dataset.prepare(series, spec.features)
-    train_feed = prep.feed("train", spec.batch_size, shuffle=True, seed=seed)
+    train_feed = prep.feed("train", spec.batch_size, shuffle=True, seed=seed, stride=spec.train_stride)
     val_feed = prep.feed("val", 1024)
 
-    # model
+    # model: one graph, or an ensemble whose members are fitted one at a time
     model = models.build(kind, prep.schema)
-    optimizer = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}[spec.optimizer](spec.lr)
-    loss = {"mse": "mse", "mae": "mae", "huber": keras.losses.Huber(delta=1.0)}[spec.loss]
-    model.compile(optimizer=optimizer, loss=loss, metrics=["mae"])
     params, trainable = model.count_params(), _count(model.trainable_weights)
-    log(f"{kind}: {trainable} trainable parameters, {len(train_feed.starts)} train / "
-        f"{len(val_feed.starts)} val windows, up to {epochs} epochs (patience {patience})")
-
-    checkpoint = out_dir / "best.weights.h5"
+    log(f"{kind}: {trainable} trainable parameters"
+        + (f" ({spec.members} members, fitted one by one)" if spec.members > 1 else "")
+        + f", {len(train_feed.starts)} train / {len(val_feed.starts)} val windows, up to {epochs} epochs "
+          f"(patience {patience}, best {spec.monitor} kept)")
     t_start = time.perf_counter()
-
-    class EpochLine(keras.callbacks.Callback):
-        """One line per epoch, whatever Keras' own verbosity."""
-
-        best = np.inf
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            mark = " *best*" if logs["val_loss"] < self.best else ""
-            self.best = min(self.best, logs["val_loss"])
-            log(f"{kind} epoch {epoch + 1}/{epochs}: loss {logs['loss']:.4f} val_loss {logs['val_loss']:.4f} "
-                f"mae {logs['mae']:.3f} val_mae {logs['val_mae']:.3f} °C "
-                f"[{time.perf_counter() - t_start:.0f} s]{mark}")
-
-    callbacks = [
-        keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True,
-                                        save_weights_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
-        EpochLine(),
-    ]
-    if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 0
-    history = model.fit(train_feed, validation_data=val_feed, epochs=epochs, callbacks=callbacks,
-                        verbose=verbose).history
+    histories = []
+    for i in range(spec.members):
+        keras.utils.set_random_seed(seed + i)
+        member = model if spec.members == 1 else models.build(kind, prep.schema, members=1)
+        name = kind if spec.members == 1 else f"{kind} member {i + 1}/{spec.members}"
+        histories.append(_fit(member, spec, train_feed, val_feed, epochs, patience, out_dir / "best.weights.h5",
+                              name, t_start, verbose, log))
+        if spec.members > 1:
+            models.copy_member(member, model, i)
     train_seconds = time.perf_counter() - t_start
-    model.load_weights(str(checkpoint))  # the best validation epoch, whether or not it stopped early
-    shutil.move(checkpoint, out_dir / "model.weights.h5")
+    model.save_weights(out_dir / "model.weights.h5")
     model.save(out_dir / "model.keras")
 
     # evaluation: exactly the protocol naive is measured with
     result = protocol.evaluate(prep.raw, prep.predict_fn(model))
-    history = {k: [float(x) for x in v] for k, v in history.items()}
-    best_epoch = int(np.argmin(history["val_loss"])) + 1
+    best_epochs = [int(np.argmin(h[spec.monitor])) + 1 for h in histories]
+    best_epoch = best_epochs[0] if spec.members == 1 else best_epochs
+    history = histories[0] if spec.members == 1 else histories
     info = _data_info(series, limit_rows)
     info["repaired"] = prep.repaired
     meta = {"kind": kind, "schema": prep.schema.to_dict(), "hyperparameters": spec.hyperparameters()
@@ -188,9 +213,9 @@ def train(kind: str, data_paths=(), out_dir="model", epochs: int | None = None, 
             "data": info, "val_mae": result["val_mae"], "test_mae": result["test_mae"],
             "val_windows": result["val_windows"], "test_windows": result["test_windows"], **_naive(series),
             "parameters": int(params), "trainable_parameters": trainable,
-            "epochs_run": len(history["loss"]), "best_epoch": best_epoch,
+            "epochs_run": sum(len(h["loss"]) for h in histories), "best_epoch": best_epoch,
             "train_seconds": round(train_seconds, 1), "history": history, "versions": _versions()}
-    _plot(history, best_epoch, meta["naive_val_mae"], out_dir / "curves.png",
+    _plot(histories, best_epochs, meta["naive_val_mae"], out_dir / "curves.png",
           f"{kind}: val MAE {meta['val_mae']:.2f} / test {meta['test_mae']:.2f} °C "
           f"(naive {meta['naive_val_mae']:.2f} / {meta['naive_test_mae']:.2f})")
     _write_json_atomic(out_dir / "metadata.json", meta)

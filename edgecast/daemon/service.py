@@ -25,13 +25,10 @@ from . import config as config_mod
 from . import physics, state
 from .forecast import decide, iso
 from .hourly import HourlyBuffer
-from . import adapters
-from .adapters import Ignored
-from .homeassistant import Discovery
 from .mqtt_link import MqttLink
 from .notify import Notifier
 from .ordering import EventClock
-from .readings import Reading, Rejection
+from .readings import Reading, Rejection, parse
 
 log = logging.getLogger("edgecast.daemon")
 
@@ -79,7 +76,7 @@ class Service:
         self.lock = threading.RLock()
         self.notifier = Notifier()
         self.limiter = RateLimitedLog(cfg.log.repeat_seconds)
-        self.counters = {"accepted": 0, "rejected": Counter(), "ignored": Counter(), "values_dropped": Counter(),
+        self.counters = {"accepted": 0, "rejected": Counter(), "values_dropped": Counter(),
                          "derived_readings": 0, "time_jumps": 0, "late": 0, "hours_completed": 0,
                          "forecasts": Counter(), "state_write_failures": 0}
         self.state_error: str | None = None  # why the last state write failed, None when it worked
@@ -94,13 +91,7 @@ class Service:
         self.forecaster, self.model_error = load_model(cfg)
         if self.forecaster is None:
             log.warning("no model, serving the naive forecast: %s", self.model_error)
-        self.adapter = adapters.make(cfg)  # [input] format: the firmware's payloads -> readings
-        subscriptions = self.adapter.topics()
-        ha_status = f"{cfg.homeassistant.prefix}/status"
-        if cfg.homeassistant.discovery:
-            subscriptions.append(ha_status)
-        self.link = MqttLink(cfg, self.on_message, self.on_connect, subscriptions)
-        self.discovery = Discovery(cfg, self.link) if cfg.homeassistant.discovery else None
+        self.link = MqttLink(cfg, self.on_payload, self.on_connect)
         self._stop = threading.Event()
         self._reload = False
         self._stats_dirty = True
@@ -147,24 +138,10 @@ class Service:
             return True
 
     # --- readings -------------------------------------------------------------------------
-    def on_message(self, payload: bytes, topic: str, retained: bool) -> None:
-        """Every subscribed message: Home Assistant's status, or a reading for the adapter."""
-        if self.discovery is not None and topic == self.discovery.status_topic:
-            self.discovery.on_status(payload)
-            return
-        self.on_payload(payload, topic, retained)
-
-    def on_payload(self, payload: bytes, topic: str | None = None, retained: bool = False) -> None:
+    def on_payload(self, payload: bytes) -> None:
         with self.lock:
             self._stats_dirty = True
-            # Adapters stamp readings without a timestamp (ESPHome) with the receive time.
-            result = self.adapter.convert(topic or self.adapter.topic, payload, time.time(), retained)
-            if result is None:  # held (an ESPHome value waiting for the next reading)
-                return
-            if isinstance(result, Ignored):
-                self.counters["ignored"][result.reason] += 1
-                log.debug("message on %s ignored: %s (%s)", topic, result.reason, result.detail)
-                return
+            result = parse(payload, self.cfg.readings.max_payload_bytes)
             if isinstance(result, Rejection):
                 self._reject(result.reason, result.detail)
                 return
@@ -234,7 +211,6 @@ class Service:
         return {
             "station": self.cfg.station.id,
             "readings": {"accepted": c["accepted"], "rejected": dict(c["rejected"]),
-                         "ignored": dict(c["ignored"]),
                          "values_dropped": dict(c["values_dropped"]), "derived": c["derived_readings"],
                          "late": c["late"], "time_jumps": c["time_jumps"]},
             "hours_completed": c["hours_completed"],
@@ -244,8 +220,6 @@ class Service:
             "model": self.forecaster.identity if self.forecaster else None,
             "model_error": self.model_error,
             "connects": self.link.connects,
-            "input": self.cfg.input.format,
-            "discovery_published": self.discovery.published if self.discovery else None,
             "state": {"error": self.state_error, "write_failures": c["state_write_failures"],
                       "saved_hour": self._hour_text(self.state_saved_hour)
                       if self.state_saved_hour is not None else None},
@@ -263,8 +237,6 @@ class Service:
         return text
 
     def on_connect(self) -> None:
-        if self.discovery is not None:  # on every connect: the broker may have lost retained configs
-            self.discovery.publish()
         with self.lock:
             self.link.publish("stats", self.stats(), retain=True)
 
@@ -285,7 +257,7 @@ class Service:
             log.error("reload: keeping the running configuration: %s", exc)
             self.notifier.ready(self.status_text())
             return
-        for section in ("mqtt", "station", "topics", "state", "input", "homeassistant"):
+        for section in ("mqtt", "station", "topics", "state"):
             if getattr(new, section) != getattr(self.cfg, section):
                 log.warning("reload: [%s] changed; it takes effect at the next restart", section)
         forecaster, error = load_model(new)
@@ -342,8 +314,6 @@ class Service:
     def shutdown(self) -> int:
         log.info("stopping: flushing state to %s", self.state_file)
         self.notifier.stopping()
-        if self.discovery is not None:
-            self.discovery.cancel()
         with self.lock:
             self.save_state()
             if self.link.connected:
@@ -367,9 +337,7 @@ def default_config_text() -> str:
         lines.append(f"[{section.name}]")
         for f in fields(getattr(cfg, section.name)):
             value = getattr(getattr(cfg, section.name), f.name)
-            if isinstance(value, dict):
-                text = "{" + ", ".join(f'{k} = "{v}"' for k, v in value.items()) + "}"
-            elif isinstance(value, bool):
+            if isinstance(value, bool):
                 text = "true" if value else "false"
             elif isinstance(value, (int, float)):
                 text = repr(value)

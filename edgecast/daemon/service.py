@@ -23,6 +23,7 @@ import numpy as np
 
 from . import config as config_mod
 from . import physics, state
+from .broker_watch import BrokerWatch
 from .forecast import decide, iso
 from .hourly import HourlyBuffer
 from .mqtt_link import MqttLink
@@ -92,6 +93,7 @@ class Service:
         if self.forecaster is None:
             log.warning("no model, serving the naive forecast: %s", self.model_error)
         self.link = MqttLink(cfg, self.on_payload, self.on_connect)
+        self.broker_watch = BrokerWatch(self.link.client, self.limiter)
         self._stop = threading.Event()
         self._reload = False
         self._stats_dirty = True
@@ -220,6 +222,7 @@ class Service:
             "model": self.forecaster.identity if self.forecaster else None,
             "model_error": self.model_error,
             "connects": self.link.connects,
+            "broker": self.broker_watch.stats(),
             "state": {"error": self.state_error, "write_failures": c["state_write_failures"],
                       "saved_hour": self._hour_text(self.state_saved_hour)
                       if self.state_saved_hour is not None else None},

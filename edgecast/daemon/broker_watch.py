@@ -1,0 +1,49 @@
+"""What the broker refuses, made visible: failed connection attempts (TLS verification,
+unreachable host), denied publishes (an ACL; MQTT 5 reports it in the PUBACK) and denied
+subscriptions (SUBACK failure). paho retries connections silently and drops a denied
+publish without a word; here each becomes a rate-limited log line and a counter in the
+stats topic, never an exception or a reconnect loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections import Counter
+
+log = logging.getLogger("edgecast.mqtt")
+
+
+class BrokerWatch:
+    def __init__(self, client, limiter):
+        self.limiter = limiter  # service.RateLimitedLog
+        self.refused: Counter = Counter()  # "connect_failed", "publish_denied", "subscribe_denied"
+        self.last_error: str | None = None
+        client.on_connect_fail = self._on_connect_fail
+        client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
+
+    def _note(self, what: str, detail: str) -> None:
+        self.refused[what] += 1
+        self.last_error = detail
+        self.limiter.event("broker", what, detail)
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        # paho calls this inside its `except OSError` around the connect: the cause is
+        # the exception being handled (ssl.SSLCertVerificationError, ConnectionRefused …).
+        exc = sys.exc_info()[1]
+        why = f"{type(exc).__name__}: {exc}" if exc else "unknown cause"
+        self._note("connect_failed", f"cannot connect to {client.host}:{client.port} ({why}); retrying with backoff")
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        if reason_code.is_failure:  # MQTT 5 PUBACK; MQTT 3.1.1 brokers drop denied publishes silently
+            self._note("publish_denied", f"the broker refused a publish: {reason_code} (check its ACL)")
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        for rc in reason_codes:
+            if rc.is_failure:
+                self._note("subscribe_denied", f"the broker refused the subscription: {rc} (check its ACL); "
+                                               "no readings will arrive")
+
+    def stats(self) -> dict:
+        return {"refused": dict(self.refused), "last_error": self.last_error}

@@ -173,6 +173,8 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
     paths = list(data_paths or meta["data"]["sources"])
     log(f"loading {', '.join(map(str, paths))}")
     series = load(paths)
+    if not data_paths and meta["data"].get("limit_rows"):
+        series = series.slice(0, meta["data"]["limit_rows"])  # the rows the model was trained on
     columns = series_columns(schema, series.times, series.values)
     train_starts = protocol.window_starts(len(series), "train")
     rng = np.random.default_rng(0)
@@ -198,7 +200,6 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
     log("measuring the bundle's own MAE through the device runtime (reference protocol)")
     measured = protocol.evaluate(series.values, lambda s: runner.predict(protocol.windows(columns, s)))
     naive = protocol.evaluate(series.values, protocol.naive_predict(series.values))
-    train_end = protocol.split_rows(len(series))["train"][1]
     bundle_meta = {
         "format": FORMAT,
         "kind": kind,
@@ -207,8 +208,10 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
         "schema": schema.to_dict(),
         "output": f"{schema.target} at +{schema.horizon_hours} h, °C",
         "training": {"sources": [Path(p).name for p in meta["data"]["sources"]],
-                     "first": str(series.times[0]), "train_last": str(series.times[train_end - 1]),
-                     "last": str(series.times[-1])},
+                     "first": meta["data"]["train_first"], "train_last": meta["data"]["train_last"],
+                     "rows": meta["data"]["rows"]},
+        "evaluated_on": {"sources": [Path(p).name for p in paths], "first": str(series.times[0]),
+                         "last": str(series.times[-1])},
         "metrics": {**measured, "naive_val_mae": naive["val_mae"], "naive_test_mae": naive["test_mae"],
                     "runtime": f"{runner.runtime} {runner.version}"},
         "parity": {"windows": int(len(diff)), "max_abs_c": float(diff.max()), "mean_abs_c": float(diff.mean()),

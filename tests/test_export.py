@@ -1,0 +1,187 @@
+"""`edgecast export` on a small real model: every graph form and quantisation it offers,
+the parity check, the self-describing bundle, and the same forecasts on both device
+runtimes (LiteRT here, tflite-runtime 2.14 in its own NumPy<2 environment).
+
+Needs the [train] extra; skipped locally without it, required in CI (EDGECAST_REQUIRE_ALL=1).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecast import protocol
+from edgecast.bundle import BundleError, read_bundle
+from edgecast.features import series_columns
+from edgecast.forecaster import load_forecaster
+from tests.conftest import require
+
+_MISSING = [m for m in ("tensorflow", "tf_keras") if importlib.util.find_spec(m) is None]
+if _MISSING:
+    if os.environ.get("EDGECAST_REQUIRE_ALL") == "1":
+        raise ImportError(f"required in CI: the [train] extra ({_MISSING} missing)")
+    pytest.skip(f"the [train] extra is not installed ({_MISSING} missing)", allow_module_level=True)
+
+from click.testing import CliRunner  # noqa: E402
+
+from edgecast.cli import main  # noqa: E402
+
+SLICE = 12_000  # rows of January-March 2020: every part has windows
+TFLITE_PYTHON = os.environ.get("EDGECAST_TFLITE_PYTHON", "")
+
+
+def _cli(*args) -> str:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def model_dirs(tmp_path_factory, jena_2020_path):
+    """compact_lstm and compact_gru, really trained (1 epoch) on the first 12,000 rows."""
+    root = tmp_path_factory.mktemp("trained")
+    for kind in ("compact_lstm", "compact_gru"):
+        _cli("train", kind, "--data", jena_2020_path, "--epochs", 1, "--limit-rows", SLICE, "--out", root / kind)
+    return root
+
+
+@pytest.fixture(scope="module")
+def bundles(model_dirs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundles")
+    made = {}
+    for name, kind, flags in (("loop", "compact_lstm", ["--no-unroll"]),
+                              ("unrolled", "compact_lstm", ["--unroll"]),
+                              ("fused", "compact_lstm", ["--fused"]),
+                              ("dynamic", "compact_lstm", ["--unroll", "--quantize", "dynamic"]),
+                              ("gru_loop", "compact_gru", ["--no-unroll"])):
+        made[name] = out / f"{name}.tflite"
+        _cli("export", model_dirs / kind, "-o", made[name], *flags)
+    return made
+
+
+@pytest.fixture(scope="module")
+def real_windows(series_2020, bundles):
+    schema = read_bundle(bundles["loop"]).schema
+    series = series_2020.slice(0, SLICE)
+    columns = series_columns(schema, series.times, series.values)
+    starts = protocol.window_starts(SLICE, "test")[::97]
+    return protocol.windows(columns, starts)
+
+
+@pytest.mark.parametrize("form, ops_present, ops_absent", [
+    ("loop", {"WHILE"}, {"UNIDIRECTIONAL_SEQUENCE_LSTM"}),
+    ("unrolled", set(), {"WHILE", "UNIDIRECTIONAL_SEQUENCE_LSTM"}),
+    ("fused", {"UNIDIRECTIONAL_SEQUENCE_LSTM"}, {"WHILE"}),
+])
+def test_graph_forms_are_what_they_say(bundles, form, ops_present, ops_absent):
+    bundle = read_bundle(bundles[form])
+    meta = bundle.meta
+    assert meta["graph_form"] == form and meta["quantization"] == "none" and meta["kind"] == "compact_lstm"
+    assert ops_present <= set(meta["ops"]) and not (ops_absent & set(meta["ops"])), meta["ops"]
+    assert meta["parity"]["windows"] == 1000 and meta["parity"]["max_abs_c"] <= 0.01
+    assert meta["schema"]["features"] == ["T (degC)"] and len(meta["schema"]["mean"]) == 1
+    assert meta["training"]["rows"] == SLICE and meta["training"]["train_last"].startswith("2020-02-11")
+    for key in ("val_mae", "test_mae", "naive_val_mae", "naive_test_mae"):
+        assert 0 < meta["metrics"][key] < 10, key
+
+
+def test_every_form_gives_the_same_forecasts(bundles, real_windows):
+    reference = load_forecaster(bundles["loop"]).runner.predict(real_windows)
+    for form in ("unrolled", "fused"):
+        np.testing.assert_allclose(load_forecaster(bundles[form]).runner.predict(real_windows), reference, atol=1e-4)
+    assert read_bundle(bundles["dynamic"]).meta["quantization"] == "dynamic"
+    diff = np.abs(load_forecaster(bundles["dynamic"]).runner.predict(real_windows) - reference)
+    assert diff.max() <= 0.5, diff.max()
+
+
+def test_a_forecast_does_not_depend_on_the_previous_one(bundles, real_windows):
+    # The fused LSTM op keeps state in variable tensors between invokes; a forecast of a
+    # window must be the same whatever the interpreter forecast before it.
+    for form in ("fused", "loop", "unrolled"):
+        runner = load_forecaster(bundles[form]).runner
+        first = runner.predict_one(real_windows[0])
+        runner.predict_one(real_windows[-1])
+        assert runner.predict_one(real_windows[0]) == pytest.approx(first, abs=1e-6), form
+
+
+def test_bundle_mae_equals_edgecast_evaluate_without_tensorflow(bundles, jena_2020_path, tmp_path):
+    # The honest accuracy of what ships: the device runtime, TensorFlow blocked from import.
+    sliced = tmp_path / "slice.csv"
+    lines = subprocess.run(["xz", "-dc", str(jena_2020_path)], capture_output=True, check=True).stdout.splitlines()
+    sliced.write_bytes(b"\r\n".join(lines[:SLICE + 1]) + b"\r\n")
+    code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None; "
+            "from edgecast.cli import main; main()")
+    out = subprocess.run([sys.executable, "-c", code, "evaluate", str(bundles["fused"]), "--data", str(sliced),
+                          "--json"], capture_output=True, text=True, check=True).stdout
+    figures = json.loads(out.strip().splitlines()[-1])
+    recorded = read_bundle(bundles["fused"]).meta["metrics"]
+    assert figures["val_mae"] == pytest.approx(recorded["val_mae"], abs=1e-4)
+    assert figures["test_mae"] == pytest.approx(recorded["test_mae"], abs=1e-4)
+
+
+_LEGACY_RUN = r"""
+import json, sys
+import numpy as np
+from edgecast.forecaster import load_forecaster
+windows = np.load(sys.argv[2])
+f = load_forecaster(sys.argv[1], runtime="tflite-runtime")
+print(json.dumps({"runtime": f.identity["runtime"], "numpy": np.__version__,
+                  "forecasts": f.runner.predict(windows).tolist()}))
+"""
+
+
+@pytest.mark.parametrize("form", ["loop", "unrolled", "fused", "dynamic", "gru_loop"])
+def test_tflite_runtime_gives_the_same_forecasts_as_litert(bundles, real_windows, tmp_path, form):
+    require(bool(TFLITE_PYTHON) and Path(TFLITE_PYTHON).exists(),
+            "EDGECAST_TFLITE_PYTHON (a python with tflite-runtime 2.14) is not set; `make test` sets it")
+    np.save(tmp_path / "windows.npy", real_windows)
+    out = subprocess.run([TFLITE_PYTHON, "-c", _LEGACY_RUN, str(bundles[form]), str(tmp_path / "windows.npy")],
+                         capture_output=True, text=True, check=True).stdout
+    legacy = json.loads(out.strip().splitlines()[-1])
+    assert legacy["runtime"].startswith("tflite-runtime 2.14") and legacy["numpy"].startswith("1.")
+    litert = load_forecaster(bundles[form], runtime="litert").runner.predict(real_windows)
+    np.testing.assert_allclose(legacy["forecasts"], litert, atol=1e-4)
+
+
+def test_export_refusals_are_clear(model_dirs, tmp_path):
+    runner = CliRunner()
+    gru_fused = runner.invoke(main, ["export", str(model_dirs / "compact_gru"), "-o", str(tmp_path / "x.tflite"),
+                                     "--fused"])
+    assert gru_fused.exit_code != 0 and "fused form exists only for LSTM" in gru_fused.output
+    int8_loop = runner.invoke(main, ["export", str(model_dirs / "compact_lstm"), "-o", str(tmp_path / "y.tflite"),
+                                     "--quantize", "int8"])
+    assert int8_loop.exit_code != 0 and "int8 needs a graph without a WHILE loop" in int8_loop.output
+    # int8 calibrates its input range on training windows (January here); the March test
+    # windows are warmer, the clipped input moves forecasts by degrees, and the parity gate
+    # refuses to write the bundle.
+    int8 = runner.invoke(main, ["export", str(model_dirs / "compact_lstm"), "-o", str(tmp_path / "z.tflite"),
+                                "--unroll", "--quantize", "int8"])
+    assert int8.exit_code != 0 and "over the int8 tolerance" in int8.output, int8.output[-400:]
+    assert not any((tmp_path / f"{n}.tflite").exists() for n in "xyz")
+    assert "Traceback" not in gru_fused.output + int8_loop.output + int8.output
+
+
+def test_a_damaged_bundle_is_refused_with_the_reason(bundles, tmp_path):
+    data = bytearray(bundles["unrolled"].read_bytes())
+    data[len(data) // 3] ^= 0xFF  # one flipped byte in the weights
+    damaged = tmp_path / "damaged.tflite"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="checksum mismatch"):
+        read_bundle(damaged)
+    result = CliRunner().invoke(main, ["inspect", str(damaged)])
+    assert result.exit_code != 0 and "checksum mismatch" in result.output
+
+
+def test_inspect_reports_size_ops_memory_latency(bundles):
+    report = json.loads(_cli("inspect", bundles["fused"], "--json"))
+    assert report["size_bytes"] == bundles["fused"].stat().st_size
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in report["ops"]
+    assert report["memory"]["peak_rss_bytes"] > report["memory"]["runtime_baseline_bytes"] > 0
+    assert report["latency"]["median_ms"] > 0 and report["identity"]["graph_form"] == "fused"

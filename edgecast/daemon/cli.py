@@ -67,7 +67,9 @@ def _connect(cfg, client_id, persistent=False, on_connect=None, on_message=None)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
 @click.option("--check", is_flag=True, help="Validate the configuration and the model, print them, exit.")
 @click.option("--print-config", is_flag=True, help="Print every key with its default value and exit.")
-def run(config_path, check, print_config):
+@click.option("--remove-discovery", is_flag=True,
+              help="Delete this station's Home Assistant entities (empty retained discovery configs) and exit.")
+def run(config_path, check, print_config, remove_discovery):
     """The forecasting daemon: readings in over MQTT, a 24 h forecast out every hour."""
     from . import service
     if print_config:
@@ -81,6 +83,21 @@ def run(config_path, check, print_config):
         click.echo(f"configuration ok; readings {cfg.topic('readings')}, forecast {cfg.topic('forecast')}, "
                    f"state {service.state.state_path(cfg.state_dir, cfg.station.id)}")
         click.echo(f"model: {forecaster.identity}" if forecaster else f"model: none, naive forecasts ({error})")
+        return
+    if remove_discovery:
+        from .homeassistant import remove
+
+        class _Link:  # publish_to without the daemon's subscriptions or availability
+            def __init__(self, client):
+                self.client = client
+            publish_to = service.MqttLink.publish_to
+        client = _connect(cfg, f"{cfg.client_id}-discovery")
+        try:
+            n = remove(cfg, _Link(client))
+        finally:
+            client.disconnect()
+            client.loop_stop()
+        click.echo(f"removed {n} Home Assistant discovery configs of station {cfg.station.id}")
         return
     sys.exit(service.Service(cfg, config_path).run())
 

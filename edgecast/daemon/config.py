@@ -98,6 +98,31 @@ class StatsConfig:
 
 
 @dataclass
+class InputConfig:
+    # How the sensor publishes: native (this daemon's JSON), esphome, tasmota, rtl_433.
+    format: str = "native"
+    # "" = the format's default subscription: native -> topics.readings, esphome
+    # "{station}/sensor/+/state", tasmota "tele/{station}/SENSOR", rtl_433 "rtl_433/+/events".
+    topic: str = ""
+    timezone: str = ""  # local timestamps without offset (Tasmota, rtl_433): IANA zone, "" = this box's
+    max_age_seconds: int = 300  # esphome: older held values are not combined into a reading
+    tasmota_sensor: str = ""  # "" = the first sensor object with a Temperature
+    rtl433_model: str = ""  # rtl_433: required, the device's "model"
+    rtl433_id: str = ""  # "" = any id of that model
+    rtl433_channel: str = ""  # "" = any channel
+    # source key -> "alias [unit]", e.g. {bme280_temperature = "T", wind_speed = "wv km/h"}
+    map: dict = field(default_factory=dict)
+
+
+@dataclass
+class HomeAssistantConfig:
+    discovery: bool = True  # retained discovery configs on <prefix>/sensor/<unique_id>/config
+    prefix: str = "homeassistant"  # Home Assistant's discovery prefix; its birth topic is <prefix>/status
+    device_name: str = ""  # "" = "edgecast <station>"
+    republish_delay_seconds: float = 5.0  # after Home Assistant announces "online"
+
+
+@dataclass
 class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     station: StationConfig = field(default_factory=StationConfig)
@@ -108,6 +133,8 @@ class Config:
     state: StateConfig = field(default_factory=StateConfig)
     log: LogConfig = field(default_factory=LogConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
 
     def topic(self, name: str) -> str:
         return getattr(self.topics, name).format(station=self.station.id)
@@ -128,6 +155,13 @@ class Config:
 
 def _check_type(key: str, value, default):
     # bool is an int in Python; `port = true` must not pass as port 1.
+    if isinstance(default, dict):  # a mapping table: string keys, string values
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table, got {type(value).__name__} {value!r}")
+        for k, v in value.items():
+            if not isinstance(v, str):
+                raise ConfigError(f"{key}.{k}: expected str, got {type(v).__name__} {v!r}")
+        return dict(value)
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, int):
@@ -196,6 +230,46 @@ def _validate(cfg: Config) -> None:
     for key, ok, why in checks:
         if not ok:
             raise ConfigError(f"{key}: {why}")
+    _validate_input(cfg)
+
+
+def _validate_input(cfg: Config) -> None:
+    from .adapters import DEFAULT_TOPICS, FORMATS
+    from .adapters.units import parse_mapping
+    i = cfg.input
+    if i.format not in FORMATS:
+        raise ConfigError(f"input.format: {i.format!r} must be one of {', '.join(FORMATS)}")
+    template = i.topic or DEFAULT_TOPICS[i.format] or cfg.topics.readings
+    try:
+        topic = template.format(station=cfg.station.id)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(f"input.topic: {template!r} may only use the placeholder {{station}} ({exc})") from None
+    levels = topic.split("/")
+    if not topic or "\0" in topic or any(("+" in lv or "#" in lv) and lv not in ("+", "#") for lv in levels) \
+            or "#" in levels[:-1]:
+        raise ConfigError(f"input.topic: {topic!r} is not a valid subscription")
+    if i.format == "esphome" and levels.count("+") != 1:
+        raise ConfigError(f"input.topic: {topic!r} needs exactly one + level (the sensor name) for esphome")
+    if i.format == "rtl_433" and not i.rtl433_model:
+        raise ConfigError('input.rtl433_model: required for format "rtl_433" (the device\'s "model" field)')
+    if i.timezone and i.timezone.upper() != "UTC":
+        try:
+            from zoneinfo import ZoneInfo
+            ZoneInfo(i.timezone)
+        except Exception:
+            raise ConfigError(f"input.timezone: {i.timezone!r} is not a known IANA time zone") from None
+    if i.max_age_seconds < 1:
+        raise ConfigError("input.max_age_seconds: must be >= 1")
+    for key, text in i.map.items():
+        try:
+            parse_mapping(text)
+        except ValueError as exc:
+            raise ConfigError(f"input.map.{key}: {exc}") from None
+    h = cfg.homeassistant
+    if not h.prefix or any(ch in h.prefix for ch in ("+", "#", "\0")):
+        raise ConfigError(f"homeassistant.prefix: {h.prefix!r} must be a non-empty topic without + # or NUL")
+    if not 0 <= h.republish_delay_seconds <= 600:
+        raise ConfigError("homeassistant.republish_delay_seconds: must be 0..600")
 
 
 def parse(text: str, source: str = "<config>") -> Config:
@@ -205,7 +279,7 @@ def parse(text: str, source: str = "<config>") -> Config:
         raise ConfigError(f"{source}: not valid TOML ({exc})") from None
     classes = {"mqtt": MqttConfig, "station": StationConfig, "topics": TopicsConfig, "model": ModelConfig,
                "readings": ReadingsConfig, "gaps": GapsConfig, "state": StateConfig, "log": LogConfig,
-               "stats": StatsConfig}
+               "stats": StatsConfig, "input": InputConfig, "homeassistant": HomeAssistantConfig}
     for name in data:
         if name not in classes:
             raise ConfigError(f"{name}: unknown section (known: {', '.join(classes)})")

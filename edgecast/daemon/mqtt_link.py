@@ -62,11 +62,14 @@ def connect_args(cfg: Config, persistent: bool) -> dict:
 
 
 class MqttLink:
-    def __init__(self, cfg: Config, on_reading: Callable[[bytes], None],
-                 on_connect: Callable[[], None] | None = None):
+    def __init__(self, cfg: Config, on_reading: Callable[[bytes, str, bool], None],
+                 on_connect: Callable[[], None] | None = None, subscriptions: list[str] | None = None):
+        """``on_reading(payload, topic, retained)`` for every message on ``subscriptions``
+        (default: the readings topic)."""
         self.cfg = cfg
         self.qos = cfg.mqtt.qos
         self.topics = {name: cfg.topic(name) for name in ("readings", "forecast", "status", "stats")}
+        self.subscriptions = list(subscriptions or [self.topics["readings"]])
         self._on_reading = on_reading
         self._on_connect_hook = on_connect
         self.connected = False
@@ -95,8 +98,9 @@ class MqttLink:
         self.connected = True
         self.connects += 1
         log.info("connected (session present: %s); subscribing to %s", flags.session_present,
-                 self.topics["readings"])
-        client.subscribe(self.topics["readings"], qos=self.qos)
+                 ", ".join(self.subscriptions))
+        for topic in self.subscriptions:
+            client.subscribe(topic, qos=self.qos)
         client.publish(self.topics["status"], "online", qos=1, retain=True)
         if self._on_connect_hook:
             self._on_connect_hook()
@@ -108,7 +112,7 @@ class MqttLink:
 
     def _on_message(self, client, userdata, message) -> None:
         try:
-            self._on_reading(message.payload)
+            self._on_reading(message.payload, message.topic, bool(message.retain))
         except Exception:  # a bug must not kill paho's thread and with it the daemon
             log.exception("unexpected error while handling a reading")
 
@@ -116,6 +120,12 @@ class MqttLink:
         if not isinstance(payload, (str, bytes)):
             payload = json.dumps(payload, separators=(",", ":"))
         self.client.publish(self.topics[name], payload, qos=self.qos if qos is None else qos, retain=retain)
+
+    def publish_to(self, topic: str, payload, retain: bool = True, qos: int = 1):
+        """Publish to a topic outside the station's set (Home Assistant discovery)."""
+        if not isinstance(payload, (str, bytes)):
+            payload = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        return self.client.publish(topic, payload, qos=qos, retain=retain)
 
     @property
     def alive(self) -> bool:

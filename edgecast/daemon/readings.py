@@ -29,7 +29,7 @@ from ..schema import ALIASES, CHANNEL_INDEX, CHANNELS, SENTINELS
 
 # Whole-reading rejection reasons and per-value drop reasons, as counted in stats.
 REJECT_REASONS = ("oversized", "malformed_json", "not_object", "bad_time", "no_channels",
-                  "duplicate", "out_of_order", "far_future")
+                  "duplicate", "out_of_order", "far_future", "bad_unit")
 DROP_REASONS = ("non_numeric", "non_finite", "sentinel", "impossible")
 
 _KEY_TO_INDEX: dict[str, int] = {**{a: CHANNEL_INDEX[n] for a, n in ALIASES.items()}, **CHANNEL_INDEX}
@@ -86,7 +86,8 @@ def _number(raw) -> tuple[str, float | None]:
     return "", value
 
 
-def parse(payload: bytes, max_bytes: int = 4096) -> Reading | Rejection:
+def decode(payload: bytes, max_bytes: int = 4096) -> dict | Rejection:
+    """A JSON object payload, or the rejection (oversized, malformed_json, not_object)."""
     if len(payload) > max_bytes:
         return Rejection("oversized", f"{len(payload)} bytes > {max_bytes}")
     try:
@@ -95,10 +96,25 @@ def parse(payload: bytes, max_bytes: int = 4096) -> Reading | Rejection:
         return Rejection("malformed_json", str(exc)[:80])
     if not isinstance(obj, dict):
         return Rejection("not_object", f"JSON {type(obj).__name__}, expected an object")
+    return obj
+
+
+def parse(payload: bytes, max_bytes: int = 4096) -> Reading | Rejection:
+    obj = decode(payload, max_bytes)
+    if isinstance(obj, Rejection):
+        return obj
     time = parse_time(obj.get("time"))
     if time is None:
         return Rejection("bad_time", f"time {str(obj.get('time'))[:40]!r} is not ISO 8601")
+    return from_values(time, obj)
 
+
+def from_values(time: float, obj: dict) -> Reading | Rejection:
+    """Validate channel values keyed by Jena name or alias (other keys ignored).
+
+    The one place values are checked: the native JSON format and every input adapter
+    (edgecast.daemon.adapters) end here, so all of them drop and reject by the same rules.
+    """
     values: dict[int, float] = {}
     dropped: dict[str, int] = {}
     # Jena names are iterated after aliases, so they overwrite: the Jena name wins.

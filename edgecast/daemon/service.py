@@ -26,10 +26,13 @@ from . import physics, state
 from .broker_watch import BrokerWatch
 from .forecast import decide, iso
 from .hourly import HourlyBuffer
+from . import adapters
+from .adapters import Ignored
+from .homeassistant import Discovery
 from .mqtt_link import MqttLink
 from .notify import Notifier
 from .ordering import EventClock
-from .readings import Reading, Rejection, parse
+from .readings import Reading, Rejection
 
 log = logging.getLogger("edgecast.daemon")
 
@@ -77,7 +80,7 @@ class Service:
         self.lock = threading.RLock()
         self.notifier = Notifier()
         self.limiter = RateLimitedLog(cfg.log.repeat_seconds)
-        self.counters = {"accepted": 0, "rejected": Counter(), "values_dropped": Counter(),
+        self.counters = {"accepted": 0, "rejected": Counter(), "ignored": Counter(), "values_dropped": Counter(),
                          "derived_readings": 0, "time_jumps": 0, "late": 0, "hours_completed": 0,
                          "forecasts": Counter(), "state_write_failures": 0}
         self.state_error: str | None = None  # why the last state write failed, None when it worked
@@ -92,8 +95,14 @@ class Service:
         self.forecaster, self.model_error = load_model(cfg)
         if self.forecaster is None:
             log.warning("no model, serving the naive forecast: %s", self.model_error)
-        self.link = MqttLink(cfg, self.on_payload, self.on_connect)
+        self.adapter = adapters.make(cfg)  # [input] format: the firmware's payloads -> readings
+        subscriptions = self.adapter.topics()
+        ha_status = f"{cfg.homeassistant.prefix}/status"
+        if cfg.homeassistant.discovery:
+            subscriptions.append(ha_status)
+        self.link = MqttLink(cfg, self.on_message, self.on_connect, subscriptions)
         self.broker_watch = BrokerWatch(self.link.client, self.limiter)
+        self.discovery = Discovery(cfg, self.link) if cfg.homeassistant.discovery else None
         self._stop = threading.Event()
         self._reload = False
         self._stats_dirty = True
@@ -140,10 +149,24 @@ class Service:
             return True
 
     # --- readings -------------------------------------------------------------------------
-    def on_payload(self, payload: bytes) -> None:
+    def on_message(self, payload: bytes, topic: str, retained: bool) -> None:
+        """Every subscribed message: Home Assistant's status, or a reading for the adapter."""
+        if self.discovery is not None and topic == self.discovery.status_topic:
+            self.discovery.on_status(payload)
+            return
+        self.on_payload(payload, topic, retained)
+
+    def on_payload(self, payload: bytes, topic: str | None = None, retained: bool = False) -> None:
         with self.lock:
             self._stats_dirty = True
-            result = parse(payload, self.cfg.readings.max_payload_bytes)
+            # Adapters stamp readings without a timestamp (ESPHome) with the receive time.
+            result = self.adapter.convert(topic or self.adapter.topic, payload, time.time(), retained)
+            if result is None:  # held (an ESPHome value waiting for the next reading)
+                return
+            if isinstance(result, Ignored):
+                self.counters["ignored"][result.reason] += 1
+                log.debug("message on %s ignored: %s (%s)", topic, result.reason, result.detail)
+                return
             if isinstance(result, Rejection):
                 self._reject(result.reason, result.detail)
                 return
@@ -213,6 +236,7 @@ class Service:
         return {
             "station": self.cfg.station.id,
             "readings": {"accepted": c["accepted"], "rejected": dict(c["rejected"]),
+                         "ignored": dict(c["ignored"]),
                          "values_dropped": dict(c["values_dropped"]), "derived": c["derived_readings"],
                          "late": c["late"], "time_jumps": c["time_jumps"]},
             "hours_completed": c["hours_completed"],
@@ -223,6 +247,8 @@ class Service:
             "model_error": self.model_error,
             "connects": self.link.connects,
             "broker": self.broker_watch.stats(),
+            "input": self.cfg.input.format,
+            "discovery_published": self.discovery.published if self.discovery else None,
             "state": {"error": self.state_error, "write_failures": c["state_write_failures"],
                       "saved_hour": self._hour_text(self.state_saved_hour)
                       if self.state_saved_hour is not None else None},
@@ -240,6 +266,8 @@ class Service:
         return text
 
     def on_connect(self) -> None:
+        if self.discovery is not None:  # on every connect: the broker may have lost retained configs
+            self.discovery.publish()
         with self.lock:
             self.link.publish("stats", self.stats(), retain=True)
 
@@ -260,7 +288,7 @@ class Service:
             log.error("reload: keeping the running configuration: %s", exc)
             self.notifier.ready(self.status_text())
             return
-        for section in ("mqtt", "station", "topics", "state"):
+        for section in ("mqtt", "station", "topics", "state", "input", "homeassistant"):
             if getattr(new, section) != getattr(self.cfg, section):
                 log.warning("reload: [%s] changed; it takes effect at the next restart", section)
         forecaster, error = load_model(new)
@@ -317,6 +345,8 @@ class Service:
     def shutdown(self) -> int:
         log.info("stopping: flushing state to %s", self.state_file)
         self.notifier.stopping()
+        if self.discovery is not None:
+            self.discovery.cancel()
         with self.lock:
             self.save_state()
             if self.link.connected:
@@ -340,7 +370,9 @@ def default_config_text() -> str:
         lines.append(f"[{section.name}]")
         for f in fields(getattr(cfg, section.name)):
             value = getattr(getattr(cfg, section.name), f.name)
-            if isinstance(value, bool):
+            if isinstance(value, dict):
+                text = "{" + ", ".join(f'{k} = "{v}"' for k, v in value.items()) + "}"
+            elif isinstance(value, bool):
                 text = "true" if value else "false"
             elif isinstance(value, (int, float)):
                 text = repr(value)

@@ -1,0 +1,133 @@
+"""Input adapters: what a sensor firmware publishes -> one validated Reading.
+
+One small module per firmware, all behind one interface:
+
+- ``topics()``: the subscriptions (may hold MQTT wildcards);
+- ``convert(topic, payload, received, retained)``: a payload and its receive time
+  (epoch seconds, wall clock) -> ``Reading`` (edgecast.daemon.readings), ``Rejection``
+  (counted under ``readings.rejected``), ``Ignored`` (traffic that is expected but is not
+  a reading for this station: another rtl_433 device, a retained ESPHome state of
+  unknown age; counted under ``readings.ignored``) or ``None`` (held: an ESPHome value
+  waiting to be combined into the next reading).
+
+Every adapter ends in ``readings.from_values`` (native JSON in ``readings.parse``), so
+value checks (non-numeric, non-finite, sentinel, impossible) are the same for all
+formats. Units are converted first (adapters/units.py).
+
+``[input] format`` picks the adapter; docs/daemon.md describes each format.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from ..readings import Reading, Rejection, from_values
+from .units import convert, parse_mapping
+
+FORMATS = ("native", "esphome", "tasmota", "rtl_433")
+DEFAULT_TOPICS = {"native": "", "esphome": "{station}/sensor/+/state", "tasmota": "tele/{station}/SENSOR",
+                  "rtl_433": "rtl_433/+/events"}
+
+
+@dataclass
+class Ignored:
+    reason: str  # counted under readings.ignored
+    detail: str
+
+
+class Adapter:
+    """Base: the configured topic, the mapping table, unit conversion into a Reading."""
+
+    name = ""
+
+    def __init__(self, cfg):
+        self.cfg = cfg  # the daemon's Config (reload replaces cfg.readings in place)
+        template = cfg.input.topic or DEFAULT_TOPICS[self.name] or cfg.topics.readings
+        self.topic = template.format(station=cfg.station.id)
+        # source key -> (alias, unit); validated by config.py already
+        self.mapping = {key: parse_mapping(text) for key, text in cfg.input.map.items()}
+
+    def topics(self) -> list[str]:
+        return [self.topic]
+
+    @property
+    def max_bytes(self) -> int:
+        return self.cfg.readings.max_payload_bytes
+
+    def convert(self, topic: str, payload: bytes, received: float, retained: bool):
+        raise NotImplementedError
+
+    @staticmethod
+    def reading(time: float, fields: dict[str, tuple[object, str]]) -> Reading | Rejection:
+        """fields: alias -> (raw value, unit it is in) -> validated Reading or Rejection."""
+        values = {}
+        for alias, (raw, unit) in fields.items():
+            try:
+                values[alias] = convert(alias, raw, unit)
+            except ValueError as exc:
+                return Rejection("bad_unit", str(exc))
+        return from_values(time, values)
+
+
+def number(text: bytes | str):
+    """A plain-text payload (ESPHome state) as a float, else the text (counted as non_numeric).
+
+    ESPHome sends ``nan`` for an unknown state: float('nan'), dropped as non_finite.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    try:
+        return float(text.strip())
+    except ValueError:
+        return text
+
+
+def event_time(value, zone: str) -> float | None:
+    """A firmware's timestamp -> epoch seconds, None when unreadable.
+
+    Accepts ISO 8601 (``T`` or a space between date and time); with an offset it is
+    used, without one the time is local time in ``zone`` (IANA name, "" = this box's
+    zone; a time that a DST change makes ambiguous is taken as the first, fold=0). A
+    number, or a string of digits, is Unix time (rtl_433 ``-M time:unix``).
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if math.isfinite(value) else None
+    if not isinstance(value, str) or not 8 <= len(value) <= 40:
+        return None
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        if zone:
+            from zoneinfo import ZoneInfo
+            dt = dt.replace(tzinfo=timezone.utc if zone.upper() == "UTC" else ZoneInfo(zone))
+        else:
+            dt = dt.astimezone()  # naive: interpreted in the box's local zone
+    try:
+        return dt.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def make(cfg) -> Adapter:
+    """The adapter ``[input] format`` names."""
+    fmt = cfg.input.format
+    if fmt == "esphome":
+        from .esphome import EsphomeAdapter
+        return EsphomeAdapter(cfg)
+    if fmt == "tasmota":
+        from .tasmota import TasmotaAdapter
+        return TasmotaAdapter(cfg)
+    if fmt == "rtl_433":
+        from .rtl433 import Rtl433Adapter
+        return Rtl433Adapter(cfg)
+    from .native import NativeAdapter
+    return NativeAdapter(cfg)

@@ -1,0 +1,67 @@
+"""rtl_433 (``-F mqtt``): every decoded radio packet as JSON on ``rtl_433/<host>/events``:
+
+    {"time":"2024-02-21 21:16:55","model":"Fineoffset-WH24","id":140,"battery_ok":1,
+     "temperature_C":7.8,"humidity":87,"wind_dir_deg":212,"wind_avg_m_s":1.12,
+     "wind_max_m_s":2.24,"rain_mm":1238.4,"uv":1,"uvi":0,"light_lux":0,"mic":"CRC"}
+
+- One device only: events whose ``model`` differs from ``[input] rtl433_model``
+  (required), or whose ``id``/``channel`` differ from ``rtl433_id``/``rtl433_channel``
+  when those are set, are ignored (``ignored.other_device``): a receiver hears the
+  neighbours' sensors too. Leave ``rtl433_id`` empty if the id changes on battery swaps.
+- ``time`` as rtl_433 writes it: local time without offset by default (read in
+  ``[input] timezone``), ISO with offset (``-M time:iso:tz``), or Unix seconds
+  (``-M time:unix``); no ``time`` -> receive time.
+- Fields (rtl_433's unit-suffixed names): temperature_C / temperature_F -> T, humidity
+  -> rh, pressure_hPa / pressure_kPa -> p, wind_avg_m_s / wind_avg_km_h / wind_avg_mi_h
+  -> wv, wind_max_m_s / wind_max_km_h / wind_max_mi_h -> max_wv, wind_dir_deg -> wd
+  (and the older wind_speed_* / gust_speed_* names). ``[input] map`` adds others.
+- Sensors repeat each packet 2-3 times within a second: a repeat of the event just
+  taken (same time) is ignored (``ignored.repeat``), not counted as a duplicate.
+"""
+
+from __future__ import annotations
+
+from ..readings import Rejection, decode
+from . import Adapter, Ignored, event_time
+
+FIELDS = {
+    "temperature_C": ("T", "degC"), "temperature_F": ("T", "degF"), "humidity": ("rh", ""),
+    "pressure_hPa": ("p", "hPa"), "pressure_kPa": ("p", "kPa"),
+    "wind_avg_m_s": ("wv", "m/s"), "wind_avg_km_h": ("wv", "km/h"), "wind_avg_mi_h": ("wv", "mph"),
+    "wind_speed_m_s": ("wv", "m/s"), "wind_speed_km_h": ("wv", "km/h"),
+    "wind_max_m_s": ("max_wv", "m/s"), "wind_max_km_h": ("max_wv", "km/h"), "wind_max_mi_h": ("max_wv", "mph"),
+    "gust_speed_m_s": ("max_wv", "m/s"), "gust_speed_km_h": ("max_wv", "km/h"),
+    "wind_dir_deg": ("wd", ""),
+}
+
+
+class Rtl433Adapter(Adapter):
+    name = "rtl_433"
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.fields = {**FIELDS, **self.mapping}
+        self._last_time: float | None = None
+
+    def convert(self, topic, payload, received, retained):
+        obj = decode(payload, self.max_bytes)
+        if isinstance(obj, Rejection):
+            return obj
+        want = self.cfg.input
+        for key, expected in (("model", want.rtl433_model), ("id", want.rtl433_id),
+                              ("channel", want.rtl433_channel)):
+            if expected and str(obj.get(key)) != expected:
+                return Ignored("other_device", f"{obj.get('model')!s:.40} id {obj.get('id')!s:.20}")
+        if "time" in obj:
+            time = event_time(obj["time"], want.timezone)
+            if time is None:
+                return Rejection("bad_time", f"time {str(obj.get('time'))[:40]!r} is not readable")
+        else:
+            time = received
+        if time == self._last_time:
+            return Ignored("repeat", "the same packet again (sensors repeat each transmission)")
+        fields = {alias: (obj[key], unit) for key, (alias, unit) in self.fields.items() if key in obj}
+        result = self.reading(time, fields)
+        if not isinstance(result, Rejection):
+            self._last_time = time
+        return result

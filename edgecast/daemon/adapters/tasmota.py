@@ -1,0 +1,68 @@
+"""Tasmota telemetry: ``tele/<topic>/SENSOR`` every TelePeriod, JSON such as
+
+    {"Time":"2024-02-21T21:16:55","BME280":{"Temperature":21.7,"Humidity":66.6,
+     "DewPoint":15.1,"Pressure":988.6},"PressureUnit":"hPa","TempUnit":"C"}
+
+- ``Time`` is the device's local time without offset (its ``Timezone`` setting): read
+  in ``[input] timezone`` ("" = this box's zone; give the device's IANA zone if they
+  differ). With ``SetOption52 1`` Tasmota appends the offset, which is then used.
+- The sensor object: ``[input] tasmota_sensor`` ("BME280", "SHT3X", "DS18B20-1" …);
+  "" = the first object holding a ``Temperature``. Its Temperature -> T, Humidity ->
+  rh, Pressure -> p (station pressure; ``SeaPressure`` is never used). ``DewPoint`` is
+  not taken: the daemon derives Tdew with the Jena station's formula, as in training.
+- Units from the payload: ``TempUnit`` (C/F, SetOption8), ``PressureUnit`` (hPa/mmHg,
+  SetOption24), ``SpeedUnit`` (m/s, km/h, kn, mph, ft/s, yd/s).
+- ``[input] map`` keys are ``"<Sensor>.<Field>"`` (``"SHT3X.Humidity" = "rh"``,
+  ``"ANEMOMETER.Speed" = "wv"``); a mapped field without a unit takes the payload's unit
+  for its dimension. Mapped fields override the default ones.
+"""
+
+from __future__ import annotations
+
+from ..readings import Rejection, decode
+from . import Adapter, event_time
+from .units import dimension
+
+DEFAULT_FIELDS = {"Temperature": "T", "Humidity": "rh", "Pressure": "p"}
+_UNIT_KEYS = {"temperature": ("TempUnit", "C"), "pressure": ("PressureUnit", "hPa"), "speed": ("SpeedUnit", "m/s")}
+
+
+class TasmotaAdapter(Adapter):
+    name = "tasmota"
+
+    def convert(self, topic, payload, received, retained):
+        obj = decode(payload, self.max_bytes)
+        if isinstance(obj, Rejection):
+            return obj
+        time = event_time(obj.get("Time"), self.cfg.input.timezone)
+        if time is None:
+            return Rejection("bad_time", f"Time {str(obj.get('Time'))[:40]!r} is not ISO 8601")
+        wanted = self.cfg.input.tasmota_sensor
+        if wanted:
+            sensor = obj.get(wanted)
+        else:
+            sensor = next((v for v in obj.values() if isinstance(v, dict) and "Temperature" in v), None)
+        fields: dict[str, tuple[object, str]] = {}
+
+        def unit_for(alias: str, given: str) -> str:
+            if given:
+                return given
+            dim = dimension(alias)
+            if dim is None:
+                return ""
+            key, default = _UNIT_KEYS[dim]
+            unit = obj.get(key, default)
+            return unit if isinstance(unit, str) else str(unit)
+
+        if isinstance(sensor, dict):
+            for field, alias in DEFAULT_FIELDS.items():
+                if field in sensor:
+                    fields[alias] = (sensor[field], unit_for(alias, ""))
+        for key, (alias, unit) in self.mapping.items():
+            name, _, field = key.rpartition(".")
+            block = obj.get(name) if name else obj
+            if isinstance(block, dict) and field in block:
+                fields[alias] = (block[field], unit_for(alias, unit))
+        if not fields:
+            return Rejection("no_channels", f"no sensor {wanted or 'with a Temperature'} and no mapped field")
+        return self.reading(time, fields)

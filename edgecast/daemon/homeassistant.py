@@ -1,0 +1,134 @@
+"""Home Assistant MQTT discovery: the forecast appears in Home Assistant without YAML.
+
+On every connect the daemon publishes, retained, one discovery config per entity on
+``<prefix>/sensor/<unique_id>/config`` and subscribes to ``<prefix>/status``; when Home
+Assistant announces ``online`` there (it restarted and lost its entities unless the
+configs were retained), the configs are published again after
+``republish_delay_seconds`` (so HA has subscribed first; several announcements inside
+the delay cause one republish). Configs are never published with readings or
+forecasts. ``edgecast run --remove-discovery`` publishes empty retained configs, which
+makes Home Assistant delete the entities.
+
+Entities (one HA device per station, identifier ``edgecast_<station>``):
+
+- ``edgecast_<station>_forecast_24h``: the 24 h forecast, device_class temperature,
+  °C, state_class measurement, from ``temperature_c`` of the forecast topic; its
+  attributes are valid_at, issued_at, source, reason, naive_c;
+- ``edgecast_<station>_source`` (diagnostic): ``model`` or ``naive`` (enum);
+- ``edgecast_<station>_window_observed`` (diagnostic): share of observed window cells, %.
+
+All read the retained forecast topic and use the station's status topic (``online`` /
+``offline``, last will) as availability.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+log = logging.getLogger("edgecast.homeassistant")
+
+
+def _version() -> str:
+    from .. import __version__
+    return __version__
+
+
+def configs(cfg) -> dict[str, dict]:
+    """discovery topic -> config payload, for every entity of this station."""
+    station = cfg.station.id
+    prefix = cfg.homeassistant.prefix
+    forecast, status = cfg.topic("forecast"), cfg.topic("status")
+    version = _version()
+    common = {
+        "state_topic": forecast,
+        "availability_topic": status,
+        "payload_available": "online",
+        "payload_not_available": "offline",
+        "qos": 1,
+        "device": {"identifiers": [f"edgecast_{station}"],
+                   "name": cfg.homeassistant.device_name or f"edgecast {station}",
+                   "manufacturer": "edgecast", "model": "24 h temperature forecaster", "sw_version": version},
+        "origin": {"name": "edgecast", "sw_version": version},
+    }
+    entities = {
+        "forecast_24h": {
+            "name": "Temperature in 24 h",
+            "device_class": "temperature",
+            "unit_of_measurement": "°C",
+            "state_class": "measurement",
+            "suggested_display_precision": 1,
+            "value_template": "{{ value_json.temperature_c }}",
+            "json_attributes_topic": forecast,
+            "json_attributes_template": ("{{ {'valid_at': value_json.valid_at, 'issued_at': value_json.issued_at, "
+                                         "'source': value_json.source, 'reason': value_json.reason, "
+                                         "'naive_c': value_json.naive_c} | tojson }}"),
+        },
+        "source": {
+            "name": "Forecast source",
+            "entity_category": "diagnostic",
+            "device_class": "enum",
+            "options": ["model", "naive"],
+            "icon": "mdi:chart-timeline-variant",
+            "value_template": "{{ value_json.source }}",
+        },
+        "window_observed": {
+            "name": "Window completeness",
+            "entity_category": "diagnostic",
+            "unit_of_measurement": "%",
+            "state_class": "measurement",
+            "icon": "mdi:percent",
+            "value_template": "{{ (value_json.window.observed * 100) | round(1) }}",
+        },
+    }
+    out = {}
+    for key, entity in entities.items():
+        unique_id = f"edgecast_{station}_{key}"
+        out[f"{prefix}/sensor/{unique_id}/config"] = {**entity, "unique_id": unique_id, **common}
+    return out
+
+
+class Discovery:
+    def __init__(self, cfg, link):
+        self.cfg = cfg
+        self.link = link
+        self.status_topic = f"{cfg.homeassistant.prefix}/status"
+        self.configs = configs(cfg)
+        self.published = 0  # discovery rounds, for stats and tests
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def publish(self) -> None:
+        for topic, payload in self.configs.items():
+            self.link.publish_to(topic, payload, retain=True, qos=1)
+        self.published += 1
+        log.info("Home Assistant discovery published (%d entities under %s/sensor/)", len(self.configs),
+                 self.cfg.homeassistant.prefix)
+
+    def on_status(self, payload: bytes) -> None:
+        """Home Assistant's birth/will message: republish after a delay when it is back."""
+        if payload.strip().lower() != b"online":
+            return
+        with self._lock:
+            if self._timer is not None and self._timer.is_alive():
+                return  # one republish for a burst of announcements
+            self._timer = threading.Timer(self.cfg.homeassistant.republish_delay_seconds, self._republish)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _republish(self) -> None:
+        if self.link.connected and not self.link.stopping:
+            self.publish()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+
+
+def remove(cfg, link) -> int:
+    """Empty retained configs: Home Assistant deletes the entities, the broker the configs."""
+    infos = [link.publish_to(topic, b"", retain=True, qos=1) for topic in configs(cfg)]
+    for info in infos:
+        info.wait_for_publish(10)
+    return len(infos)

@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 LEGACY := .venv-tflite
 APT_PACKAGES := mosquitto mosquitto-clients openssl
+DATA ?= ../shared/data/weather.csv.xz
 
 .PHONY: setup system test demo clean default-model
 
@@ -34,9 +35,14 @@ test: setup
 clean:
 	rm -rf $(VENV) $(LEGACY) build *.egg-info
 
+# The main job, end to end in about a minute: broker, daemon, real-data replay, forecasts.
+# Data: $(DATA), else the official Keras file (`edgecast data fetch`, downloaded once).
+demo: setup
+	$(VENV)/bin/edgecast demo --data "$$(test -f $(DATA) && echo $(DATA) || $(VENV)/bin/edgecast data fetch | tail -1 | sed 's/.*--data //')"
+
 # How edgecast/models/default.tflite was made (the bundle the daemon serves out of the box):
-# the compact LSTM on the reference protocol's train part, exported as the rolled loop.
-DATA ?= ../shared/data/weather.csv.xz
+# the compact LSTM on the reference protocol's train part, exported with the fused LSTM op
+# (smallest and fastest form: BENCHMARKS.md, export variants).
 default-model: $(VENV)/.installed
 	$(VENV)/bin/edgecast train compact_lstm --data $(DATA) --out runs/compact_lstm --seed 0
-	$(VENV)/bin/edgecast export runs/compact_lstm --no-unroll -o edgecast/models/default.tflite
+	$(VENV)/bin/edgecast export runs/compact_lstm --fused -o edgecast/models/default.tflite

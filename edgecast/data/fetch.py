@@ -78,6 +78,12 @@ def verify_keras_file(path: Path) -> None:
 
 def fetch_keras(dest_dir: Path, url: str = KERAS_URL, expected_sha256: str | None = None) -> Path:
     dest = dest_dir / "jena_climate_2009_2016.csv.zip"
+    if dest.exists() and expected_sha256 in (None, sha256_of(dest)):
+        try:
+            verify_keras_file(dest)
+            return dest  # fetched before and still whole: no second download
+        except DataError:
+            pass  # damaged: download it again
     download(url, dest, expected_sha256)
     verify_keras_file(dest)
     (dest.parent / (dest.name + ".sha256")).write_text(f"{sha256_of(dest)}  {dest.name}\n")

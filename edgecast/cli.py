@@ -45,6 +45,8 @@ def main():
                   edgecast train KIND       fit a model (needs the [train] extra)
                   edgecast export MODEL     convert it to a TFLite bundle
     Sensor box:   edgecast run              the forecasting daemon
+                  edgecast replay / watch   drive it with real data, see its forecasts
+    Try it all:   edgecast demo --data F    broker + daemon + replay on one screen
     """
 
 
@@ -164,6 +166,34 @@ main.add_command(_watch)
 
 from .cli_train import train  # noqa: E402  (imports TensorFlow inside the command only)
 main.add_command(train)
+
+
+@main.command()
+@data_option
+@click.option("--start", default=None,
+              help="First replayed reading, ISO 8601. Default: midnight after the reference protocol's "
+                   "test part begins (data no model was trained on).")
+@click.option("--live-hours", type=click.IntRange(1, 2000), default=48, show_default=True,
+              help="Hours replayed live after the 5-day warm-up.")
+@click.option("--speed", type=click.FloatRange(min=1), default=3600, show_default=True,
+              help="Live replay speed-up (3600 = one hour of readings per second).")
+def demo(data_paths, start, live_hours, speed):
+    """See it work: broker, daemon, replay of real data and forecasts vs actuals, in ~1 minute.
+
+    Starts a private mosquitto on a free loopback port, `edgecast run` with the bundled
+    model, `edgecast watch`, and `edgecast replay` of real Jena readings; stops them all
+    at the end. Needs the mosquitto binary (apt-get install mosquitto).
+    """
+    from .demo import DemoError, run_demo
+    if start is None:
+        from . import protocol
+        series = _load(data_paths)
+        first_test = protocol.split_rows(len(series))["val"][1]
+        start = str(series.times[first_test].astype("datetime64[D]") + 1)
+    try:
+        sys.exit(run_demo(list(data_paths), start, live_hours, speed, echo=click.echo))
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from None
 
 if __name__ == "__main__":
     sys.exit(main())

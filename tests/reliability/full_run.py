@@ -1,0 +1,224 @@
+"""The full reliability run: ``python -m tests.reliability.full_run [--kills 100]``.
+
+Prints a figures table (RELIABILITY.md quotes it). Uses the quick suite's parts at
+larger counts: SIGKILL trials, broker restarts (persistence on, then once off), a
+mixed good/bad flood through the real broker with the daemon's RSS sampled, and the
+hypothesis fuzz tests at 10x their examples."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from edgecast.data import load
+from tests.conftest import JENA_2020
+from tests.daemon.daemon_harness import Broker, Daemon, Subscriber, wait_until
+from tests.reliability.faults import (NO_MODEL, InProcess, compare_forecasts, payloads, publish_all, rss_kb,
+                                      sigkill_trials, stats_of)
+
+TOPICS = ["edgecast/jena/forecast", "edgecast/jena/stats", "edgecast/jena/status"]
+
+
+def kills(tmp: Path, series, n: int, rng) -> dict:
+    out = {"kills": 0, "readable": 0, "missing": 0, "differing": 0, "duplicates": 0, "hours": 0}
+    per_round = 10
+    for r in range((n + per_round - 1) // per_round):
+        d = tmp / f"kill{r}"
+        (d / "broker").mkdir(parents=True)
+        broker = Broker(d / "broker")
+        broker.start()
+        sub = Subscriber(broker, TOPICS)
+        start = f"2020-{3 + r % 8:02d}-01T00:00:00"
+        items = payloads(series, start, 120)
+        ref = InProcess(d).feed(items).forecasts()
+        daemon = Daemon(d, broker, extra=NO_MODEL.format(dir=d)).start()
+        wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 20)
+        daemon.stop()
+        k = min(per_round, n - r * per_round)
+        res = sigkill_trials(daemon, sub, items, broker.port, kills=k, rng=rng)
+        wait_until(lambda: ref[-1]["issued_at"] in {f["issued_at"] for f in sub.get("edgecast/jena/forecast")}, 60)
+        daemon.stop()
+        diff = compare_forecasts(sub.get("edgecast/jena/forecast"), ref)
+        out["kills"] += res["kills"]
+        out["readable"] += res["state_readable"]
+        out["missing"] += len(diff["missing"])
+        out["differing"] += len(diff["differing"]) + len(diff["extra"])
+        out["duplicates"] += diff["duplicates"]
+        out["hours"] += len(ref)
+        sub.close()
+        broker.stop()
+    return out
+
+
+def broker_restarts(tmp: Path, series, restarts: int) -> dict:
+    out = {"restarts": 0, "lost_persistent": 0, "hours_persistence_off_lost": 0, "reconnect_s": []}
+    d = tmp / "broker-restarts"
+    (d / "broker").mkdir(parents=True)
+    broker = Broker(d / "broker")
+    broker.start()
+    sub = Subscriber(broker, TOPICS)
+    daemon = Daemon(d, broker, extra=NO_MODEL.format(dir=d)).start()
+    wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 20)
+    items = payloads(series, "2020-04-01T00:00:00", 6 * (restarts + 2))
+    sent = 0
+    chunk = len(items) // (restarts + 2)
+    for i in range(restarts + 1):
+        publish_all(broker.port, "edgecast/jena/readings", items[sent:sent + chunk])
+        sent += chunk
+        if i == restarts:
+            break
+        n_online = sub.get("edgecast/jena/status").count("online")
+        broker.stop()
+        publish_at = time.monotonic()
+        broker.start()
+        publish_all(broker.port, "edgecast/jena/readings", items[sent:sent + chunk])  # daemon still away
+        sent += chunk
+        wait_until(lambda: sub.get("edgecast/jena/status").count("online") > n_online, 30)
+        out["reconnect_s"].append(time.monotonic() - publish_at)
+        out["restarts"] += 1
+    def seen(s):
+        r = s.get("readings", {})
+        return r.get("accepted", 0) + r.get("rejected", {}).get("duplicate", 0)
+    try:
+        wait_until(lambda: seen(stats_of(sub)) >= sent, 60)
+    except AssertionError:
+        pass
+    out["lost_persistent"] = max(0, sent - stats_of(sub)["readings"]["accepted"])
+    # Once with the broker's persistence off: what it had queued for the daemon is gone.
+    broker.conf.write_text(broker.conf.read_text().replace("persistence true", "persistence false"))
+    broker.stop()
+    broker.start()
+    hours_before = stats_of(sub).get("hours_completed", 0)
+    time.sleep(3)
+    rest = payloads(series, "2020-05-01T00:00:00", 6)  # a later stretch after the restart (confirmed jump)
+    publish_all(broker.port, "edgecast/jena/readings", rest)
+    try:
+        wait_until(lambda: stats_of(sub).get("hours_completed", 0) >= hours_before + 5, 30)
+        out["persistence_off_serves_after"] = True
+    except AssertionError:
+        out["persistence_off_serves_after"] = False
+    out["exit"] = daemon.stop()
+    sub.close()
+    broker.stop()
+    return out
+
+
+def flood(tmp: Path, series, n_bad: int, rng) -> dict:
+    d = tmp / "flood"
+    (d / "broker").mkdir(parents=True)
+    broker = Broker(d / "broker")
+    broker.start()
+    sub = Subscriber(broker, TOPICS)
+    daemon = Daemon(d, broker, extra=NO_MODEL.format(dir=d)).start()
+    wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 20)
+    good = payloads(series, "2020-06-01T00:00:00", 48)
+    bad_kinds = [lambda: b"x" * rng.randint(4097, 300_000), lambda: b"{" * rng.randint(1, 5000),
+                 lambda: bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 200))),
+                 lambda: json.dumps({"time": "2020-06-01T00:00:00Z", "T": rng.choice(["warm", None, True])}).encode(),
+                 lambda: b'{"time": "2020-06-01T00:00:00Z", "T": NaN, "p": 1e999}',
+                 lambda: json.dumps({"time": rng.choice(["soon", "9999-12-31T23:59:59", "2031-01-01T00:00:00Z"]),
+                                     "T": 1.0}).encode(),
+                 lambda: json.dumps({"time": "2020-06-01T00:00:00Z", "\u2603" * 50: 1, "T": -9999}).encode(),
+                 lambda: json.dumps([1] * 100).encode()]
+    mixed = []
+    per_good = n_bad // len(good)
+    for g in good:
+        mixed.append(g)
+        mixed += [rng.choice(bad_kinds)() for _ in range(per_good)]
+    samples = []
+    stop = []
+
+    def sample():
+        while not stop:
+            try:
+                samples.append(rss_kb(daemon.proc.pid))
+            except (FileNotFoundError, ProcessLookupError):
+                return
+            time.sleep(0.2)
+    import threading
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    publish_all(broker.port, "edgecast/jena/readings", mixed)
+    total = len(mixed)
+    s = wait_until(lambda: (s := stats_of(sub)) and s["readings"]["accepted"] + sum(s["readings"]["rejected"].values())
+                   >= total and s, 300, interval=0.5)
+    stop.append(1)
+    t.join()
+    forecasts = sub.get("edgecast/jena/forecast")
+    counted = s["readings"]["accepted"] + sum(s["readings"]["rejected"].values())
+    out = {"messages": total, "bad": total - len(good), "counted": counted, "accepted": s["readings"]["accepted"],
+           "rejected": s["readings"]["rejected"], "forecasts": len(forecasts),
+           "rss_first_kb": samples[0][0] if samples else None,
+           "rss_last_kb": samples[-1][0] if samples else None, "hwm_kb": samples[-1][1] if samples else None,
+           "alive": daemon.proc.poll() is None}
+    out["exit"] = daemon.stop()
+    sub.close()
+    broker.stop()
+    return out
+
+
+def fuzz(scale: int) -> dict:
+    env = {**os.environ, "EDGECAST_FUZZ_SCALE": str(scale)}
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/reliability/test_fuzz.py",
+                        "--hypothesis-show-statistics"], capture_output=True, text=True, env=env)
+    examples = sum(int(line.split("passing examples")[0].split()[-1]) for line in r.stdout.splitlines()
+                   if "passing examples" in line)
+    return {"ok": r.returncode == 0, "examples": examples, "tail": r.stdout.strip().splitlines()[-1]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kills", type=int, default=100)
+    ap.add_argument("--restarts", type=int, default=5)
+    ap.add_argument("--flood", type=int, default=20000)
+    ap.add_argument("--fuzz-scale", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=6)
+    a = ap.parse_args()
+    rng = random.Random(a.seed)
+    series = load(JENA_2020)
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        k = kills(tmp, series, a.kills, rng)
+        print("kills:", json.dumps(k), flush=True)
+        b = broker_restarts(tmp, series, a.restarts)
+        f = flood(tmp, series, a.flood, rng)
+    z = fuzz(a.fuzz_scale)
+    rows = [
+        ("SIGKILL trials (restart each)", k["kills"]),
+        ("  state file readable after kill", f'{k["readable"]}/{k["kills"]}'),
+        ("  hours replayed / forecasts differing from uninterrupted run", f'{k["hours"]} / {k["differing"]}'),
+        ("  forecasts lost (known bug, see below)", k["missing"]),
+        ("  duplicate forecasts (identical copies)", k["duplicates"]),
+        ("broker restarts, persistence on", b["restarts"]),
+        ("  QoS 1 readings lost (incl. sent while daemon away)", b["lost_persistent"]),
+        ("  reconnect time after broker start, s (min/max)",
+         f'{min(b["reconnect_s"]):.2f} / {max(b["reconnect_s"]):.2f}' if b["reconnect_s"] else "-"),
+        ("broker restart, persistence off: serves afterwards", b.get("persistence_off_serves_after")),
+        ("flood through the broker: messages / bad", f'{f["messages"]} / {f["bad"]}'),
+        ("  counted (accepted + rejected) / lost", f'{f["counted"]} / {f["messages"] - f["counted"]}'),
+        ("  forecasts during the flood", f["forecasts"]),
+        ("  daemon RSS first / last / peak, MB", f'{f["rss_first_kb"]/1024:.1f} / {f["rss_last_kb"]/1024:.1f} / '
+                                                 f'{f["hwm_kb"]/1024:.1f}'),
+        ("  daemon alive, clean exit", f'{f["alive"]}, rc {f["exit"]}'),
+        ("hypothesis examples (fuzz at scale)", f'{z["examples"]} ({z["tail"]})'),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"| {'figure':<{width}} | value |\n|{'-' * (width + 2)}|-------|")
+    for name, value in rows:
+        print(f"| {name:<{width}} | {value} |")
+    print(f"\nrejections in the flood: {json.dumps(f['rejected'])}")
+    print(f"took {time.monotonic() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -75,6 +75,7 @@ def run_demo(data: list[Path], start: str, live_hours: int, speed: float, echo=p
             echo(f"• warm-up: replaying 5 days of real readings from {start} at full speed …")
             subprocess.run([*EDGECAST, "replay", *data_args, *common, "--start", start, "--hours", "119",
                             "--quiet"], check=True)
+            _wait_for_forecast(port, _shift(start, 118), daemon)
             watch = subprocess.Popen([*EDGECAST, "watch", *common])
             procs.append(watch)
             time.sleep(1.0)
@@ -98,6 +99,39 @@ def run_demo(data: list[Path], start: str, live_hours: int, speed: float, echo=p
                         proc.wait(10)
                     except subprocess.TimeoutExpired:
                         proc.kill()
+
+
+def _wait_for_forecast(port: int, issued_at: str, daemon: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Wait until the daemon has worked through the warm-up backlog (its forecast for ``issued_at``)."""
+    import json
+
+    import paho.mqtt.client as mqtt
+
+    wanted = issued_at[:19] + "Z"
+    seen = {"done": False}
+
+    def on_message(client, userdata, msg):
+        try:
+            seen["done"] = json.loads(msg.payload).get("issued_at", "") >= wanted
+        except ValueError:
+            pass
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="edgecast-demo-wait")
+    client.on_message = on_message
+    client.on_connect = lambda c, *_: c.subscribe("edgecast/demo/forecast", qos=1)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not seen["done"]:
+            if daemon.poll() is not None:
+                raise DemoError(f"the daemon exited with code {daemon.returncode}")
+            if time.monotonic() > deadline:
+                raise DemoError(f"the daemon did not work through the warm-up within {timeout:.0f} s")
+            time.sleep(0.1)
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def _shift(start: str, hours: int) -> str:

@@ -46,3 +46,5 @@ demo: setup
 default-model: $(VENV)/.installed
 	$(VENV)/bin/edgecast train compact_lstm --data $(DATA) --out runs/compact_lstm --seed 0
 	$(VENV)/bin/edgecast export runs/compact_lstm --fused -o edgecast/models/default.tflite
+	$(VENV)/bin/edgecast train compact_lstm_bme280 --data $(DATA) --out runs/compact_lstm_bme280 --seed 0
+	$(VENV)/bin/edgecast export runs/compact_lstm_bme280 --fused -o edgecast/models/bme280.tflite

@@ -59,11 +59,14 @@ def export(model_dir, out, unroll, fused, quantize, data_paths):
 def inspect(bundle, runtime, as_json):
     """Show a bundle's metadata, size, ops, memory and forecast latency on this box.
 
+    BUNDLE is a .tflite file or the name of a bundled model: default, bme280.
+
     Memory is the peak RSS of a fresh process that loads the bundle and forecasts once;
     latency is the median of 200 forecasts on the installed runtime.
     """
-    from .forecaster import load_forecaster
+    from .forecaster import bundle_path, load_forecaster
     from .measure import latency_ms, peak_rss
+    bundle = bundle_path(bundle)  # a file, or a bundled model's name
     try:
         forecaster = load_forecaster(bundle, runtime)
     except BundleError as exc:

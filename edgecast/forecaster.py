@@ -16,7 +16,10 @@ from .features import compute_columns, normalise
 from .runtime import Runner, RuntimeUnavailable
 from .schema import TARGET_INDEX, WINDOW_STEPS
 
-DEFAULT_BUNDLE = Path(__file__).resolve().parent / "models" / "default.tflite"
+BUNDLED = Path(__file__).resolve().parent / "models"
+DEFAULT_BUNDLE = BUNDLED / "default.tflite"  # compact_lstm: temperature only, any box
+# Also shipped: "bme280" (compact_lstm_bme280: pressure, temperature, humidity and what
+# the daemon derives from them). A bare name selects a bundled model: `[model] path = "bme280"`.
 
 
 class ModelCannotServe(Exception):
@@ -57,6 +60,15 @@ class Forecaster:
         return value
 
 
+def bundle_path(path: str | Path | None) -> Path:
+    """A bundle file, a bundled model's name ("default", "bme280"), or None for the default."""
+    if not path:
+        return DEFAULT_BUNDLE
+    if "/" not in str(path) and not str(path).endswith(".tflite") and (BUNDLED / f"{path}.tflite").exists():
+        return BUNDLED / f"{path}.tflite"
+    return Path(path)
+
+
 def load_forecaster(path: str | Path | None = None, runtime: str = "auto") -> Forecaster:
     """Load and verify a bundle (default: the one shipped in the package)."""
-    return Forecaster(read_bundle(path or DEFAULT_BUNDLE), runtime)
+    return Forecaster(read_bundle(bundle_path(path)), runtime)

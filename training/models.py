@@ -161,13 +161,25 @@ MODELS: dict[str, ModelSpec] = {
     "gru_reversed": _book("GRU(32) on time-reversed input -> Dense(1)", _gru_reversed),
     "bilstm": _book("Bidirectional(LSTM(16)) -> Dense(1)", _bilstm),
 }
-for _kind, _cell in (("compact_lstm", "LSTM"), ("compact_gru", "GRU")):
-    MODELS[_kind] = ModelSpec(
-        f"T_now + mean of {COMPACT_MEMBERS} x Dense({_cell}({COMPACT_UNITS})) over 5 daily steps of "
-        "hourly temperature anomalies", COMPACT_FEATURES, _compact(_cell), residual=True,
-        members=COMPACT_MEMBERS, loss=COMPACT_LOSS, optimizer="adam", lr=COMPACT_LR, lr_schedule="cosine",
-        monitor="val_mae", batch_size=COMPACT_BATCH, epochs=COMPACT_EPOCHS, patience=COMPACT_PATIENCE,
-        train_stride=COMPACT_TRAIN_STRIDE, extra={"units": COMPACT_UNITS})
+# The same recipe on more channels, for comparison and for boxes that want them:
+# - bme280: what a pressure/temperature/humidity box measures, plus the channels the daemon
+#   derives from those three (edgecast/daemon/physics.py) — no anemometer needed;
+# - all: the 14 Jena channels, wind as a vector.
+SENSOR_SETS: dict[str, list[str]] = {
+    "": COMPACT_FEATURES,
+    "_bme280": ["p (mbar)", "T (degC)", "Tpot (K)", "Tdew (degC)", "rh (%)", "VPmax (mbar)", "VPact (mbar)",
+                "VPdef (mbar)", "sh (g/kg)", "H2OC (mmol/mol)", "rho (g/m**3)"],
+    "_all": [*CHANNEL_NAMES[:11], "wind_x", "wind_y", "max_wind_x", "max_wind_y"],
+}
+for _suffix, _features in SENSOR_SETS.items():
+    for _kind, _cell in (("compact_lstm", "LSTM"), ("compact_gru", "GRU")):
+        what = "temperature" if len(_features) == 1 else f"{len(_features)}-channel"
+        MODELS[_kind + _suffix] = ModelSpec(
+            f"T_now + mean of {COMPACT_MEMBERS} x Dense({_cell}({COMPACT_UNITS})) over 5 daily steps of "
+            f"hourly {what} anomalies", _features, _compact(_cell), residual=True,
+            members=COMPACT_MEMBERS, loss=COMPACT_LOSS, optimizer="adam", lr=COMPACT_LR, lr_schedule="cosine",
+            monitor="val_mae", batch_size=COMPACT_BATCH, epochs=COMPACT_EPOCHS, patience=COMPACT_PATIENCE,
+            train_stride=COMPACT_TRAIN_STRIDE, extra={"units": COMPACT_UNITS})
 
 
 def get(kind: str) -> ModelSpec:

@@ -91,8 +91,12 @@ def inspect(bundle, runtime, as_json):
     click.echo(f"  features   {', '.join(s['features'])}")
     click.echo(f"  trained on {', '.join(meta['training']['sources'])}: {meta['training']['first']} … "
                f"{meta['training']['train_last']} (train part)")
-    click.echo(f"  accuracy   val MAE {m.get('val_mae')} °C, test MAE {m.get('test_mae')} °C "
-               f"(naive {m.get('naive_val_mae')} / {m.get('naive_test_mae')})")
+    if m.get("split") == "all":
+        click.echo(f"  accuracy   val MAE {m.get('val_mae')} °C on the last 10 % of its data (naive "
+                   f"{m.get('naive_val_mae')}); trained with --split all, so no test figure")
+    else:
+        click.echo(f"  accuracy   val MAE {m.get('val_mae')} °C, test MAE {m.get('test_mae')} °C "
+                   f"(naive {m.get('naive_val_mae')} / {m.get('naive_test_mae')})")
     click.echo(f"  ops        {', '.join(meta.get('ops', []))}")
     click.echo(f"  runtime    {forecaster.identity['runtime']}: median forecast {report['latency']['median_ms']:.3f} ms "
                f"(p99 {report['latency']['p99_ms']:.3f} ms)")

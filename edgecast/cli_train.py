@@ -48,7 +48,11 @@ class _TrainCommand(click.Command):
               help="Early-stopping patience in epochs. Default: the kind's own.")
 @click.option("--limit-rows", type=click.IntRange(min=1), default=None,
               help="Use only the first N rows (quick runs; the protocol splits those N rows).")
-def train(kind, data_paths, epochs, out_dir, seed, patience, limit_rows):
+@click.option("--split", type=click.Choice(["protocol", "all"]), default="protocol", show_default=True,
+              help="protocol: train 50 % / validation 25 % / test 25 %, the published figures. all: train on "
+                   "the first 90 %, stop early on the last 10 % — the model to deploy once you know its "
+                   "protocol figures (it has no test figure of its own).")
+def train(kind, data_paths, epochs, out_dir, seed, patience, limit_rows, split):
     """Train model KIND on the reference protocol and write a model directory.
 
     \b
@@ -73,7 +77,7 @@ def train(kind, data_paths, epochs, out_dir, seed, patience, limit_rows):
         raise click.ClickException(f"training needs the [train] extra (TensorFlow, statsmodels): {exc}") from None
     try:
         run(kind, out_dir=out_dir, epochs=epochs, seed=seed, patience=patience, limit_rows=limit_rows,
-            series=series, log=lambda msg: click.echo(msg, err=True))
+            series=series, split=split, log=lambda msg: click.echo(msg, err=True))
     except ValueError as exc:  # e.g. too few rows for a window
         raise click.ClickException(str(exc)) from None
     click.echo(out_dir)

@@ -23,9 +23,20 @@ from .schema import DELAY_ROWS, ROWS_PER_STEP, TARGET_INDEX, WINDOW_STEPS
 PARTS = ("train", "val", "test")
 _SPAN = (WINDOW_STEPS - 1) * ROWS_PER_STEP  # rows from first to last input step
 
+# "protocol": the reference protocol, 50/25/25 % — every figure we publish uses it.
+# "all": for the model a box should run once the protocol figures are known: fit on the
+# first 90 %, stop early on the last 10 %; there is no test part, so no test figure.
+SPLITS = ("protocol", "all")
 
-def split_rows(n_rows: int) -> dict[str, tuple[int, int]]:
+
+def split_rows(n_rows: int, split: str = "protocol") -> dict[str, tuple[int, int]]:
     """Row range [start, end) of each part, as Keras start_index/end_index."""
+    if split == "all":
+        n_train = int(0.9 * n_rows)
+        return {"train": (0, n_train), "val": (n_train, n_rows - DELAY_ROWS),
+                "test": (n_rows - DELAY_ROWS, n_rows - DELAY_ROWS)}
+    if split != "protocol":
+        raise ValueError(f"unknown split {split!r}; choose from {SPLITS}")
     n_train = int(0.5 * n_rows)
     n_val = int(0.25 * n_rows)
     return {
@@ -35,11 +46,16 @@ def split_rows(n_rows: int) -> dict[str, tuple[int, int]]:
     }
 
 
-def window_starts(n_rows: int, part: str) -> np.ndarray:
-    start, end = split_rows(n_rows)[part]
+def evaluated_parts(split: str = "protocol") -> tuple[str, ...]:
+    return ("val", "test") if split == "protocol" else ("val",)
+
+
+def window_starts(n_rows: int, part: str, split: str = "protocol") -> np.ndarray:
+    start, end = split_rows(n_rows, split)[part]
     n = min(end - start - _SPAN, n_rows - DELAY_ROWS)
     if n <= 0:
-        raise ValueError(f"{n_rows} rows are too few for a {part} window (need > {2 * (_SPAN + DELAY_ROWS)} rows)")
+        raise ValueError(f"{n_rows} rows are too few for a {part} window of the {split} split: the part has "
+                         f"{max(end - start, 0)} rows, a window and its target need {DELAY_ROWS + 1}")
     return start + np.arange(n)
 
 
@@ -74,6 +90,7 @@ def evaluate(
     raw_values: np.ndarray,
     predict: Callable[[np.ndarray], np.ndarray],
     parts: tuple[str, ...] = ("val", "test"),
+    split: str = "protocol",
 ) -> dict:
     """MAE per part of ``predict(starts) -> °C`` against the raw target temperature.
 
@@ -83,7 +100,7 @@ def evaluate(
     result = {}
     temperature = raw_values[:, TARGET_INDEX]
     for part in parts:
-        starts = window_starts(len(raw_values), part)
+        starts = window_starts(len(raw_values), part, split)
         result[f"{part}_mae"] = round(mae(predict(starts), temperature[target_rows(starts)]), 4)
         result[f"{part}_windows"] = int(len(starts))
     return result

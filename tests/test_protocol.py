@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from edgecast import protocol
 from edgecast.schema import TARGET_INDEX
@@ -55,3 +56,17 @@ def test_cli_bad_data_file_is_a_clear_error(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 1
     assert "notes.csv, line 1: no time column" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_split_all_fits_on_90_percent_and_validates_on_the_rest():
+    n = 20_000
+    parts = protocol.split_rows(n, "all")
+    assert parts["train"] == (0, 18_000) and parts["val"] == (18_000, n - protocol.DELAY_ROWS)
+    val = protocol.window_starts(n, "val", "all")
+    # as the protocol's test part (Keras: data[:-delay]): the last window ends `delay` rows early
+    assert protocol.last_step_rows(val)[-1] == n - protocol.DELAY_ROWS - 1 and val[0] == 18_000
+    assert protocol.evaluated_parts("all") == ("val",)
+    with pytest.raises(ValueError, match="too few"):
+        protocol.window_starts(n, "test", "all")
+    with pytest.raises(ValueError, match="unknown split"):
+        protocol.split_rows(n, "random")

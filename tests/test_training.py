@@ -26,6 +26,7 @@ if _MISSING:
 
 from training import arima, dataset, models  # noqa: E402
 
+ALL_SLICE = 20_000  # --split all validates on the last 10 %: 2,000 rows leave 428 windows
 SLICE = 12_000  # rows (~83 days of January-March 2020): enough for every part's windows
 
 
@@ -166,6 +167,36 @@ def test_cli_evaluate_model_dir_json(trained_dir, jena_2020_path):
     figures = json.loads(result.output.strip().splitlines()[-1])
     assert set(figures) == {"val_mae", "test_mae", "val_windows", "test_windows"}
     assert figures["val_windows"] == 12_460 and 0 < figures["val_mae"] < 10
+
+
+@pytest.mark.slow
+def test_split_all_trains_on_90_percent_and_exports(tmp_path, jena_2020_path):
+    from click.testing import CliRunner
+
+    from edgecast.bundle import read_bundle
+    from edgecast.cli import main
+    out = tmp_path / "all"
+    result = CliRunner().invoke(main, ["train", "compact_lstm", "--data", str(jena_2020_path), "--epochs", "1",
+                                       "--limit-rows", str(ALL_SLICE), "--split", "all", "--out", str(out)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["data"]["split"] == "all" and meta["test_mae"] is None and meta["naive_test_mae"] is None
+    assert meta["val_windows"] == len(protocol.window_starts(ALL_SLICE, "val", "all"))
+    # statistics from the first 90 % of the rows
+    train_end = protocol.split_rows(ALL_SLICE, "all")["train"][1]
+    t = repair(series_slice(jena_2020_path))[0][:train_end, TARGET_INDEX]
+    assert meta["schema"]["mean"][0] == pytest.approx(t.mean(), rel=1e-9)
+    bundle = tmp_path / "all.tflite"
+    result = CliRunner().invoke(main, ["export", str(out), "--fused", "-o", str(bundle)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    metrics = read_bundle(bundle).meta["metrics"]
+    assert metrics["split"] == "all" and "test_mae" not in metrics
+    assert metrics["val_mae"] == pytest.approx(meta["val_mae"], abs=1e-3)
+
+
+def series_slice(path):
+    from edgecast.data import load
+    return load(path).slice(0, ALL_SLICE).values
 
 
 def test_cli_train_rejects_bad_input(tmp_path, jena_2020_path):

@@ -28,13 +28,14 @@ class Prepared:
     times: np.ndarray
     sources: list[str]
     repaired: dict[str, int]  # channel -> values repaired
+    split: str = "protocol"  # edgecast.protocol.SPLITS
 
     @property
     def n_rows(self) -> int:
         return len(self.raw)
 
     def starts(self, part: str) -> np.ndarray:
-        return protocol.window_starts(self.n_rows, part)
+        return protocol.window_starts(self.n_rows, part, self.split)
 
     def targets(self, starts: np.ndarray) -> np.ndarray:
         return self.raw[protocol.target_rows(starts), TARGET_INDEX].astype(np.float32)
@@ -62,7 +63,8 @@ class Prepared:
         return predict
 
 
-def prepare(series: Series, feature_names: list[str], schema: FeatureSchema | None = None) -> Prepared:
+def prepare(series: Series, feature_names: list[str], schema: FeatureSchema | None = None,
+            split: str = "protocol") -> Prepared:
     """Repair, compute the columns, fit mean/std on the train rows only, normalise.
 
     Pass ``schema`` (with fitted statistics, e.g. from a model's metadata) to reuse its
@@ -71,12 +73,12 @@ def prepare(series: Series, feature_names: list[str], schema: FeatureSchema | No
     values, repaired = repair(series.values)
     columns = features.compute_columns(list(feature_names), values, series.times)
     if schema is None:
-        train_end = protocol.split_rows(len(series))["train"][1]
+        train_end = protocol.split_rows(len(series), split)["train"][1]
         schema = features.fit_statistics(FeatureSchema(list(feature_names)), columns[:train_end])
     elif list(schema.features) != list(feature_names):
         raise ValueError(f"schema features {schema.features} != requested {feature_names}")
     return Prepared(schema, features.normalise(schema, columns), series.values, series.times,
-                    list(series.sources), repaired)
+                    list(series.sources), repaired, split)
 
 
 class WindowFeed(keras.utils.PyDataset):

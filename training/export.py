@@ -57,7 +57,7 @@ class ExportReport:
     parity_mean_c: float
     parity_windows: int
     val_mae: float
-    test_mae: float
+    test_mae: float | None  # None for a split-all model (no test part)
 
 
 def _recurrent_cells(model) -> set[str]:
@@ -176,7 +176,9 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
     if not data_paths and meta["data"].get("limit_rows"):
         series = series.slice(0, meta["data"]["limit_rows"])  # the rows the model was trained on
     columns = series_columns(schema, series.times, series.values)
-    train_starts = protocol.window_starts(len(series), "train")
+    split = meta["data"].get("split", "protocol")
+    parts = protocol.evaluated_parts(split)
+    train_starts = protocol.window_starts(len(series), "train", split)
     rng = np.random.default_rng(0)
     representative = protocol.windows(columns, np.sort(rng.choice(train_starts, REPRESENTATIVE_WINDOWS, replace=False)))
 
@@ -187,7 +189,7 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
     runner = Runner(model_bytes)
 
     # Parity: the converted graph against the trained Keras model on real test windows.
-    test_starts = protocol.window_starts(len(series), "test")
+    test_starts = protocol.window_starts(len(series), parts[-1], split)  # data the model did not fit
     parity_starts = test_starts[np.linspace(0, len(test_starts) - 1, PARITY_WINDOWS).astype(int)]
     parity_windows = protocol.windows(columns, parity_starts)
     reference = np.asarray(keras_model.predict(parity_windows, batch_size=256, verbose=0)).reshape(-1)
@@ -198,8 +200,8 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
                           f"tolerance of {TOLERANCE_C[quantize]} °C; the bundle was not written")
 
     log("measuring the bundle's own MAE through the device runtime (reference protocol)")
-    measured = protocol.evaluate(series.values, lambda s: runner.predict(protocol.windows(columns, s)))
-    naive = protocol.evaluate(series.values, protocol.naive_predict(series.values))
+    measured = protocol.evaluate(series.values, lambda s: runner.predict(protocol.windows(columns, s)), parts, split)
+    naive = protocol.evaluate(series.values, protocol.naive_predict(series.values), parts, split)
     bundle_meta = {
         "format": FORMAT,
         "kind": kind,
@@ -209,10 +211,11 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
         "output": f"{schema.target} at +{schema.horizon_hours} h, °C",
         "training": {"sources": [Path(p).name for p in meta["data"]["sources"]],
                      "first": meta["data"]["train_first"], "train_last": meta["data"]["train_last"],
-                     "rows": meta["data"]["rows"]},
+                     "rows": meta["data"]["rows"], "split": split},
         "evaluated_on": {"sources": [Path(p).name for p in paths], "first": str(series.times[0]),
                          "last": str(series.times[-1])},
-        "metrics": {**measured, "naive_val_mae": naive["val_mae"], "naive_test_mae": naive["test_mae"],
+        "metrics": {**measured, "naive_val_mae": naive["val_mae"], "naive_test_mae": naive.get("test_mae"),
+                    "split": split,
                     "runtime": f"{runner.runtime} {runner.version}"},
         "parity": {"windows": int(len(diff)), "max_abs_c": float(diff.max()), "mean_abs_c": float(diff.mean()),
                    "tolerance_c": TOLERANCE_C[quantize]},
@@ -224,7 +227,7 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
     data = _embed(model_bytes, bundle_meta)
     _write_atomically(out, data)
     read_bundle(out)  # what we wrote must verify
-    log(f"wrote {out} ({len(data)} bytes): val MAE {measured['val_mae']:.3f}, test MAE {measured['test_mae']:.3f} "
-        f"(naive {naive['val_mae']:.3f} / {naive['test_mae']:.3f})")
+    figures = "  ".join(f"{part} MAE {measured[f'{part}_mae']:.3f} (naive {naive[f'{part}_mae']:.3f})" for part in parts)
+    log(f"wrote {out} ({len(data)} bytes): {figures}")
     return ExportReport(out, len(data), ops, float(diff.max()), float(diff.mean()), len(diff),
-                        measured["val_mae"], measured["test_mae"])
+                        measured["val_mae"], measured.get("test_mae"))

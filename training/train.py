@@ -43,17 +43,17 @@ def _write_json_atomic(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
-def _data_info(series: Series, limit_rows: int | None) -> dict:
-    train_end = protocol.split_rows(len(series))["train"][1]
-    return {"sources": list(series.sources), "rows": len(series), "limit_rows": limit_rows,
+def _data_info(series: Series, limit_rows: int | None, split: str = "protocol") -> dict:
+    train_end = protocol.split_rows(len(series), split)["train"][1]
+    return {"sources": list(series.sources), "rows": len(series), "limit_rows": limit_rows, "split": split,
             "first": str(series.times[0]), "last": str(series.times[-1]),
             "train_first": str(series.times[0]), "train_last": str(series.times[train_end - 1]),
             "repaired": None}
 
 
-def _naive(series: Series) -> dict:
-    r = protocol.evaluate(series.values, protocol.naive_predict(series.values))
-    return {"naive_val_mae": r["val_mae"], "naive_test_mae": r["test_mae"]}
+def _naive(series: Series, split: str = "protocol") -> dict:
+    r = protocol.evaluate(series.values, protocol.naive_predict(series.values), protocol.evaluated_parts(split), split)
+    return {"naive_val_mae": r["val_mae"], "naive_test_mae": r.get("test_mae")}
 
 
 def _versions() -> dict:
@@ -160,12 +160,14 @@ def _fit(model, spec, train_feed, val_feed, epochs: int, patience: int, checkpoi
 
 def train(kind: str, data_paths=(), out_dir="model", epochs: int | None = None, *, seed: int = 0,
           limit_rows: int | None = None, patience: int | None = None, series: Series | None = None,
-          verbose: int | None = None, log=print) -> dict:
-    """Train ``kind`` on the reference protocol and write ``out_dir``; returns the metadata."""
+          verbose: int | None = None, split: str = "protocol", log=print) -> dict:
+    """Train ``kind`` on the reference protocol (or ``split="all"``) and write ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     series = _load_series(data_paths, series, limit_rows)
     if kind == "arima":
+        if split != "protocol":
+            raise ValueError("arima is fitted on the reference protocol only")
         return train_arima(series, out_dir, limit_rows, log)
     spec = models.get(kind)
 
@@ -176,7 +178,7 @@ def train(kind: str, data_paths=(), out_dir="model", epochs: int | None = None, 
     patience = int(patience if patience is not None else spec.patience)
 
     # data -> windows
-    prep = dataset.prepare(series, spec.features)
+    prep = dataset.prepare(series, spec.features, split=split)
     train_feed = prep.feed("train", spec.batch_size, shuffle=True, seed=seed, stride=spec.train_stride)
     val_feed = prep.feed("val", 1024)
 
@@ -202,27 +204,32 @@ def train(kind: str, data_paths=(), out_dir="model", epochs: int | None = None, 
     model.save(out_dir / "model.keras")
 
     # evaluation: exactly the protocol naive is measured with
-    result = protocol.evaluate(prep.raw, prep.predict_fn(model))
+    result = protocol.evaluate(prep.raw, prep.predict_fn(model), protocol.evaluated_parts(split), split)
     best_epochs = [int(np.argmin(h[spec.monitor])) + 1 for h in histories]
     best_epoch = best_epochs[0] if spec.members == 1 else best_epochs
     history = histories[0] if spec.members == 1 else histories
-    info = _data_info(series, limit_rows)
+    info = _data_info(series, limit_rows, split)
     info["repaired"] = prep.repaired
     meta = {"kind": kind, "schema": prep.schema.to_dict(), "hyperparameters": spec.hyperparameters()
             | {"epochs": epochs, "patience": patience, "seed": seed},
-            "data": info, "val_mae": result["val_mae"], "test_mae": result["test_mae"],
-            "val_windows": result["val_windows"], "test_windows": result["test_windows"], **_naive(series),
+            "data": info, "val_mae": result["val_mae"], "test_mae": result.get("test_mae"),
+            "val_windows": result["val_windows"], "test_windows": result.get("test_windows", 0),
+            **_naive(series, split),
             "parameters": int(params), "trainable_parameters": trainable,
             "epochs_run": sum(len(h["loss"]) for h in histories), "best_epoch": best_epoch,
             "train_seconds": round(train_seconds, 1), "history": history, "versions": _versions()}
-    _plot(histories, best_epochs, meta["naive_val_mae"], out_dir / "curves.png",
-          f"{kind}: val MAE {meta['val_mae']:.2f} / test {meta['test_mae']:.2f} °C "
-          f"(naive {meta['naive_val_mae']:.2f} / {meta['naive_test_mae']:.2f})")
+    _plot(histories, best_epochs, meta["naive_val_mae"], out_dir / "curves.png", f"{kind}: {_figures(meta)}")
     _write_json_atomic(out_dir / "metadata.json", meta)
-    log(f"{kind}: best epoch {best_epoch}/{meta['epochs_run']}, val MAE {meta['val_mae']:.3f} "
-        f"(naive {meta['naive_val_mae']:.3f}), test MAE {meta['test_mae']:.3f} "
-        f"(naive {meta['naive_test_mae']:.3f}), {meta['train_seconds']:.0f} s -> {out_dir}")
+    log(f"{kind}: best epoch {best_epoch}/{meta['epochs_run']}, {_figures(meta)}, "
+        f"{meta['train_seconds']:.0f} s -> {out_dir}")
     return meta
+
+
+def _figures(meta: dict) -> str:
+    text = f"val MAE {meta['val_mae']:.3f} (naive {meta['naive_val_mae']:.3f})"
+    if meta["data"].get("split", "protocol") == "all":
+        return text + " on the last 10 % (split all: no test part)"
+    return text + f", test MAE {meta['test_mae']:.3f} (naive {meta['naive_test_mae']:.3f})"
 
 
 def read_metadata(path) -> dict:

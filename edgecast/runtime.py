@@ -16,7 +16,8 @@ PREFERENCE = ("litert", "tflite-runtime")
 _MODULES = {
     "litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),
     "tflite-runtime": ("tflite_runtime.interpreter", "tflite-runtime"),
-    "tensorflow": ("tensorflow.lite", "tensorflow"),
+    # the module itself: importlib on "tensorflow.lite" gives a package without Interpreter
+    "tensorflow": ("tensorflow.lite.python.interpreter", "tensorflow"),
 }
 
 

@@ -157,3 +157,28 @@ def test_a_sentinel_row_keeps_the_other_channels(series_2020, channel):
     i = int(np.searchsorted(series_2020.times, np.datetime64("2020-02-20T07:40:00")))
     r = parse(reading_payload(series_2020.times[i], series_2020.values[i]))
     assert r.dropped == {"sentinel": 1} and CHANNEL_INDEX[channel] not in r.values and len(r.values) == 13
+
+
+def test_state_compact_form_round_trips_and_the_list_form_still_loads(series_2020):
+    """to_dict writes the grids compactly (base64 float64, one status digit per cell);
+    an empty buffer and files written in the older list form load too."""
+    for hours in (0, 3):
+        buffer, _ = feed(series_2020, "2020-03-01T00:00:00", hours) if hours else (HourlyBuffer(3), None)
+        d = json.loads(json.dumps(buffer.to_dict()))
+        assert isinstance(d["values"], str) and isinstance(d["status"], str)
+        again = HourlyBuffer(carry_forward_hours=3)
+        again.load_dict(d)
+        np.testing.assert_array_equal(again.values, buffer.values)
+        np.testing.assert_array_equal(again.status, buffer.status)
+        # the list form (state files written before the compact one)
+        d["values"] = [None if not np.isfinite(x) else float(x) for x in np.ravel(buffer.values)]
+        d["status"] = [int(s) for s in np.ravel(buffer.status)]
+        old = HourlyBuffer(carry_forward_hours=3)
+        old.load_dict(d)
+        np.testing.assert_array_equal(old.values, buffer.values)
+        np.testing.assert_array_equal(old.status, buffer.status)
+    d = buffer.to_dict()
+    for bad in ({"status": d["status"][:-1]}, {"status": "9" * len(d["status"])}, {"values": "not base64!"},
+                {"values": d["values"][:-4]}):
+        with pytest.raises(ValueError):
+            HourlyBuffer(carry_forward_hours=3).load_dict({**d, **bad})

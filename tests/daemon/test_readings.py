@@ -93,6 +93,20 @@ def test_limits_are_the_schema_limits():
             assert isinstance(r, Reading) == ok, (channel.name, value)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(CHANNELS), st.floats(allow_nan=False, allow_infinity=False, min_value=-2e4, max_value=2e4)
+       | st.sampled_from([-9999.0, -999.0, -8888.0]))
+def test_a_value_is_kept_exactly_when_the_training_repair_keeps_it(channel, value):
+    """The parser checks ranges in plain Python (speed); the rule is the training data's."""
+    import numpy as np
+    from edgecast.data.clean import invalid_mask
+    row = np.zeros((1, len(CHANNELS)))
+    row[0, CHANNEL_INDEX[channel.name]] = value
+    kept = not invalid_mask(row)[0, CHANNEL_INDEX[channel.name]]
+    r = parse(json.dumps({"time": "2020-03-01T12:00:00", channel.name: value}).encode())
+    assert isinstance(r, Reading) == kept, (channel.name, value)
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=600))
 def test_parser_never_raises_on_arbitrary_bytes(raw):

@@ -1,0 +1,100 @@
+"""The daemon's own work per reading, without the network: real 2020 payloads through
+``Service.on_payload`` (parse, physics, event clock, hourly buffer, forecast, state write
+with fsync) in this process. The MQTT link is not started; its publish still builds each
+payload's JSON, as the real one does, and drops it.
+
+    python -m benchmarks.ingest [--hours 1000] [--repeats 5] [--profile] [--state-dir DIR]
+
+Prints readings/s (median of runs) and, with --profile, where the time goes (cProfile,
+cumulative). The through-the-broker figure is ``python -m benchmarks.daemon backlog``;
+this one is its ceiling on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from edgecast.daemon import config as config_mod
+from edgecast.daemon.service import Service
+from edgecast.replay import reading_payload
+
+from .daemon import rows
+
+
+def make_service(state_dir: Path) -> Service:
+    cfg = config_mod.Config()
+    cfg.station.id = "jena"
+    cfg.state.dir = str(state_dir)
+    config_mod._validate(cfg)
+    svc = Service(cfg)
+    link = svc.link
+    svc.bench_unacked = []
+
+    def publish(name, payload, retain=True, qos=None):  # what MqttLink.publish does, minus the socket
+        if not isinstance(payload, (str, bytes)):
+            payload = json.dumps(payload, separators=(",", ":"))
+        info = SimpleNamespace(mid=len(svc.bench_unacked) + 1, topic=link.topics[name], payload=payload)
+        svc.bench_unacked.append(info.mid)
+        return info
+    link.publish = publish
+    return svc
+
+
+def acknowledge(svc: Service) -> None:
+    """The broker's PUBACKs, as if instant (forecasts waiting for one are kept in the state)."""
+    on_ack = getattr(svc.broker_watch, "on_ack", None)
+    if on_ack and svc.bench_unacked:
+        for mid in svc.bench_unacked:
+            on_ack(mid)
+    svc.bench_unacked.clear()
+
+
+def run_once(payloads: list[bytes], state_dir: Path, profile: cProfile.Profile | None = None) -> float:
+    svc = make_service(state_dir)
+    t0 = time.perf_counter()
+    if profile:
+        profile.enable()
+    for p in payloads:
+        svc.on_payload(p)
+        acknowledge(svc)
+    if profile:
+        profile.disable()
+    seconds = time.perf_counter() - t0
+    c = svc.counters
+    assert c["accepted"] + sum(c["rejected"].values()) == len(payloads), c
+    return seconds
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--hours", type=float, default=1000)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--profile", action="store_true")
+    p.add_argument("--top", type=int, default=30)
+    p.add_argument("--state-dir", default=None, help="where state is written (default: a temp dir on /tmp's disk)")
+    args = p.parse_args(argv)
+    times, values = rows("2020-01-01T00:10", args.hours)
+    payloads = [reading_payload(t, v) for t, v in zip(times, values)]
+    rates = []
+    for i in range(args.repeats):
+        with tempfile.TemporaryDirectory(prefix="edgecast-ingest-", dir=args.state_dir) as d:
+            prof = cProfile.Profile() if args.profile and i == args.repeats - 1 else None
+            s = run_once(payloads, Path(d), prof)
+        rates.append(len(payloads) / s)
+        print(f"run {i + 1}: {len(payloads)} readings in {s:.3f} s = {rates[-1]:.0f} readings/s "
+              f"({1e6 * s / len(payloads):.0f} µs each)", flush=True)
+    print(f"median {statistics.median(rates):.0f} readings/s in-process")
+    if args.profile:
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()

@@ -3,16 +3,18 @@
 PYTHON ?= python3
 VENV   := .venv
 LEGACY := .venv-tflite
-APT_PACKAGES := mosquitto mosquitto-clients openssl
+APT_PACKAGES := mosquitto mosquitto-clients openssl faketime
 DATA ?= ../shared/data/weather.csv.xz
 
 .PHONY: setup system test demo clean default-model
 
 setup: system $(VENV)/.installed $(LEGACY)/.installed
 
-# The broker the tests and the demo start on a loopback port (not as a service).
+# The broker the tests and the demo start on a loopback port (not as a service);
+# faketime for the clock-fault tests (the daemon with its wall clock far off).
 system:
-	@command -v mosquitto >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || \
+	@command -v mosquitto >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 && \
+	  command -v faketime >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); }
 
 # Workstation + LiteRT environment: training, export, the daemon and the tests.

@@ -19,6 +19,7 @@ class BrokerWatch:
         self.limiter = limiter  # service.RateLimitedLog
         self.refused: Counter = Counter()  # "connect_failed", "publish_denied", "subscribe_denied"
         self.last_error: str | None = None
+        self.on_ack = None  # called with the message id of every acknowledged publish (the outbox)
         client.on_connect_fail = self._on_connect_fail
         client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe
@@ -36,6 +37,8 @@ class BrokerWatch:
         self._note("connect_failed", f"cannot connect to {client.host}:{client.port} ({why}); retrying with backoff")
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        if self.on_ack is not None:  # answered, even if refused: publishing it again would not help
+            self.on_ack(mid)
         if reason_code.is_failure:  # MQTT 5 PUBACK; MQTT 3.1.1 brokers drop denied publishes silently
             self._note("publish_denied", f"the broker refused a publish: {reason_code} (check its ACL)")
 

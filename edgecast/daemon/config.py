@@ -188,14 +188,46 @@ def _section(name: str, cls, table) -> object:
 
 
 _FORBIDDEN_IN_ID = ("+", "#", "/", "\0")
+STATION_ID_MAX = 64  # also a file name (<id>.state.json) and part of the client id
+TOPIC_MAX_BYTES = 65535  # MQTT's limit for a UTF-8 string
+
+
+def _control_char(text: str) -> str | None:
+    """The first character MQTT topics should not carry (C0/C1 controls, DEL, U+FFFE/U+FFFF
+    non-characters: MQTT 3.1.1 section 1.5.3), or None. A newline in a topic also forges log lines."""
+    for ch in text:
+        o = ord(ch)
+        if o < 0x20 or 0x7F <= o <= 0x9F or (o & 0xFFFE) == 0xFFFE or 0xFDD0 <= o <= 0xFDEF:
+            return ch
+    return None
+
+
+def _topic_problem(topic: str) -> str | None:
+    """Why ``topic`` cannot be one of ours (None when fine); wildcards are checked by the caller."""
+    if not topic:
+        return "must not be empty"
+    bad = _control_char(topic)
+    if bad is not None:
+        return f"must not contain control characters (found {bad!r})"
+    if topic.startswith("$"):
+        return "must not start with $ (reserved for the broker: $SYS/...)"
+    if len(topic.encode("utf-8", "surrogatepass")) > TOPIC_MAX_BYTES:
+        return f"is longer than MQTT's {TOPIC_MAX_BYTES} bytes"
+    return None
 
 
 def _validate(cfg: Config) -> None:
     sid = cfg.station.id
     if not sid or any(ch in sid for ch in _FORBIDDEN_IN_ID):
         raise ConfigError(f"station.id: {sid!r} must be non-empty, one topic level, without + # / or NUL")
-    if cfg.mqtt.client_id and any(ch in cfg.mqtt.client_id for ch in ("+", "#", "\0")):
-        raise ConfigError(f"mqtt.client_id: {cfg.mqtt.client_id!r} must not contain + # or NUL")
+    if _control_char(sid) is not None or sid.startswith("$") or sid in (".", "..") or len(sid) > STATION_ID_MAX \
+            or "{" in sid or "}" in sid:
+        raise ConfigError(f"station.id: {sid[:80]!r} must be at most {STATION_ID_MAX} characters, without control "
+                          "characters or braces, not . or .., and not start with $")
+    client_id = cfg.mqtt.client_id
+    if client_id and (any(ch in client_id for ch in ("+", "#", "\0")) or _control_char(client_id) is not None
+                      or len(client_id.encode("utf-8", "surrogatepass")) > TOPIC_MAX_BYTES):
+        raise ConfigError(f"mqtt.client_id: {client_id[:80]!r} must not contain + # NUL or control characters")
     for f in fields(TopicsConfig):
         template = getattr(cfg.topics, f.name)
         try:
@@ -204,6 +236,9 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"topics.{f.name}: {template!r} may only use the placeholder {{station}} ({exc})") from None
         if not topic or any(ch in topic for ch in ("+", "#", "\0")):
             raise ConfigError(f"topics.{f.name}: {topic!r} must be a non-empty topic without wildcards (+ #) or NUL")
+        problem = _topic_problem(topic)
+        if problem:
+            raise ConfigError(f"topics.{f.name}: {topic[:80]!r} {problem}")
     checks = [
         ("mqtt.port", 1 <= cfg.mqtt.port <= 65535, "must be 1..65535"),
         ("mqtt.qos", cfg.mqtt.qos in (0, 1, 2), "must be 0, 1 or 2"),
@@ -244,6 +279,9 @@ def _validate_input(cfg: Config) -> None:
         topic = template.format(station=cfg.station.id)
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError(f"input.topic: {template!r} may only use the placeholder {{station}} ({exc})") from None
+    problem = _topic_problem(topic)
+    if problem:
+        raise ConfigError(f"input.topic: {topic[:80]!r} {problem}")
     levels = topic.split("/")
     if not topic or "\0" in topic or any(("+" in lv or "#" in lv) and lv not in ("+", "#") for lv in levels) \
             or "#" in levels[:-1]:
@@ -268,6 +306,9 @@ def _validate_input(cfg: Config) -> None:
     h = cfg.homeassistant
     if not h.prefix or any(ch in h.prefix for ch in ("+", "#", "\0")):
         raise ConfigError(f"homeassistant.prefix: {h.prefix!r} must be a non-empty topic without + # or NUL")
+    problem = _topic_problem(h.prefix)
+    if problem:
+        raise ConfigError(f"homeassistant.prefix: {h.prefix[:80]!r} {problem}")
     if not 0 <= h.republish_delay_seconds <= 600:
         raise ConfigError("homeassistant.republish_delay_seconds: must be 0..600")
 

@@ -129,10 +129,11 @@ class MqttLink:
         except Exception:  # a bug must not kill paho's thread and with it the daemon
             log.exception("unexpected error while handling a reading")
 
-    def publish(self, name: str, payload, retain: bool = True, qos: int | None = None) -> None:
+    def publish(self, name: str, payload, retain: bool = True, qos: int | None = None) -> mqtt.MQTTMessageInfo:
+        """Queue a publish; the returned info's ``mid`` is what on_publish reports on PUBACK."""
         if not isinstance(payload, (str, bytes)):
             payload = json.dumps(payload, separators=(",", ":"))
-        self.client.publish(self.topics[name], payload, qos=self.qos if qos is None else qos, retain=retain)
+        return self.client.publish(self.topics[name], payload, qos=self.qos if qos is None else qos, retain=retain)
 
     def publish_to(self, topic: str, payload, retain: bool = True, qos: int = 1):
         """Publish to a topic outside the station's set (Home Assistant discovery)."""

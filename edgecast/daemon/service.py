@@ -31,6 +31,7 @@ from .adapters import Ignored
 from .homeassistant import Discovery
 from .mqtt_link import MqttLink
 from .notify import Notifier
+from .outbox import Outbox
 from .ordering import EventClock
 from .readings import Reading, Rejection
 
@@ -86,6 +87,7 @@ class Service:
         self.state_error: str | None = None  # why the last state write failed, None when it worked
         self.state_saved_hour = None
         self.last_forecast: dict | None = None
+        self.outbox = Outbox()  # forecasts not yet acknowledged by the broker (saved with the buffer)
         self.buffer = HourlyBuffer(cfg.gaps.carry_forward_hours)
         self.clock = EventClock(cfg.readings.max_future_minutes * 60, cfg.readings.confirm_jump_readings)
         self.state_file = state.state_path(cfg.state_dir, cfg.station.id)
@@ -102,6 +104,7 @@ class Service:
             subscriptions.append(ha_status)
         self.link = MqttLink(cfg, self.on_message, self.on_connect, subscriptions)
         self.broker_watch = BrokerWatch(self.link.client, self.limiter)
+        self.broker_watch.on_ack = self.outbox.acked
         self.discovery = Discovery(cfg, self.link) if cfg.homeassistant.discovery else None
         self._stop = threading.Event()
         self._reload = False
@@ -120,6 +123,7 @@ class Service:
         if newest is not None and not isinstance(newest, (int, float)):
             raise TypeError("newest is not a number")
         self.clock.newest = newest
+        self.outbox.load_list(data.get("outbox", []))  # absent in files written before the outbox
 
     def save_state(self) -> bool:
         """Write the buffer; on a disk fault keep serving from memory and report it.
@@ -131,7 +135,7 @@ class Service:
         with self.lock:
             try:
                 state.save(self.state_file, {"station": self.cfg.station.id, "newest": self.clock.newest,
-                                             "buffer": self.buffer.to_dict()})
+                                             "buffer": self.buffer.to_dict(), "outbox": self.outbox.to_list()})
             except OSError as exc:
                 self.state_error = f"cannot write {self.state_file}: {exc.strerror or exc}"
                 self.counters["state_write_failures"] += 1
@@ -180,6 +184,7 @@ class Service:
                 self.buffer.merge_late(result)
                 self.counters["accepted"] += 1
                 self.counters["late"] += 1
+                log.debug("reading %s accepted (late, merged into the open hour)", self._time_text(result))
                 return
             if reason:
                 self._reject(reason, f"reading at {self._time_text(result)}, newest accepted "
@@ -211,6 +216,7 @@ class Service:
 
     def _reject(self, reason: str, detail: str) -> None:
         self.counters["rejected"][reason] += 1
+        log.debug("reading rejected (%s): %s", reason, detail)  # every one; the warning is rate-limited
         self.limiter.event("reading rejected", reason, detail)
 
     def _forecast(self, hour: int) -> None:
@@ -225,7 +231,9 @@ class Service:
             return
         self.counters["forecasts"][payload["source"]] += 1
         self.last_forecast = payload
-        self.link.publish("forecast", payload, retain=True)
+        info = self.link.publish("forecast", payload, retain=True)
+        # Owed until the broker's PUBACK; the caller's state write (after this hour) saves it.
+        self.outbox.add(payload, getattr(info, "mid", None))
         self.link.publish("stats", self.stats(), retain=True)
         self._stats_dirty = False
         log.debug("forecast %s", payload)
@@ -249,6 +257,8 @@ class Service:
             "broker": self.broker_watch.stats(),
             "input": self.cfg.input.format,
             "discovery_published": self.discovery.published if self.discovery else None,
+            "outbox": {"pending": len(self.outbox), "republished": self.outbox.republished,
+                       "dropped": self.outbox.dropped},
             "state": {"error": self.state_error, "write_failures": c["state_write_failures"],
                       "saved_hour": self._hour_text(self.state_saved_hour)
                       if self.state_saved_hour is not None else None},
@@ -266,6 +276,15 @@ class Service:
         return text
 
     def on_connect(self) -> None:
+        with self.lock:
+            # Forecasts a previous process published but never saw acknowledged: again, as
+            # they were (same payload), before anything new. paho resends its own in-flight
+            # ones after a reconnect, so this only concerns what the state file brought.
+            for payload in self.outbox.unpublished():
+                info = self.link.publish("forecast", payload, retain=True)
+                self.outbox.set_mid(payload, getattr(info, "mid", None))
+                self.outbox.republished += 1
+                log.info("republished the unacknowledged forecast for %s", payload["issued_at"])
         if self.discovery is not None:  # on every connect: the broker may have lost retained configs
             self.discovery.publish()
         with self.lock:
@@ -348,10 +367,14 @@ class Service:
         if self.discovery is not None:
             self.discovery.cancel()
         with self.lock:
-            self.save_state()
             if self.link.connected:
                 self.link.publish("stats", self.stats(), retain=True)
+        # Disconnect first (waiting for "offline", hence for the forecasts queued before it,
+        # to be acknowledged), then save: once paho's thread has stopped no reading can be
+        # acknowledged to the broker without being in the saved state.
         self.link.stop()
+        with self.lock:
+            self.save_state()
         self.notifier.close()
         return 0
 

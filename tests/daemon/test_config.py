@@ -104,3 +104,34 @@ def test_the_cli_names_the_key_and_prints_loadable_defaults(tmp_path):
     assert parse(printed.output) == Config()
     result = CliRunner().invoke(main, ["replay", "--data", "x.csv", "--speed", "fast"])
     assert result.exit_code != 0 and "--speed" in result.output
+
+
+@pytest.mark.parametrize("text, key", [
+    # control characters: a newline or ESC would forge log lines and are not valid in topics
+    ('[station]\nid = "roof\\n1"', "station.id"),
+    ('[station]\nid = "roof\\u001b[31m"', "station.id"),
+    ('[station]\nid = "roof\\u0085"', "station.id"),  # C1 control (NEL)
+    ('[station]\nid = "roof\\uffff"', "station.id"),  # non-character
+    ('[station]\nid = "$SYS"', "station.id"),  # $-topics belong to the broker
+    ('[station]\nid = ".."', "station.id"),  # also the state file's name
+    ('[station]\nid = "{station}"', "station.id"),
+    (f'[station]\nid = "{"x" * 65}"', "station.id"),
+    ('[mqtt]\nclient_id = "box\\r7"', "mqtt.client_id"),
+    ('[topics]\nforecast = "$SYS/{station}/forecast"', "topics.forecast"),
+    ('[topics]\nstats = "edgecast/{station}/st\\tats"', "topics.stats"),
+    (f'[topics]\nstatus = "{"s/" * 33000}{{station}}"', "topics.status"),
+    ('[input]\ntopic = "$SYS/broker/#"', "input.topic"),
+    ('[input]\ntopic = "tele/{station}/SENSOR\\u0007"', "input.topic"),
+    ('[homeassistant]\nprefix = "$homeassistant"', "homeassistant.prefix"),
+    ('[homeassistant]\nprefix = "home\\nassistant"', "homeassistant.prefix"),
+])
+def test_ids_and_topics_are_hardened(text, key):
+    with pytest.raises(ConfigError) as err:
+        parse(text)
+    assert str(err.value).startswith(key), str(err.value)
+
+
+@pytest.mark.parametrize("sid", ["roof-1", "Dach Süd", "站点_7", "a$b", "x" * 64, ".hidden"])
+def test_ordinary_station_ids_still_pass(sid):
+    cfg = parse(f'[station]\nid = "{sid}"\n')
+    assert cfg.topic("readings") == f"edgecast/{sid}/readings"

@@ -12,6 +12,7 @@ sleeps, pings the systemd watchdog, republishes changed counters and acts on sig
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -63,6 +64,27 @@ class RateLimitedLog:
             self._since[key] = 0
 
 
+class LastProblem(logging.Handler):
+    """Keeps the newest warning or error the daemon logged, for the stats topic: a dashboard
+    shows what went wrong last without anyone reading the journal."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.last: dict | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.last = {"at": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="seconds"),
+                     "level": record.levelname.lower(), "message": record.getMessage()[:500]}
+
+
+def _rss_bytes() -> int | None:
+    try:  # /proc/self/statm: sizes in pages; the second field is the resident set
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def load_model(cfg: config_mod.Config):
     """(forecaster or None, reason it is None)."""
     try:
@@ -78,6 +100,9 @@ class Service:
     def __init__(self, cfg: config_mod.Config, config_path: str | None = None):
         self.cfg = cfg
         self.config_path = config_path
+        self.started = time.monotonic()
+        self.last_problem = LastProblem()
+        logging.getLogger("edgecast").addHandler(self.last_problem)
         self.lock = threading.RLock()
         self.notifier = Notifier()
         self.limiter = RateLimitedLog(cfg.log.repeat_seconds)
@@ -243,6 +268,9 @@ class Service:
         c = self.counters
         return {
             "station": self.cfg.station.id,
+            "uptime_s": round(time.monotonic() - self.started, 1),
+            "rss_bytes": _rss_bytes(),
+            "last_problem": self.last_problem.last,
             "readings": {"accepted": c["accepted"], "rejected": dict(c["rejected"]),
                          "ignored": dict(c["ignored"]),
                          "values_dropped": dict(c["values_dropped"]), "derived": c["derived_readings"],
@@ -376,6 +404,7 @@ class Service:
         with self.lock:
             self.save_state()
         self.notifier.close()
+        logging.getLogger("edgecast").removeHandler(self.last_problem)
         return 0
 
 

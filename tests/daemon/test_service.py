@@ -181,6 +181,9 @@ def test_bad_payloads_are_counted_and_it_keeps_serving(broker, daemons, subscrib
     log = daemon.log()
     for reason in ("oversized", "duplicate", "far_future", "sentinel"):
         assert log.count(f"reading rejected: {reason}:") == 1, reason  # logged once, counted always
+    # the stats topic also says how long it runs, its memory, and what went wrong last
+    assert stats["uptime_s"] > 0 and 10 * 2**20 < stats["rss_bytes"] < 1 << 30
+    assert stats["last_problem"]["level"] == "warning" and "reading rejected" in stats["last_problem"]["message"]
     assert daemon.stop() == 0
 
 

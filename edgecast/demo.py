@@ -25,7 +25,8 @@ class DemoError(Exception):
     pass
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on loopback (the demo's broker; the tests' brokers too)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -50,7 +51,7 @@ def run_demo(data: list[Path], start: str, live_hours: int, speed: float, echo=p
         raise DemoError("the demo needs the mosquitto broker: apt-get install mosquitto (or `make setup`)")
     with tempfile.TemporaryDirectory(prefix="edgecast-demo-") as tmp:
         tmp = Path(tmp)
-        port = _free_port()
+        port = free_port()
         # max_queued_messages 0: the full-speed warm-up outruns the daemon for a moment and
         # mosquitto would otherwise drop queued QoS 1 readings beyond 1,000 (docs/daemon.md).
         (tmp / "mosquitto.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"

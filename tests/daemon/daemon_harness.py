@@ -18,14 +18,10 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from edgecast.demo import free_port
+
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 EDGECAST = [sys.executable, "-m", "edgecast.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
@@ -159,6 +155,15 @@ class Subscriber:
     def get(self, topic: str) -> list:
         with self.lock:
             return list(self.messages[topic])
+
+    def wait_online(self, station: str = "jena", timeout: float = 15.0) -> None:
+        """Until the daemon of ``station`` has announced itself (its retained-status topic)."""
+        wait_until(lambda: "online" in self.get(f"edgecast/{station}/status"), timeout, what=f"{station} online")
+
+    def wait_for(self, topic: str, n: int, timeout: float = 20.0) -> list:
+        """Until ``topic`` has at least ``n`` (non-retained) messages; returns them all."""
+        return wait_until(lambda: (m := self.get(topic)) and len(m) >= n and m, timeout,
+                          what=f"{n} messages on {topic}")
 
     def close(self):
         self.client.disconnect()

@@ -15,7 +15,6 @@ from edgecast.forecaster import BUNDLED, load_forecaster
 from edgecast.schema import CHANNEL_INDEX
 
 from tests.conftest import require
-from tests.daemon.daemon_harness import wait_until
 
 TOPICS = ["edgecast/roof/forecast", "edgecast/roof/status"]
 
@@ -41,7 +40,7 @@ def test_bme280_readings_serve_the_bme280_model(broker, daemons, subscriber, ser
     sub = subscriber(broker, TOPICS)
     daemon = daemons(broker, station="roof", extra='[model]\npath = "bme280"\n'
                      f'[readings]\nderive_missing = {str(derive).lower()}\n').start()
-    wait_until(lambda: "online" in sub.get("edgecast/roof/status"), 15, what="online status")
+    sub.wait_online("roof", 15)
 
     times, values = series_2020.times, series_2020.values
     first = int(np.searchsorted(times, np.datetime64("2020-03-01T00:00:00")))
@@ -50,8 +49,7 @@ def test_bme280_readings_serve_the_bme280_model(broker, daemons, subscriber, ser
     _publish(broker, [json.dumps({"time": str(times[i]) + "Z", "p": float(values[i, p]), "T": float(values[i, t]),
                                   "rh": float(values[i, rh])}).encode() for i in rows])
 
-    forecasts = wait_until(lambda: (f := sub.get("edgecast/roof/forecast")) and len(f) >= 124 and f, 60,
-                           what="124 forecasts")
+    forecasts = sub.wait_for("edgecast/roof/forecast", 124, 60)
     served = forecasts[119:124]
     if not derive:  # without the derived channels the window lacks 8 of the model's 11 channels
         assert all(f["source"] == "naive" and f["reason"].startswith("window incomplete") for f in served)

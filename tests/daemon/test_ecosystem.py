@@ -42,7 +42,7 @@ def start(daemons, broker, subscriber, tmp_path, station, extra):
     topics = [f"edgecast/{station}/{t}" for t in ("forecast", "stats", "status")]
     sub = subscriber(broker, topics)
     daemon = daemons(broker, station=station, extra=NO_MODEL.format(dir=tmp_path) + extra).start()
-    wait_until(lambda: "online" in sub.get(f"edgecast/{station}/status"), 15, what="online status")
+    sub.wait_online(station)
     return daemon, sub
 
 

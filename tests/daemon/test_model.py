@@ -34,10 +34,9 @@ def test_model_serves_and_equals_its_predictions_on_protocol_windows(broker, dae
     sub = subscriber(broker, TOPICS)
     # Without [model] path the daemon serves the bundle shipped in the package.
     daemon = daemons(broker, extra="" if BUNDLE == DEFAULT_BUNDLE else f'[model]\npath = "{BUNDLE}"\n').start()
-    wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 15, what="online status")
+    sub.wait_online()
     replay(broker, jena_2020_path, "2020-03-01T00:00:00", 124)
-    forecasts = wait_until(lambda: (f := sub.get("edgecast/jena/forecast")) and len(f) >= 124 and f, 60,
-                           what="124 forecasts")
+    forecasts = sub.wait_for("edgecast/jena/forecast", 124, 60)
     warm, served = forecasts[:119], forecasts[119:]
     assert all(f["source"] == "naive" and f["reason"].startswith("warming up") for f in warm)
     assert [f["source"] for f in served] == ["model"] * 5, [f["reason"] for f in served]
@@ -60,7 +59,6 @@ def test_model_serves_and_equals_its_predictions_on_protocol_windows(broker, dae
     daemon.send(signal.SIGHUP)
     wait_until(lambda: "keeping the running model" in daemon.log(), 20, what="reload refusal")
     replay(broker, jena_2020_path, "2020-03-06T04:00:00", 1)
-    forecasts = wait_until(lambda: (f := sub.get("edgecast/jena/forecast")) and len(f) >= 125 and f, 30,
-                           what="forecast after reload")
+    forecasts = sub.wait_for("edgecast/jena/forecast", 125, 30)
     assert forecasts[-1]["source"] == "model"
     assert daemon.stop() == 0

@@ -36,10 +36,9 @@ def test_one_naive_forecast_per_hour_equal_to_the_protocol(broker, daemons, subs
                                                            jena_2020_path, series_2020):
     sub = subscriber(broker, TOPICS)
     daemon = daemons(broker, extra=NO_MODEL.format(dir=tmp_path)).start()
-    wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 15, what="online status")
+    sub.wait_online()
     replay(broker, jena_2020_path, START, 126)
-    forecasts = wait_until(lambda: (f := sub.get("edgecast/jena/forecast")) and len(f) >= 126 and f, 30,
-                           what="126 forecasts")
+    forecasts = sub.wait_for("edgecast/jena/forecast", 126, 30)
     assert len(forecasts) == 126  # hours 00:00 .. +125 h, one each
     issued = [np.datetime64(f["issued_at"].rstrip("Z"), "s") for f in forecasts]
     assert np.all(np.diff(issued) == np.timedelta64(3600, "s"))
@@ -69,7 +68,7 @@ def test_restart_keeps_the_window_and_sigterm_flushes_state(broker, daemons, sub
                                                             jena_2020_path):
     sub = subscriber(broker, TOPICS)
     daemon = daemons(broker, extra=NO_MODEL.format(dir=tmp_path)).start()
-    wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 15, what="online status")
+    sub.wait_online()
     replay(broker, jena_2020_path, START, 100)
     wait_until(lambda: len(sub.get("edgecast/jena/forecast")) == 100, 30, what="100 forecasts")
     assert daemon.stop(signal.SIGTERM) == 0
@@ -80,8 +79,7 @@ def test_restart_keeps_the_window_and_sigterm_flushes_state(broker, daemons, sub
     # Readings sent while the daemon is down wait in its persistent session.
     replay(broker, jena_2020_path, "2020-03-05T04:00:00", 22)
     daemon.start()
-    forecasts = wait_until(lambda: (f := sub.get("edgecast/jena/forecast")) and len(f) >= 122 and f, 30,
-                           what="forecasts after the restart")
+    forecasts = sub.wait_for("edgecast/jena/forecast", 122, 30)
     after = forecasts[100:]
     assert after[0]["issued_at"] == "2020-03-05T04:00:00Z"  # the next completed hour, no warm-up
     assert after[0]["window"]["missing_hours"] == 19 and after[-1]["window"]["missing_hours"] == 0
@@ -107,7 +105,7 @@ def test_restart_keeps_the_window_and_sigterm_flushes_state(broker, daemons, sub
 def test_broker_restart_loses_no_qos1_readings(broker, daemons, subscriber, tmp_path, jena_2020_path):
     sub = subscriber(broker, TOPICS)
     daemon = daemons(broker, extra=NO_MODEL.format(dir=tmp_path)).start()
-    wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 15, what="online status")
+    sub.wait_online()
     # 12 hours of rows at 7,200x (12 readings a second, 6 seconds); the broker restarts
     # mid-stream, with readings in flight.
     sender = subprocess.Popen(EDGECAST + ["replay", "--data", str(jena_2020_path), "--host", "127.0.0.1",
@@ -146,7 +144,7 @@ def _publish_all(broker, topic, payloads):
 def test_bad_payloads_are_counted_and_it_keeps_serving(broker, daemons, subscriber, tmp_path, jena_2020_path):
     sub = subscriber(broker, TOPICS)
     daemon = daemons(broker, extra=NO_MODEL.format(dir=tmp_path)).start()
-    wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 15, what="online status")
+    sub.wait_online()
     replay(broker, jena_2020_path, START, 3)  # newest reading: 02:50
     ok = {"time": "2020-03-01T02:55:00Z", "T": 1.0, "p": 990.0, "rh": 80.0}
     bad = [
@@ -219,7 +217,7 @@ def test_sighup_reloads_config_and_a_broken_model_is_reported(broker, daemons, s
                                                               jena_2020_path):
     sub = subscriber(broker, TOPICS)
     daemon = daemons(broker, extra=NO_MODEL.format(dir=tmp_path)).start()
-    wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 15, what="online status")
+    sub.wait_online()
     replay(broker, jena_2020_path, START, 2)
     wait_until(lambda: len(sub.get("edgecast/jena/forecast")) == 2, 20, what="2 forecasts")
     broken = tmp_path / "broken.tflite"
@@ -233,8 +231,7 @@ def test_sighup_reloads_config_and_a_broken_model_is_reported(broker, daemons, s
     wait_until(lambda: "keeping the running configuration: gaps.carry_forward_hour" in daemon.log(), 15,
                what="refused reload")
     replay(broker, jena_2020_path, "2020-03-01T02:00:00", 2)
-    forecasts = wait_until(lambda: (f := sub.get("edgecast/jena/forecast")) and len(f) >= 4 and f, 20,
-                           what="4 forecasts")
+    forecasts = sub.wait_for("edgecast/jena/forecast", 4, 20)
     assert "does not exist" in forecasts[1]["reason"]
     assert "not a TFLite flatbuffer" in forecasts[-1]["reason"] and forecasts[-1]["source"] == "naive"
     assert daemon.proc.poll() is None
@@ -260,7 +257,7 @@ def test_broker_down_at_start_and_at_stop(broker, daemons, subscriber, tmp_path)
     assert daemon.proc.poll() is None  # it waits for the broker with backoff, it does not fail
     broker.start()
     sub = subscriber(broker, TOPICS)
-    wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 15, what="online once the broker is up")
+    sub.wait_online()
     sub.close()
     broker.stop()
     t0 = time.monotonic()

@@ -50,7 +50,7 @@ def test_tls_password_and_mqtt5_session(tls_broker, daemons, subscriber, tmp_pat
     sub = subscriber(tls_broker, ["edgecast/jena/forecast", "edgecast/jena/status"])  # plain listener
     daemon = daemons(tls_broker, mqtt=_mqtt(tls_broker, pw), extra=f'[model]\npath = "{tmp_path}/none.tflite"\n')
     daemon.start()
-    wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 20, what="online over TLS")
+    sub.wait_online("jena", 20)
 
     def replay(start, hours):
         out = subprocess.run(EDGECAST + ["replay", "--config", str(daemon.config), "--data", str(jena_2020_path),
@@ -64,8 +64,7 @@ def test_tls_password_and_mqtt5_session(tls_broker, daemons, subscriber, tmp_pat
     assert daemon.stop() == 0
     replay("2020-03-01T02:00:00", 2)
     daemon.start()
-    forecasts = wait_until(lambda: (f := sub.get("edgecast/jena/forecast")) and len(f) >= 4 and f, 20,
-                           what="forecasts from the queued readings")
+    forecasts = sub.wait_for("edgecast/jena/forecast", 4, 20)
     assert [f["issued_at"][11:13] for f in forecasts] == ["00", "01", "02", "03"]
     assert daemon.stop() == 0
     log = daemon.log()

@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,7 @@ def kills(tmp: Path, series, n: int, rng) -> dict:
         items = payloads(series, start, 120)
         ref = InProcess(d).feed(items).forecasts()
         daemon = Daemon(d, broker, extra=NO_MODEL.format(dir=d)).start()
-        wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 20)
+        sub.wait_online("jena", 20)
         daemon.stop()
         k = min(per_round, n - r * per_round)
         res = sigkill_trials(daemon, sub, items, broker.port, kills=k, rng=rng)
@@ -95,7 +94,7 @@ def broker_restarts(tmp: Path, series, restarts: int) -> dict:
     broker.start()
     sub = Subscriber(broker, TOPICS)
     daemon = Daemon(d, broker, extra=NO_MODEL.format(dir=d) + '[log]\nlevel = "debug"\n').start()
-    wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 20)
+    sub.wait_online("jena", 20)
     # 2 * restarts + 1 chunks of 6 hours: one while connected before each restart, one while
     # the daemon is away (broker just restarted), one at the end. (The first version of this
     # run made only restarts + 2 chunks but counted 2 * restarts + 1 as sent: the empty
@@ -180,7 +179,7 @@ def flood(tmp: Path, series, n_bad: int, rng) -> dict:
     broker.start()
     sub = Subscriber(broker, TOPICS)
     daemon = Daemon(d, broker, extra=NO_MODEL.format(dir=d)).start()
-    wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 20)
+    sub.wait_online("jena", 20)
     good = payloads(series, "2020-06-01T00:00:00", 48)
     bad_kinds = [lambda: b"x" * rng.randint(4097, 300_000), lambda: b"{" * rng.randint(1, 5000),
                  lambda: bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 200))),

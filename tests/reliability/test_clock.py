@@ -151,7 +151,7 @@ def test_the_daemons_wall_clock_far_off_changes_nothing(broker, daemons, subscri
     daemon.state_file.parent.mkdir(parents=True)
     daemon.state_file.write_text("not a state file")  # set aside under the daemon's own "now"
     daemon.start()
-    wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 15, what="online")
+    sub.wait_online()
     aside = list(daemon.state_file.parent.glob("*.corrupt-*"))
     assert len(aside) == 1
     # Proof the clock was off: the name carries the daemon's idea of the time.

@@ -26,7 +26,7 @@ def test_sigkill_at_random_moments_loses_no_forecast(broker, daemons, subscriber
     assert len(reference) == 40
     sub = subscriber(broker, TOPICS)
     daemon = daemons(broker, extra=NO_MODEL.format(dir=tmp_path)).start()
-    wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 15, what="online")
+    sub.wait_online()
     assert daemon.stop() == 0  # its persistent session now queues the readings
     result = sigkill_trials(daemon, sub, items, broker.port, kills=5, rng=random.Random(6))
     assert result["state_readable"] == 5
@@ -51,7 +51,7 @@ def test_link_cut_and_broker_restart_deliver_queued_readings_once(broker, daemon
         sub = subscriber(broker, TOPICS)
         daemon = daemons(broker, extra=NO_MODEL.format(dir=tmp_path),
                          mqtt=f'[mqtt]\nhost = "127.0.0.1"\nport = {link.port}\nkeepalive = 5\n').start()
-        wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 15, what="online")
+        sub.wait_online()
         replay(broker, jena_2020_path, START, 2)
         wait_until(lambda: len(sub.get("edgecast/jena/forecast")) == 2, 20, what="2 forecasts")
         link.cut()

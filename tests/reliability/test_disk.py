@@ -48,7 +48,7 @@ def test_daemon_on_a_tmpfs_that_goes_read_only_then_full(broker, daemons, subscr
     mounted = try_mount_tmpfs(state_dir, "256k")
     try:
         daemon = daemons(broker, extra=NO_MODEL.format(dir=tmp_path)).start()
-        wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 15, what="online")
+        sub.wait_online()
         replay(broker, jena_2020_path, START, 2)
         wait_until(lambda: len(sub.get("edgecast/jena/forecast")) == 2, 20, what="2 forecasts")
         if mounted:

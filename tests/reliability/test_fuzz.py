@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgecast.daemon.hourly import HOUR, MAX_AGE, MISSING, OBSERVED, CARRIED, HourlyBuffer
-from edgecast.daemon.readings import DROP_REASONS, REJECT_REASONS, Reading, Rejection, parse, parse_time
+from edgecast.daemon.readings import DROP_REASONS, REJECT_REASONS, Reading, Rejection, parse
 from edgecast.schema import ALIASES, CHANNELS, CHANNEL_INDEX
 
 from tests.reliability.faults import InProcess

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.daemon.daemon_harness import Broker, replay, wait_until
 from tests.daemon.test_tls_auth import PASSWORD, _sh, tls_broker  # noqa: F401  (fixture)
-from tests.reliability.faults import NO_MODEL, stats_of
+from tests.reliability.faults import NO_MODEL
 
 TOPICS = ["edgecast/jena/forecast", "edgecast/jena/stats", "edgecast/jena/status"]
 
@@ -54,7 +54,7 @@ def test_tls_is_verified_by_default_and_credentials_stay_secret(tls_broker, daem
     sub = subscriber(tls_broker, TOPICS)
     daemon.config.write_text(daemon.config.read_text().replace("tls = true", f'tls_ca_certs = "{tls_broker.dir / "ca.crt"}"'))
     daemon.start()
-    wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 20, what="online")
+    sub.wait_online("jena", 20)
     replay(tls_broker, jena_2020_path, "2020-03-01T00:00:00", 1)
     wait_until(lambda: sub.get("edgecast/jena/forecast"), 20, what="a forecast over TLS")
     assert PASSWORD.encode() not in Path(f"/proc/{daemon.proc.pid}/cmdline").read_bytes()
@@ -81,7 +81,7 @@ def test_an_acl_denying_the_forecast_is_reported_not_a_crash_loop(tmp_path, daem
                          mqtt=f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nprotocol = "5"\n'
                               f'user = "edgecast"\npassword_file = "{pw}"\n').start()
         sub = subscriber(broker, TOPICS)
-        wait_until(lambda: "online" in sub.get("edgecast/jena/status"), 20, what="online")
+        sub.wait_online("jena", 20)
         replay(broker, jena_2020_path, "2020-03-01T00:00:00", 3)
         wait_until(lambda: "not authorized" in daemon.log().lower(), 20, what="the denial in the log")
         assert sub.get("edgecast/jena/forecast") == []  # the broker really denied them

@@ -13,6 +13,8 @@ directory each time); ratios are taken between figures of the same invocation.
     python -m benchmarks.daemon backlog    readings/s with zero loss: live replay at max speed,
                                            and a queued backlog delivered after an outage
     python -m benchmarks.daemon profile    py-spy flame data of the daemon during a backlog
+    python -m benchmarks.daemon stations   RSS and threads of one daemon serving 1, 2, 4, 8
+                                           stations ([[stations]]), each fed real rows
 
 Run from the repository root with the .venv interpreter (it has TensorFlow, LiteRT and
 the test harness); ``--tflite-python`` names the tflite-runtime interpreter.
@@ -110,7 +112,8 @@ class TimedSubscriber(Subscriber):
 class Rig:
     """A broker, one daemon (on a chosen runtime / interpreter) and a NOTIFY_SOCKET we bind."""
 
-    def __init__(self, runtime: str, python: str, env: dict, extra: str = "", broker_nodelay: bool = False):
+    def __init__(self, runtime: str, python: str, env: dict, extra: str = "", broker_nodelay: bool = False,
+                 stations: str = ""):
         self.tmp = tempfile.TemporaryDirectory(prefix="edgecast-bench-")
         self.dir = Path(self.tmp.name)
         (self.dir / "broker").mkdir()
@@ -121,7 +124,7 @@ class Rig:
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(self.notify_path)
         self.python = python
-        self.daemon = Daemon(self.dir, self.broker, station=STATION, extra=extra,
+        self.daemon = Daemon(self.dir, self.broker, station=STATION, extra=extra, stations=stations,
                              env={**env, "NOTIFY_SOCKET": self.notify_path})
         self.runtime = runtime
         self.sub = None
@@ -251,6 +254,47 @@ def bench_rss(args) -> dict:
     base = results.get("litert")
     for name, r in results.items() if base else ():
         print(f"  {name:32s} steady {r['rss'] / base['rss']:.2f}x  peak {r['hwm'] / base['hwm']:.2f}x  (vs litert)")
+    return results
+
+
+# --- several stations ------------------------------------------------------------------------------
+def bench_stations(args) -> dict:
+    """What each further station costs one daemon: its own MQTT connection and paho thread,
+    interpreter, buffer and adapter (the process, Python, NumPy and LiteRT are shared)."""
+    results = {}
+    times, values = rows("2020-03-01T00:10", args.hours)
+    for n in (1, 2, 4, 8):
+        ids = [f"s{i}" for i in range(n)]
+        runs = []
+        for _ in range(args.repeats):
+            rig = Rig("litert", sys.executable, {}, stations="".join(f'[[stations]]\nid = "{i}"\n' for i in ids))
+            try:
+                rig.start_daemon()
+                wait_until(lambda: rig.daemon.log().count("connected (session present") == n, 20,
+                           what=f"{n} station connections")
+                sub = Subscriber(rig.broker, [f"edgecast/{i}/stats" for i in ids])
+                client = publisher(rig)
+                for i in ids:
+                    replay(client, f"edgecast/{i}/readings", times, values, None)
+                client.disconnect()
+                client.loop_stop()
+                for i in ids:
+                    wait_until(lambda i=i: (m := sub.get(f"edgecast/{i}/stats")) and
+                               m[-1]["readings"]["accepted"] == len(times) and m[-1]["forecasts"].get("model"),
+                               300, 0.05, what=f"station {i} to count {len(times)} readings and serve the model")
+                sub.close()
+                time.sleep(1.0)
+                status = proc_status(rig.daemon.proc.pid)
+                threads = int(Path(f"/proc/{rig.daemon.proc.pid}/status").read_text().split("Threads:")[1].split()[0])
+                runs.append({"rss": status["VmRSS"], "hwm": status["VmHWM"], "threads": threads})
+            finally:
+                rig.stop()
+        results[n] = {k: median([r[k] for r in runs]) for k in ("rss", "hwm", "threads")}
+        extra = (results[n]["rss"] - results[1]["rss"]) / (n - 1) if n > 1 else 0
+        print(f"{n} station{'s' if n > 1 else ' '}  steady {results[n]['rss'] / 2**20:6.1f} MiB  peak "
+              f"{results[n]['hwm'] / 2**20:6.1f} MiB  threads {results[n]['threads']:3.0f}  "
+              + (f"+{extra / 2**20:.2f} MiB per further station  ({results[n]['rss'] / results[1]['rss']:.2f}x "
+                 "one station)" if n > 1 else ""), flush=True)
     return results
 
 
@@ -469,7 +513,8 @@ def summarize_profile(path: Path, top: int) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["rss", "coldstart", "imports", "latency", "backlog", "profile", "all"])
+    p.add_argument("what", choices=["rss", "coldstart", "imports", "latency", "backlog", "profile", "stations",
+                                    "all"])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--hours", type=float, default=None, help="hours of 10-minute rows to replay")
     p.add_argument("--runtime", default=None, help="litert (default), tflite-runtime or tensorflow")
@@ -479,7 +524,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", default="/tmp/edgecast-daemon.pyspy.txt", help="profile: py-spy output")
     p.add_argument("--top", type=int, default=25)
     args = p.parse_args(argv)
-    defaults = {"rss": 150, "latency": 200, "backlog": 1000, "profile": 1000}
+    defaults = {"rss": 150, "latency": 200, "backlog": 1000, "profile": 1000, "stations": 150}
     todo = ["imports", "coldstart", "rss", "latency", "backlog"] if args.what == "all" else [args.what]
     hours = args.hours
     for what in todo:

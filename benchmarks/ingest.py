@@ -1,5 +1,5 @@
 """The daemon's own work per reading, without the network: real 2020 payloads through
-``Service.on_payload`` (parse, physics, event clock, hourly buffer, forecast, state write
+``Station.on_payload`` (parse, physics, event clock, hourly buffer, forecast, state write
 with fsync) in this process. The MQTT link is not started; its publish still builds each
 payload's JSON, as the real one does, and drops it.
 
@@ -23,18 +23,18 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from edgecast.daemon import config as config_mod
-from edgecast.daemon.service import Service
+from edgecast.daemon.station import Station
 from edgecast.replay import reading_payload
 
 from .daemon import rows
 
 
-def make_service(state_dir: Path) -> Service:
+def make_service(state_dir: Path) -> Station:
     cfg = config_mod.Config()
     cfg.station.id = "jena"
     cfg.state.dir = str(state_dir)
     config_mod._validate(cfg)
-    svc = Service(cfg)
+    svc = Station(cfg)
     link = svc.link
     svc.bench_unacked = []
 
@@ -48,7 +48,7 @@ def make_service(state_dir: Path) -> Service:
     return svc
 
 
-def acknowledge(svc: Service) -> None:
+def acknowledge(svc: Station) -> None:
     """The broker's PUBACKs, as if instant (forecasts waiting for one are kept in the state)."""
     on_ack = getattr(svc.broker_watch, "on_ack", None)
     if on_ack and svc.bench_unacked:

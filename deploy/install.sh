@@ -2,7 +2,8 @@
 # Install edgecast on a sensor box as a systemd service (idempotent).
 #
 #   sudo deploy/install.sh                 install or upgrade, enable and start the service
-#   sudo deploy/install.sh --uninstall     remove the service and program; keep config and state
+#   sudo deploy/install.sh --uninstall     remove the service and program; keep config and state;
+#                                          delete the Home Assistant entities (if the broker answers)
 #   sudo deploy/install.sh --uninstall --purge   also delete /etc/edgecast and /var/lib/edgecast
 #   deploy/install.sh --root /tmp/box      install into a directory tree (testing, images)
 #
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
     --root) ROOT="${2%/}"; shift 2 ;;
     --uninstall) MODE=uninstall; shift ;;
     --purge) PURGE=1; shift ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +38,14 @@ say() { echo "edgecast install: $*"; }
 
 if [ "$MODE" = uninstall ]; then
   if use_systemctl; then systemctl disable --now edgecast.service 2>/dev/null || true; fi
+  # Stopped first (a running daemon republishes discovery when Home Assistant restarts),
+  # then the entities go while the program is still here. Best effort: a broker that does
+  # not answer must not stop the uninstall.
+  if [ -x "$PREFIX/venv/bin/edgecast" ] && [ -e "$CONF_DIR/edgecast.toml" ]; then
+    timeout 60 "$PREFIX/venv/bin/edgecast" run --config "$CONF_DIR/edgecast.toml" --remove-discovery \
+      || say "Home Assistant entities not removed (broker unreachable?); delete the retained" \
+             "homeassistant/sensor/edgecast_*/config topics by hand"
+  fi
   rm -f "$UNIT"
   if use_systemctl; then systemctl daemon-reload; fi
   rm -rf "$PREFIX"

@@ -47,6 +47,13 @@ class Forecaster:
                               f"its schema {expected}")
         self.identity = {**bundle.identity, "runtime": f"{self.runner.runtime} {self.runner.version}"}
 
+    def describe(self) -> str:
+        """One line for logs and `edgecast run --check`."""
+        m = self.identity
+        weights = "float32" if m.get("quantization") in (None, "none") else m["quantization"]
+        return (f"{m.get('kind')} ({m.get('graph_form')} graph, {weights} weights, sha256 {m.get('sha256')}, "
+                f"{m['runtime']}, {self.bundle.path.name})")
+
     def forecast(self, hourly_values: np.ndarray, hourly_times: np.ndarray) -> float:
         if hourly_values.shape != (WINDOW_STEPS, 14) or not np.isfinite(hourly_values).all():
             raise ModelCannotServe("window is not 120 complete hours")

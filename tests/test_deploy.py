@@ -20,10 +20,16 @@ DEPLOY = REPO / "deploy"
 def test_example_config_is_the_defaults_and_names_every_key():
     text = (DEPLOY / "edgecast.toml").read_text()
     assert config.parse(text, "deploy/edgecast.toml") == config.Config()  # the comments tell the truth
-    for section in dataclasses.fields(config.Config):
-        assert f"[{section.name}]" in text
-        for key in dataclasses.fields(section.default_factory()):
-            assert re.search(rf"^{key.name} = ", text, re.M), f"{section.name}.{key.name} missing from the example"
+    for name in config.SECTIONS:
+        assert f"[{name}]" in text
+        for key in dataclasses.fields(getattr(config.Config(), name)):
+            assert re.search(rf"^{key.name} = ", text, re.M), f"{name}.{key.name} missing from the example"
+    # the commented gateway example is a valid configuration once uncommented
+    example = text[text.index("# [[stations]]"):]
+    gateway = "\n".join(line[2:] for line in example.splitlines())
+    stations = config.parse(gateway, "the [[stations]] example").station_configs()
+    assert [(s.station.id, s.input.format, s.model.path) for s in stations] == [
+        ("roof", "native", ""), ("garden", "rtl_433", ""), ("shed", "tasmota", "bme280")]
 
 
 def test_unit_passes_systemd_verify(tmp_path):
@@ -69,8 +75,44 @@ def test_install_into_root_prefix_is_idempotent_and_has_no_tensorflow(tmp_path):
     state = root / "var/lib/edgecast"
     state.mkdir(parents=True)
     (state / "roof1.state.json").write_text("{}")
-    assert run("--uninstall").returncode == 0
+    # Home Assistant entities of the daemon that ran: --uninstall deletes them on its broker
+    from tests.daemon.daemon_harness import Broker
+    from edgecast.daemon.homeassistant import configs
+    (tmp_path / "broker").mkdir()
+    broker = Broker(tmp_path / "broker")
+    broker.start()
+    try:
+        conf.write_text(conf.read_text().replace("port = 1883 ", f"port = {broker.port} "))
+        topics = list(configs(config.load(conf)))
+        retained_messages(broker.port, topics, publish=True)
+        assert len(retained_messages(broker.port, topics)) == 3
+        uninstall = run("--uninstall")
+        assert uninstall.returncode == 0, uninstall.stdout + uninstall.stderr
+        assert "removed 3 Home Assistant discovery configs of station roof1" in uninstall.stdout
+        assert retained_messages(broker.port, topics) == {}
+    finally:
+        broker.stop()
     assert not venv.exists() and not (root / "etc/systemd/system/edgecast.service").exists()
     assert conf.exists() and (state / "roof1.state.json").exists()
     assert run("--uninstall", "--purge").returncode == 0
     assert not conf.exists() and not state.exists()
+
+
+def retained_messages(port: int, topics: list[str], publish: bool = False) -> dict:
+    """The retained messages on ``topics`` (or, with publish, retain a config on each first)."""
+    import time
+    import paho.mqtt.client as mqtt
+    got = {}
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_message = lambda c, u, m: got.__setitem__(m.topic, m.payload) if m.retain else None
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    if publish:
+        for topic in topics:
+            client.publish(topic, b'{"name": "from the daemon that ran"}', qos=1, retain=True).wait_for_publish(5)
+    for topic in topics:
+        client.subscribe(topic, qos=1)
+    time.sleep(1.0)  # retained messages arrive right after the SUBACK
+    client.disconnect()
+    client.loop_stop()
+    return got

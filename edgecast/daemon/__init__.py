@@ -1,6 +1,7 @@
 """The forecasting daemon (`edgecast run`): one module per concern.
 
-    config      the TOML file, as typed and validated sections
+    config      the TOML file, as typed and validated sections; [[stations]] -> one Config each
+    adapters/   firmware payloads (native, ESPHome, Tasmota, rtl_433) -> readings, units
     readings    one MQTT payload -> a validated Reading, or a counted rejection
     physics     derive the Jena humidity/pressure channels from p, T and rh
     ordering    event-time admission: duplicates, out-of-order, far-future jumps
@@ -8,8 +9,13 @@
     state       the buffer on disk, written atomically after every completed hour
     forecast    model or naive: the decision and the payload
     mqtt_link   the paho-mqtt client: session, availability, TLS, reconnects
+    broker_watch  what the broker refuses (connects, publishes, subscriptions), made visible
+    outbox      forecasts not yet acknowledged, saved with the buffer (at-least-once)
+    homeassistant  MQTT discovery of the forecast entities
     notify      the systemd notify protocol, written straight to $NOTIFY_SOCKET
-    service     the process: wires the above together, signals, stats
+    logs        per-station log tagging, rate-limited warnings, the last problem for stats
+    station     one station's pipeline: wires the above together, its stats and connection
+    service     the process: its stations, signals, watchdog, periodic stats, reload
     cli         the `run`, `replay` and `watch` commands
 
 Nothing here imports TensorFlow; the model runs in a TFLite interpreter

@@ -35,14 +35,23 @@ def _broker_options(f):
 
 
 def _client_config(config_path, host, port, station):
+    """The configuration of one station, for a client (replay, watch) of its topics."""
+    from .config import ConfigError, _validate
     cfg = _config(config_path)
+    if cfg.stations:  # a gateway's config: --station picks one of its [[stations]]
+        by_id = {sc.station.id: sc for sc in cfg.station_configs()}
+        if station is None and len(by_id) > 1:
+            raise click.UsageError(f"{config_path} serves several stations; pick one with --station "
+                                   f"({', '.join(by_id)})")
+        if station is not None and station not in by_id:
+            raise click.UsageError(f"no station {station!r} in {config_path} ({', '.join(by_id)})")
+        cfg = by_id[station] if station is not None else next(iter(by_id.values()))
+    elif station:
+        cfg.station.id = station
     if host:
         cfg.mqtt.host = host
     if port:
         cfg.mqtt.port = port
-    if station:
-        cfg.station.id = station
-    from .config import ConfigError, _validate
     try:
         _validate(cfg)
     except ConfigError as exc:
@@ -67,10 +76,16 @@ def _connect(cfg, client_id, persistent=False, on_connect=None, on_message=None)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
 @click.option("--check", is_flag=True, help="Validate the configuration and the model, print them, exit.")
 @click.option("--print-config", is_flag=True, help="Print every key with its default value and exit.")
-@click.option("--remove-discovery", is_flag=True,
-              help="Delete this station's Home Assistant entities (empty retained discovery configs) and exit.")
+@click.option("--remove-discovery", "--uninstall", "remove_discovery", is_flag=True,
+              help="Delete the Home Assistant entities of every configured station (empty retained "
+                   "discovery configs) and exit. Run it before removing edgecast from a box.")
 def run(config_path, check, print_config, remove_discovery):
-    """The forecasting daemon: readings in over MQTT, a 24 h forecast out every hour."""
+    """The forecasting daemon: readings in over MQTT, a 24 h forecast out every hour.
+
+    One process serves one station ([station] in the config) or, on a gateway box that
+    receives several sensors, each of its [[stations]]: every station has its own
+    buffer, state file, topics, MQTT session and model (docs/daemon.md, "Several stations").
+    """
     from . import service
     if print_config:
         click.echo(service.default_config_text())
@@ -78,26 +93,35 @@ def run(config_path, check, print_config, remove_discovery):
     cfg = _config(config_path)
     logging.basicConfig(level=cfg.log.level.upper(), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    stations = cfg.station_configs()
     if check:
-        forecaster, error = service.load_model(cfg)
-        click.echo(f"configuration ok; readings {cfg.topic('readings')}, forecast {cfg.topic('forecast')}, "
-                   f"state {service.state.state_path(cfg.state_dir, cfg.station.id)}")
-        click.echo(f"model: {forecaster.identity}" if forecaster else f"model: none, naive forecasts ({error})")
+        from .adapters import input_topic
+        from .state import state_path
+        from .station import load_model
+        click.echo(f"configuration ok; {len(stations)} station{'s' if len(stations) > 1 else ''}")
+        for sc in stations:
+            forecaster, error = load_model(sc)
+            click.echo(f"station {sc.station.id}: {sc.input.format} readings on {input_topic(sc)}, "
+                       f"forecast {sc.topic('forecast')}, state {state_path(sc.state_dir, sc.station.id)}")
+            click.echo(f"  model: {forecaster.describe()}" if forecaster else
+                       f"  model: none, naive forecasts ({error})")
         return
     if remove_discovery:
         from .homeassistant import remove
+        from .mqtt_link import MqttLink
 
         class _Link:  # publish_to without the daemon's subscriptions or availability
             def __init__(self, client):
                 self.client = client
-            publish_to = service.MqttLink.publish_to
-        client = _connect(cfg, f"{cfg.client_id}-discovery")
-        try:
-            n = remove(cfg, _Link(client))
-        finally:
-            client.disconnect()
-            client.loop_stop()
-        click.echo(f"removed {n} Home Assistant discovery configs of station {cfg.station.id}")
+            publish_to = MqttLink.publish_to
+        for sc in stations:
+            client = _connect(sc, f"{sc.client_id}-discovery")
+            try:
+                n = remove(sc, _Link(client))
+            finally:
+                client.disconnect()
+                client.loop_stop()
+            click.echo(f"removed {n} Home Assistant discovery configs of station {sc.station.id}")
         return
     sys.exit(service.Service(cfg, config_path).run())
 

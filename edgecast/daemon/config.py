@@ -4,6 +4,11 @@ Every key has a default, so `edgecast run` with no file talks to localhost:1883 
 the bundled model. A key the daemon does not know, or a value of the wrong type, stops
 the start with the key's dotted name: a typo in a config file must not be silently
 ignored (it would leave, say, TLS off while the user believes it on).
+
+A gateway box that receives several sensors lists them as ``[[stations]]`` instead of
+one ``[station]``; each entry has an ``id`` and may override the per-station sections
+(STATION_SECTIONS) key by key. ``Config.station_configs()`` turns the file into one
+complete Config per station, so everything downstream deals with exactly one station.
 """
 
 from __future__ import annotations
@@ -135,13 +140,28 @@ class Config:
     stats: StatsConfig = field(default_factory=StatsConfig)
     input: InputConfig = field(default_factory=InputConfig)
     homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
+    # [[stations]] tables as written (validated); empty = the single [station]
+    stations: list = field(default_factory=list)
+    _gateway: bool = field(default=False, repr=False, compare=False)  # this is one of several [[stations]]
+
+    def station_configs(self) -> list["Config"]:
+        """One complete Config per station: this one, or one per [[stations]] entry
+        (the file's sections, overridden key by key by the entry's own)."""
+        if not self.stations:
+            return [self]
+        return [_station_config(self, n, entry) for n, entry in enumerate(self.stations)]
 
     def topic(self, name: str) -> str:
         return getattr(self.topics, name).format(station=self.station.id)
 
     @property
     def client_id(self) -> str:
-        return self.mqtt.client_id or f"edgecast-{socket.gethostname()}-{self.station.id}"
+        # Each station has its own MQTT connection (its own last will, its own persistent
+        # session), so ids must differ; a configured id gets the station appended.
+        if self.mqtt.client_id:
+            return f"{self.mqtt.client_id}-{self.station.id}" if self._gateway else self.mqtt.client_id
+        return f"edgecast-{socket.gethostname()}-{self.station.id}"
+
 
     @property
     def state_dir(self) -> Path:
@@ -185,6 +205,10 @@ def _section(name: str, cls, table) -> object:
         if key not in known:
             raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(sorted(known))})")
     return cls(**{k: _check_type(f"{name}.{k}", v, getattr(defaults, k)) for k, v in table.items()})
+
+
+SECTIONS = ("mqtt", "station", "topics", "model", "readings", "gaps", "state", "log", "stats", "input",
+            "homeassistant")  # the file's [tables]; Config's other fields are derived
 
 
 _FORBIDDEN_IN_ID = ("+", "#", "/", "\0")
@@ -313,6 +337,73 @@ def _validate_input(cfg: Config) -> None:
         raise ConfigError("homeassistant.republish_delay_seconds: must be 0..600")
 
 
+# --- several stations ---------------------------------------------------------------------
+# What a [[stations]] entry may set besides its id; [mqtt], [state], [log] and [stats]
+# belong to the process and are shared.
+STATION_SECTIONS = {"topics": TopicsConfig, "model": ModelConfig, "readings": ReadingsConfig,
+                    "gaps": GapsConfig, "input": InputConfig, "homeassistant": HomeAssistantConfig}
+
+
+def _station_entries(entries) -> list[dict]:
+    """The [[stations]] array, checked for shape (values are checked per station later)."""
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError("stations: expected one or more [[stations]] tables, each with an id")
+    for n, entry in enumerate(entries):
+        for key, value in entry.items():
+            if key == "id":
+                if not isinstance(value, str):
+                    raise ConfigError(f"stations[{n}].id: expected str, got {type(value).__name__} {value!r}")
+            elif key not in STATION_SECTIONS:
+                raise ConfigError(f"stations[{n}].{key}: not a per-station setting (a station may set id and "
+                                  f"[stations.{'|'.join(STATION_SECTIONS)}]; the rest is shared)")
+            elif not isinstance(value, dict):
+                raise ConfigError(f"stations[{n}].{key}: expected a table, got {type(value).__name__}")
+        if "id" not in entry:
+            raise ConfigError(f"stations[{n}]: needs an id")
+    return entries
+
+
+def _station_config(cfg: Config, n: int, entry: dict) -> Config:
+    """``cfg`` with the n-th entry's id and its sections laid over the file's, key by key."""
+    sections = {}
+    for name, cls in STATION_SECTIONS.items():
+        merged = {**vars(getattr(cfg, name)), **entry.get(name, {})}
+        sections[name] = _section(f"stations[{n}].{name}", cls, merged)
+    return Config(mqtt=cfg.mqtt, station=StationConfig(id=entry["id"]), state=cfg.state, log=cfg.log,
+                  stats=cfg.stats, _gateway=True, **sections)
+
+
+def _validate_stations(cfg: Config) -> None:
+    """Each station on its own, then what they must not share: an id, a published topic,
+    or a source of readings (two stations reading the same sensor would both count it)."""
+    per_station = cfg.station_configs()
+    ids = [sc.station.id for sc in per_station]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ConfigError(f"stations: the id {twice[0]!r} is used more than once")
+    from .adapters import input_source, same_sensor
+    publishers: dict[str, str] = {}
+    sources: list[tuple[str, tuple]] = []
+    for n, sc in enumerate(per_station):
+        try:
+            _validate(sc)
+        except ConfigError as exc:
+            raise ConfigError(f"stations[{n}] ({sc.station.id!r}): {exc}") from None
+        sid = sc.station.id
+        for f in fields(TopicsConfig):
+            other = publishers.setdefault(sc.topic(f.name), sid)
+            if other != sid:
+                raise ConfigError(f"stations: {other!r} and {sid!r} would share the topic {sc.topic(f.name)!r} "
+                                  "(keep {station} in the [topics] templates)")
+        source = input_source(sc)
+        for other, other_source in sources:
+            if same_sensor(source, other_source):
+                raise ConfigError(f"stations: {other!r} and {sid!r} would both take readings from "
+                                  f"{' '.join(x or '*' for x in source)} (give each station its own sensor: "
+                                  "input.topic, or rtl433_model/rtl433_id/rtl433_channel)")
+        sources.append((sid, source))
+
+
 def parse(text: str, source: str = "<config>") -> Config:
     try:
         data = tomllib.loads(text)
@@ -322,10 +413,16 @@ def parse(text: str, source: str = "<config>") -> Config:
                "readings": ReadingsConfig, "gaps": GapsConfig, "state": StateConfig, "log": LogConfig,
                "stats": StatsConfig, "input": InputConfig, "homeassistant": HomeAssistantConfig}
     for name in data:
-        if name not in classes:
-            raise ConfigError(f"{name}: unknown section (known: {', '.join(classes)})")
+        if name not in classes and name != "stations":
+            raise ConfigError(f"{name}: unknown section (known: {', '.join(classes)}, stations)")
     cfg = Config(**{name: _section(name, cls, data.get(name, {})) for name, cls in classes.items()})
-    _validate(cfg)
+    if "stations" in data:
+        if "station" in data:
+            raise ConfigError("stations: use either one [station] or several [[stations]], not both")
+        cfg.stations = _station_entries(data["stations"])
+        _validate_stations(cfg)
+    else:
+        _validate(cfg)
     return cfg
 
 

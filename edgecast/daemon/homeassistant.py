@@ -89,8 +89,9 @@ def configs(cfg) -> dict[str, dict]:
 
 
 class Discovery:
-    def __init__(self, cfg, link):
+    def __init__(self, cfg, link, logger: logging.Logger | logging.LoggerAdapter = log):
         self.cfg = cfg
+        self.log = logger
         self.link = link
         self.status_topic = f"{cfg.homeassistant.prefix}/status"
         self.configs = configs(cfg)
@@ -102,7 +103,7 @@ class Discovery:
         for topic, payload in self.configs.items():
             self.link.publish_to(topic, payload, retain=True, qos=1)
         self.published += 1
-        log.info("Home Assistant discovery published (%d entities under %s/sensor/)", len(self.configs),
+        self.log.info("Home Assistant discovery published (%d entities under %s/sensor/)", len(self.configs),
                  self.cfg.homeassistant.prefix)
 
     def on_status(self, payload: bytes) -> None:

@@ -76,10 +76,12 @@ def connect_args(cfg: Config, persistent: bool) -> dict:
 
 class MqttLink:
     def __init__(self, cfg: Config, on_reading: Callable[[bytes, str, bool], None],
-                 on_connect: Callable[[], None] | None = None, subscriptions: list[str] | None = None):
+                 on_connect: Callable[[], None] | None = None, subscriptions: list[str] | None = None,
+                 logger: logging.Logger | logging.LoggerAdapter = log):
         """``on_reading(payload, topic, retained)`` for every message on ``subscriptions``
-        (default: the readings topic)."""
+        (default: the readings topic); ``logger``: the station's (logs.StationLog)."""
         self.cfg = cfg
+        self.log = logger
         self.qos = cfg.mqtt.qos
         self.topics = {name: cfg.topic(name) for name in ("readings", "forecast", "status", "stats")}
         self.subscriptions = list(subscriptions or [self.topics["readings"]])
@@ -96,7 +98,7 @@ class MqttLink:
 
     def start(self) -> None:
         m = self.cfg.mqtt
-        log.info("connecting to %s:%d as %s (MQTT %s%s%s)", m.host, m.port, self.cfg.client_id, m.protocol,
+        self.log.info("connecting to %s:%d as %s (MQTT %s%s%s)", m.host, m.port, self.cfg.client_id, m.protocol,
                  ", TLS" if (m.tls or m.tls_ca_certs or m.tls_client_cert) else "",
                  f", user {m.user}" if m.user else "")
         # connect_async: a broker that is down at boot is retried by the loop thread
@@ -106,11 +108,11 @@ class MqttLink:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            log.error("broker refused the connection: %s", reason_code)
+            self.log.error("broker refused the connection: %s", reason_code)
             return
         self.connected = True
         self.connects += 1
-        log.info("connected (session present: %s); subscribing to %s", flags.session_present,
+        self.log.info("connected (session present: %s); subscribing to %s", flags.session_present,
                  ", ".join(self.subscriptions))
         for topic in self.subscriptions:
             client.subscribe(topic, qos=self.qos)
@@ -120,14 +122,14 @@ class MqttLink:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.connected and not self.stopping:
-            log.warning("disconnected from the broker (%s); reconnecting with backoff", reason_code)
+            self.log.warning("disconnected from the broker (%s); reconnecting with backoff", reason_code)
         self.connected = False
 
     def _on_message(self, client, userdata, message) -> None:
         try:
             self._on_reading(message.payload, message.topic, bool(message.retain))
         except Exception:  # a bug must not kill paho's thread and with it the daemon
-            log.exception("unexpected error while handling a reading")
+            self.log.exception("unexpected error while handling a reading")
 
     def publish(self, name: str, payload, retain: bool = True, qos: int | None = None) -> mqtt.MQTTMessageInfo:
         """Queue a publish; the returned info's ``mid`` is what on_publish reports on PUBACK."""

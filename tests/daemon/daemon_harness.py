@@ -79,14 +79,17 @@ class Daemon:
     """`edgecast run` as a subprocess with its own config and state directory."""
 
     def __init__(self, tmp_path: Path, broker: Broker, station: str = "jena", extra: str = "", env=None,
-                 mqtt: str = ""):
+                 mqtt: str = "", stations: str = ""):
+        """``stations``: [[stations]] tables serving several stations (then ``station`` only
+        names the config file)."""
         self.dir = tmp_path
         self.station = station
         self.config = tmp_path / f"{station}.toml"
         self.config.write_text((mqtt or f'[mqtt]\nport = {broker.port}\nhost = "127.0.0.1"\n') +
-                               f'client_id = "edgecast-test-{station}"\nreconnect_max_delay = 2\n'
-                               f'[station]\nid = "{station}"\n[state]\ndir = "{tmp_path / "state"}"\n'
-                               f'[stats]\ninterval_seconds = 1\n' + extra)
+                               f'client_id = "edgecast-test-{station}"\nreconnect_max_delay = 2\n' +
+                               ("" if stations else f'[station]\nid = "{station}"\n') +
+                               f'[state]\ndir = "{tmp_path / "state"}"\n'
+                               f'[stats]\ninterval_seconds = 1\n' + extra + stations)
         self.env = {**os.environ, **(env or {})}
         self.proc = None
         self.logs = []

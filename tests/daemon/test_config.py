@@ -135,3 +135,80 @@ def test_ids_and_topics_are_hardened(text, key):
 def test_ordinary_station_ids_still_pass(sid):
     cfg = parse(f'[station]\nid = "{sid}"\n')
     assert cfg.topic("readings") == f"edgecast/{sid}/readings"
+
+
+# --- several stations ([[stations]]) ---------------------------------------------------------
+GATEWAY = """
+[mqtt]
+client_id = "gw"
+[gaps]
+carry_forward_hours = 2
+[input]
+format = "rtl_433"
+rtl433_model = "Fineoffset-WH24"
+[[stations]]
+id = "roof"
+input = { format = "native" }
+[[stations]]
+id = "garden"
+input = { rtl433_id = "140" }
+gaps = { min_observed_fraction = 0.5 }
+[[stations]]
+id = "shed"
+[stations.input]
+rtl433_id = "141"
+[stations.model]
+path = "bme280"
+"""
+
+
+def test_stations_start_from_the_file_and_override_key_by_key():
+    roof, garden, shed = parse(GATEWAY).station_configs()
+    assert [s.station.id for s in (roof, garden, shed)] == ["roof", "garden", "shed"]
+    assert (roof.input.format, garden.input.format, shed.input.format) == ("native", "rtl_433", "rtl_433")
+    assert (garden.input.rtl433_model, garden.input.rtl433_id, shed.input.rtl433_id) == \
+        ("Fineoffset-WH24", "140", "141")
+    # an override replaces one key; the station keeps the file's others
+    assert (garden.gaps.min_observed_fraction, garden.gaps.carry_forward_hours) == (0.5, 2)
+    assert (roof.gaps.min_observed_fraction, roof.gaps.carry_forward_hours) == (0.75, 2)
+    assert (shed.model.path, roof.model.path) == ("bme280", "")
+    assert [s.topic("forecast") for s in (roof, garden, shed)] == \
+        ["edgecast/roof/forecast", "edgecast/garden/forecast", "edgecast/shed/forecast"]
+    # one MQTT connection per station (its own will and session): distinct client ids
+    assert [s.client_id for s in (roof, garden, shed)] == ["gw-roof", "gw-garden", "gw-shed"]
+    # a single [station] file is its own one station, client id untouched
+    single = parse('[mqtt]\nclient_id = "gw"\n[station]\nid = "roof"\n')
+    assert single.station_configs() == [single] and single.client_id == "gw"
+
+
+@pytest.mark.parametrize("stations, message", [
+    ('[[stations]]\nid = "a"\n[[stations]]\nid = "a"', "the id 'a' is used more than once"),
+    ('[station]\nid = "x"\n[[stations]]\nid = "a"', "either one [station] or several [[stations]]"),
+    ('[[stations]]\ninput = {format = "native"}', "stations[0]: needs an id"),
+    ("stations = []", "expected one or more [[stations]] tables"),
+    ('[[stations]]\nid = "a"\nmqtt = { port = 1884 }', "stations[0].mqtt: not a per-station setting"),
+    ('[[stations]]\nid = "a"\nmodel = "x.tflite"', "stations[0].model: expected a table"),
+    ('[[stations]]\nid = "a"\n[[stations]]\nid = "b/c"', "stations[1] ('b/c'): station.id"),
+    ('[[stations]]\nid = "a"\ninput = { formt = "x" }', "stations[0].input.formt: unknown key"),
+    ('[[stations]]\nid = "a"\ngaps = { carry_forward_hours = 500 }', "gaps.carry_forward_hours: must be 0..120"),
+    # two stations must not publish to one topic ...
+    ('[topics]\nforecast = "weather/forecast"\n[[stations]]\nid = "a"\n[[stations]]\nid = "b"',
+     "'a' and 'b' would share the topic 'weather/forecast'"),
+    # ... nor take the same sensor's readings: the same topic, or rtl_433 filters with a device in common
+    ('[[stations]]\nid = "a"\ninput = { topic = "sensors/roof" }\n[[stations]]\nid = "b"\n'
+     'input = { topic = "sensors/roof" }', "'a' and 'b' would both take readings from sensors/roof"),
+    ('[input]\nformat = "rtl_433"\nrtl433_model = "WH24"\n[[stations]]\nid = "a"\n[[stations]]\nid = "b"\n'
+     'input = { rtl433_id = "7" }', "would both take readings from rtl_433/+/events WH24 7 *"),
+])
+def test_station_list_errors_name_the_problem(stations, message):
+    with pytest.raises(ConfigError) as err:
+        parse(stations)
+    assert message in str(err.value)
+
+
+def test_distinct_rtl433_devices_on_one_receiver_are_fine():
+    base = '[input]\nformat = "rtl_433"\nrtl433_model = "WH24"\n'
+    ok = parse(base + '[[stations]]\nid = "a"\ninput = { rtl433_id = "1" }\n'
+                      '[[stations]]\nid = "b"\ninput = { rtl433_id = "2" }\n'
+                      '[[stations]]\nid = "c"\ninput = { rtl433_model = "Acurite-Tower" }\n')
+    assert len(ok.station_configs()) == 3

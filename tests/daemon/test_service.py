@@ -241,9 +241,9 @@ def test_sighup_reloads_config_and_a_broken_model_is_reported(broker, daemons, s
 def test_the_device_side_never_imports_tensorflow():
     code = ("import sys\n"
             "from edgecast.cli import main\n"
-            "import edgecast.daemon.service, edgecast.replay, edgecast.forecaster\n"
+            "import edgecast.daemon.service, edgecast.daemon.station, edgecast.replay, edgecast.forecaster\n"
             "from edgecast.daemon.config import Config\n"
-            "edgecast.daemon.service.load_model(Config())\n"
+            "edgecast.daemon.station.load_model(Config())\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'))\n"
             "assert not bad, bad\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -34,22 +34,22 @@ def payloads(series, start: str, hours: float) -> list[bytes]:
 
 
 class InProcess:
-    """The daemon's Service without a broker: payloads in, published messages recorded.
+    """One daemon Station without a broker: payloads in, published messages recorded.
 
     An uninterrupted run to compare a faulted one with (same code, same config rules)."""
 
     def __init__(self, tmp_path: Path, extra: str = "", station: str = "jena"):
-        from edgecast.daemon.service import Service
+        from edgecast.daemon.station import Station
         text = f'[station]\nid = "{station}"\n[state]\ndir = "{tmp_path / "inproc-state"}"\n'
         self.cfg = config_mod.parse(text + (extra or NO_MODEL.format(dir=tmp_path)))
-        self.service = Service(self.cfg)
+        self.station = Station(self.cfg)
         self.published: list[tuple[str, object]] = []
-        self.service.link.publish = lambda name, payload, retain=True, qos=None: \
+        self.station.link.publish = lambda name, payload, retain=True, qos=None: \
             self.published.append((name, payload))
 
     def feed(self, items) -> "InProcess":
         for p in items:
-            self.service.on_payload(p)
+            self.station.on_payload(p)
         return self
 
     def forecasts(self) -> list[dict]:

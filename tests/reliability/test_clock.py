@@ -9,7 +9,7 @@
   forecast for its hour), the real stream then confirms its jump and is served as usual;
 - the daemon's own wall clock (libfaketime: years ahead, years behind) changes nothing:
   the forecasts equal an uninterrupted in-process run's, byte for byte.
-The sensor-clock cases run the daemon's Service in-process on real 2020 rows."""
+The sensor-clock cases run a daemon Station in-process on real 2020 rows."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 import pytest
 
 from edgecast.daemon import config as config_mod
-from edgecast.daemon.service import Service
+from edgecast.daemon.station import Station
 from tests.conftest import require
 from tests.daemon.daemon_harness import replay, wait_until
 from tests.reliability.faults import NO_MODEL, InProcess, compare_forecasts, payloads
@@ -30,10 +30,10 @@ START = "2020-03-01T00:00:00"
 HOUR = 3600
 
 
-def service(tmp_path) -> Service:
+def service(tmp_path) -> Station:
     cfg = config_mod.parse(f'[station]\nid = "jena"\n[state]\ndir = "{tmp_path / "state"}"\n'
                            + NO_MODEL.format(dir=tmp_path))
-    s = Service(cfg)
+    s = Station(cfg)
     s.published = []
     s.link.publish = lambda name, payload, retain=True, qos=None: s.published.append((name, payload))
     return s
@@ -50,11 +50,11 @@ def shifted(items: list[bytes], seconds: float) -> list[bytes]:
     return out
 
 
-def issued(s: Service) -> list[str]:
+def issued(s: Station) -> list[str]:
     return [p["issued_at"] for name, p in s.published if name == "forecast"]
 
 
-def feed(s: Service, items) -> Service:
+def feed(s: Station, items) -> Station:
     for p in items:
         s.on_payload(p)
     return s

@@ -18,28 +18,28 @@ def test_a_full_disk_keeps_forecasting_and_is_reported(tmp_path, series_2020, ca
     run = InProcess(tmp_path)
     items = payloads(series_2020, START, 6)
     run.feed(items[:12])  # hours 00 and 01 completed and saved
-    full_via_dev_full(run.service.state_file.parent)
+    full_via_dev_full(run.station.state_file.parent)
     run.feed(items[12:24])
-    s = run.service.stats()
+    s = run.station.stats()
     assert s["state"]["error"] and "No space left on device" in s["state"]["error"], s["state"]
     assert s["state"]["write_failures"] == 2 and s["state"]["saved_hour"] == "2020-03-01T01:00:00Z"
-    assert "STATE NOT SAVED" in run.service.status_text()
+    assert "STATE NOT SAVED" in run.station.status_text()
     assert [f["issued_at"][11:13] for f in run.forecasts()] == ["00", "01", "02", "03"]
     assert sum("No space left" in r.getMessage() for r in caplog.records) == 1  # rate-limited
     # The disk recovers: the next completed hour is written and the error clears.
-    (run.service.state_file.parent / ".jena.state.json.tmp").unlink()
+    (run.station.state_file.parent / ".jena.state.json.tmp").unlink()
     run.feed(items[24:])
-    s = run.service.stats()
+    s = run.station.stats()
     assert s["state"]["error"] is None and s["state"]["saved_hour"] == "2020-03-01T05:00:00Z"
-    assert len(json.loads(run.service.state_file.read_text())["buffer"]["hours"]) == 6
-    assert run.service.shutdown() == 0
+    assert len(json.loads(run.station.state_file.read_text())["buffer"]["hours"]) == 6
+    assert run.station.stop() is None
 
 
 def test_an_unreadable_or_unmovable_state_file_does_not_stop_the_start(tmp_path):
     state_dir = tmp_path / "inproc-state"
     (state_dir / "jena.state.json").mkdir(parents=True)  # read_bytes() -> IsADirectoryError
     run = InProcess(tmp_path)
-    assert len(run.service.buffer.hours) == 0
+    assert len(run.station.buffer.hours) == 0
 
 
 def test_daemon_on_a_tmpfs_that_goes_read_only_then_full(broker, daemons, subscriber, tmp_path, jena_2020_path):

@@ -89,8 +89,8 @@ def test_the_last_representable_hours_do_not_crash_the_forecast(tmp_path):
     # ValueError out of on_payload, mid-way through the buffer update.
     run = InProcess(tmp_path)
     for when in ("9999-12-29T22:50:00", "9999-12-29T23:10:00", "9999-12-31T22:50:00", "9999-12-31T23:10:00"):
-        run.service.on_payload(json.dumps({"time": when, "T": 1.0}).encode())
-    c = run.service.counters
+        run.station.on_payload(json.dumps({"time": when, "T": 1.0}).encode())
+    c = run.station.counters
     assert (c["accepted"], dict(c["rejected"])) == (2, {"bad_time": 2})
     assert [f["valid_at"] for f in run.forecasts()] == ["9999-12-30T23:00:00Z"]
 
@@ -199,8 +199,8 @@ def test_a_confirmed_time_jump_is_counted_once(tmp_path):
     run = InProcess(tmp_path)
     for when in ("2020-03-01T00:00", "2020-03-01T00:10", "2020-03-03T00:00", "2020-03-03T00:10",
                  "2020-03-03T00:20", "2031-01-01T00:00"):
-        run.service.on_payload(json.dumps({"time": when + ":00Z", "T": 1.0}).encode())
-    c = run.service.counters
+        run.station.on_payload(json.dumps({"time": when + ":00Z", "T": 1.0}).encode())
+    c = run.station.counters
     assert (c["accepted"], dict(c["rejected"]), c["time_jumps"]) == (5, {"far_future": 1}, 1)
 
 
@@ -209,9 +209,9 @@ def test_a_confirmed_time_jump_is_counted_once(tmp_path):
 def test_service_counts_every_payload_and_never_raises(tmp_path, items):
     run = InProcess(tmp_path / uuid.uuid4().hex)  # a fresh state dir per example
     for p in items:
-        run.service.on_payload(p)  # an exception here would be paho's "unexpected error"
-    c = run.service.counters
+        run.station.on_payload(p)  # an exception here would be paho's "unexpected error"
+    c = run.station.counters
     assert c["accepted"] + sum(c["rejected"].values()) == len(items)
     assert set(c["rejected"]) <= REASONS
     assert all(np.isfinite(f["temperature_c"]) for f in run.forecasts())
-    json.dumps(run.service.stats())
+    json.dumps(run.station.stats())

@@ -3,7 +3,7 @@ wrong-schema and checksum-mismatch bundles, and a bundle whose weights make the 
 output NaN, each give the naive forecast with the reason (never a crash); a reload (SIGHUP)
 onto a broken bundle keeps the running model.
 
-The daemon's Service runs in-process (its broker link never connects; what it publishes
+The daemon's Service (one station) runs in-process (its broker link never connects; what it publishes
 is recorded), so these cost a second, not a broker round trip each. The subprocess path
 of SIGHUP is tests/daemon/test_service.py's."""
 
@@ -16,6 +16,7 @@ import pytest
 from edgecast.bundle import CHECKSUM_PLACEHOLDER, METADATA_NAME, _deref, _field, _vector, seal, tflite_metadata
 from edgecast.daemon import config as config_mod
 from edgecast.daemon.service import Service
+from edgecast.daemon.station import Station
 from edgecast.forecaster import DEFAULT_BUNDLE
 from tests.reliability.faults import payloads
 
@@ -66,13 +67,14 @@ def service(tmp_path, model: str, config_name: str = "edgecast.toml") -> Service
     path = tmp_path / config_name
     path.write_text(f'[station]\nid = "jena"\n[state]\ndir = "{tmp_path / "state"}"\n'
                     f'[model]\npath = "{model}"\n')
-    s = Service(config_mod.load(path), str(path))
+    svc = Service(config_mod.load(path), str(path))
+    s = svc.stations[0]
     s.published = []
     s.link.publish = lambda name, payload, retain=True, qos=None: s.published.append((name, payload))
-    return s
+    return svc
 
 
-def forecasts(s: Service) -> list[dict]:
+def forecasts(s: Station) -> list[dict]:
     return [p for name, p in s.published if name == "forecast"]
 
 
@@ -88,7 +90,8 @@ EXPECTED = {
 @pytest.mark.parametrize("fault", list(EXPECTED))
 def test_a_broken_bundle_serves_naive_with_the_reason(tmp_path, series_2020, fault):
     broken_bundles(tmp_path)
-    s = service(tmp_path, str(tmp_path / f"{fault}.tflite"))
+    svc = service(tmp_path, str(tmp_path / f"{fault}.tflite"))
+    s = svc.stations[0]
     assert s.forecaster is None and EXPECTED[fault] in s.model_error
     for p in payloads(series_2020, START, 3):
         s.on_payload(p)
@@ -102,7 +105,8 @@ def test_a_broken_bundle_serves_naive_with_the_reason(tmp_path, series_2020, fau
 
 def test_non_finite_model_output_is_naive_with_the_reason(tmp_path, series_2020):
     (tmp_path / "nan.tflite").write_bytes(nan_weights(DEFAULT_BUNDLE.read_bytes()))
-    s = service(tmp_path, str(tmp_path / "nan.tflite"))
+    svc = service(tmp_path, str(tmp_path / "nan.tflite"))
+    s = svc.stations[0]
     assert s.forecaster is not None, s.model_error  # it loads: only its output is wrong
     for p in payloads(series_2020, START, 122):
         s.on_payload(p)
@@ -115,7 +119,8 @@ def test_non_finite_model_output_is_naive_with_the_reason(tmp_path, series_2020)
 
 def test_reload_onto_a_broken_bundle_keeps_the_running_model(tmp_path, series_2020, caplog):
     broken_bundles(tmp_path)
-    s = service(tmp_path, str(DEFAULT_BUNDLE))
+    svc = service(tmp_path, str(DEFAULT_BUNDLE))
+    s = svc.stations[0]
     running = s.forecaster
     assert running is not None, s.model_error
     items = payloads(series_2020, START, 124)
@@ -126,7 +131,7 @@ def test_reload_onto_a_broken_bundle_keeps_the_running_model(tmp_path, series_20
         (tmp_path / "edgecast.toml").write_text((tmp_path / "edgecast.toml").read_text()
                                                 .replace(str(DEFAULT_BUNDLE), str(tmp_path / f"{fault}.tflite")))
         with caplog.at_level(logging.ERROR, logger="edgecast"):
-            s.reload()  # what SIGHUP runs
+            svc.reload()  # what SIGHUP runs
         assert s.forecaster is running and s.model_error is None
         assert "the new model cannot serve" in caplog.text and "keeping the running model" in caplog.text
         caplog.clear()

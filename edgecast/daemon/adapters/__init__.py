@@ -44,8 +44,7 @@ class Adapter:
 
     def __init__(self, cfg):
         self.cfg = cfg  # the daemon's Config (reload replaces cfg.readings in place)
-        template = cfg.input.topic or DEFAULT_TOPICS[self.name] or cfg.topics.readings
-        self.topic = template.format(station=cfg.station.id)
+        self.topic = input_topic(cfg)
         # source key -> (alias, unit); validated by config.py already
         self.mapping = {key: parse_mapping(text) for key, text in cfg.input.map.items()}
 
@@ -115,6 +114,29 @@ def event_time(value, zone: str) -> float | None:
         return dt.timestamp()
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def input_topic(cfg) -> str:
+    """The subscription ``[input]`` asks for, {station} filled in."""
+    template = cfg.input.topic or DEFAULT_TOPICS[cfg.input.format] or cfg.topics.readings
+    return template.format(station=cfg.station.id)
+
+
+def input_source(cfg) -> tuple[str, ...]:
+    """What identifies a station's sensor: its subscription, and for rtl_433 (one receiver,
+    many devices on one topic) the device filter ("" = any)."""
+    i = cfg.input
+    if i.format == "rtl_433":
+        return input_topic(cfg), i.rtl433_model, i.rtl433_id, i.rtl433_channel
+    return (input_topic(cfg),)
+
+
+def same_sensor(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Whether two stations' input_source() can take the same message as a reading: the
+    same subscription and, for rtl_433, filters that admit a common device."""
+    if a[0] != b[0] or len(a) != len(b):
+        return a[0] == b[0]
+    return all(x == y or not x or not y for x, y in zip(a[1:], b[1:]))
 
 
 def make(cfg) -> Adapter:

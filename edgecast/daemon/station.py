@@ -1,0 +1,314 @@
+"""One station's pipeline: its readings in, one forecast per completed hour out.
+
+    payload ─▶ adapter ─▶ physics.fill_missing ─▶ ordering.EventClock
+            ─▶ hourly.HourlyBuffer ─(hour complete)─▶ forecast.decide ─▶ MQTT
+                                    └▶ state.save (every completed hour)
+
+A station owns everything that is per sensor: its MQTT connection (so its last will
+marks exactly it offline, and the broker queues its readings in its own persistent
+session), buffer, state file, outbox, model interpreter (TFLite interpreters are not
+thread-safe, and each station's readings arrive on its own paho thread), counters,
+topics and Home Assistant device. Readings are handled on paho's network thread under
+the station's lock. The process around the stations is service.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+import threading
+from datetime import datetime, timezone
+
+import numpy as np
+
+from . import adapters, physics, state
+from . import config as config_mod
+from .adapters import Ignored
+from .broker_watch import BrokerWatch
+from .forecast import decide, iso
+from .homeassistant import Discovery
+from .hourly import HourlyBuffer
+from .logs import LastProblem, RateLimitedLog, StationLog
+from .mqtt_link import MqttLink
+from .ordering import EventClock
+from .outbox import Outbox
+from .readings import Reading, Rejection
+
+
+def rss_bytes() -> int | None:
+    try:  # /proc/self/statm: sizes in pages; the second field is the resident set
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def load_model(cfg: config_mod.Config, log=logging.getLogger("edgecast.daemon")):
+    """(forecaster or None, reason it is None)."""
+    try:
+        from ..forecaster import load_forecaster
+        forecaster = load_forecaster(cfg.model.path or None, cfg.model.runtime)
+    except Exception as exc:  # BundleError and anything a broken file can raise
+        return None, str(exc) or type(exc).__name__
+    log.info("model loaded: %s", forecaster.describe())
+    return forecaster, None
+
+
+class Station:
+    def __init__(self, cfg: config_mod.Config, last_problem: LastProblem | None = None, several: bool = False):
+        """``cfg``: this station's complete configuration (Config.station_configs());
+        ``several``: the daemon serves more than one station (log lines get a prefix)."""
+        self.cfg = cfg
+        self.id = cfg.station.id
+        self.log = StationLog(logging.getLogger("edgecast.daemon"), self.id, prefix=several)
+        self.last_problem = last_problem or LastProblem()
+        self.started = time.monotonic()
+        self.lock = threading.RLock()
+        self.limiter = RateLimitedLog(cfg.log.repeat_seconds, self.log)
+        self.counters = {"accepted": 0, "rejected": Counter(), "ignored": Counter(), "values_dropped": Counter(),
+                         "derived_readings": 0, "time_jumps": 0, "late": 0, "hours_completed": 0,
+                         "forecasts": Counter(), "state_write_failures": 0}
+        self.state_error: str | None = None  # why the last state write failed, None when it worked
+        self.state_saved_hour = None
+        self.last_forecast: dict | None = None
+        self.outbox = Outbox()  # forecasts not yet acknowledged by the broker (saved with the buffer)
+        self.buffer = HourlyBuffer(cfg.gaps.carry_forward_hours)
+        self.clock = EventClock(cfg.readings.max_future_minutes * 60, cfg.readings.confirm_jump_readings)
+        self.state_file = state.state_path(cfg.state_dir, self.id)
+        if state.load(self.state_file, self._restore):
+            self.log.info("resumed %d buffered hours from %s (next hour %s)", len(self.buffer.hours),
+                          self.state_file, self._hour_text(self.buffer.next_hour))
+        self.forecaster, self.model_error = load_model(cfg, self.log)
+        if self.forecaster is None:
+            self.log.warning("no model, serving the naive forecast: %s", self.model_error)
+        self.adapter = adapters.make(cfg)  # [input] format: the firmware's payloads -> readings
+        subscriptions = self.adapter.topics()
+        if cfg.homeassistant.discovery:
+            subscriptions.append(f"{cfg.homeassistant.prefix}/status")
+        self.link = MqttLink(cfg, self.on_message, self.on_connect, subscriptions, self.log.child("edgecast.mqtt"))
+        self.broker_watch = BrokerWatch(self.link.client, self.limiter)
+        self.broker_watch.on_ack = self.outbox.acked
+        self.discovery = Discovery(cfg, self.link, self.log.child("edgecast.homeassistant")) \
+            if cfg.homeassistant.discovery else None
+        self.stats_dirty = True
+
+    # --- state ----------------------------------------------------------------------------
+    @staticmethod
+    def _hour_text(hour) -> str:
+        return iso(np.datetime64(int(hour), "s")) if hour is not None else "unknown"
+
+    def _restore(self, data: dict) -> None:
+        if data.get("station") != self.cfg.station.id:
+            raise ValueError(f"state of station {data.get('station')!r}, this is {self.cfg.station.id!r}")
+        self.buffer.load_dict(data["buffer"])
+        newest = data["newest"]
+        if newest is not None and not isinstance(newest, (int, float)):
+            raise TypeError("newest is not a number")
+        self.clock.newest = newest
+        self.outbox.load_list(data.get("outbox", []))  # absent in files written before the outbox
+
+    def save_state(self) -> bool:
+        """Write the buffer; on a disk fault keep serving from memory and report it.
+
+        A read-only or full state directory must not stop the forecasts: the error is
+        logged (rate-limited), counted, shown in stats (``state.error``) and in the
+        systemd STATUS line, and cleared by the next write that succeeds.
+        """
+        with self.lock:
+            try:
+                state.save(self.state_file, {"station": self.cfg.station.id, "newest": self.clock.newest,
+                                             "buffer": self.buffer.to_dict(), "outbox": self.outbox.to_list()})
+            except OSError as exc:
+                self.state_error = f"cannot write {self.state_file}: {exc.strerror or exc}"
+                self.counters["state_write_failures"] += 1
+                self.stats_dirty = True
+                self.limiter.event("state not saved", type(exc).__name__,
+                                   f"{self.state_error}; serving from memory (a restart would lose "
+                                   "the hours since the last successful write)")
+                return False
+            if self.state_error:
+                self.log.warning("state written again to %s after %d failed write(s)", self.state_file,
+                            self.counters["state_write_failures"])
+                self.state_error = None
+                self.stats_dirty = True
+            self.state_saved_hour = self.buffer.hours[-1] if len(self.buffer.hours) else None
+            return True
+
+    # --- readings -------------------------------------------------------------------------
+    def on_message(self, payload: bytes, topic: str, retained: bool) -> None:
+        """Every subscribed message: Home Assistant's status, or a reading for the adapter."""
+        if self.discovery is not None and topic == self.discovery.status_topic:
+            self.discovery.on_status(payload)
+            return
+        self.on_payload(payload, topic, retained)
+
+    def on_payload(self, payload: bytes, topic: str | None = None, retained: bool = False) -> None:
+        with self.lock:
+            self.stats_dirty = True
+            # Adapters stamp readings without a timestamp (ESPHome) with the receive time.
+            result = self.adapter.convert(topic or self.adapter.topic, payload, time.time(), retained)
+            if result is None:  # held (an ESPHome value waiting for the next reading)
+                return
+            if isinstance(result, Ignored):
+                self.counters["ignored"][result.reason] += 1
+                self.log.debug("message on %s ignored: %s (%s)", topic, result.reason, result.detail)
+                return
+            if isinstance(result, Rejection):
+                self._reject(result.reason, result.detail)
+                return
+            for reason, n in result.dropped.items():
+                self.counters["values_dropped"][reason] += n
+                self.limiter.event("value dropped", reason, f"{n} value(s) in the reading at "
+                                   f"{self._time_text(result.time)}")
+            admitted, reason = self.clock.admit(result)
+            if reason == "out_of_order" and self.buffer.in_open_hour(result.time):
+                self._derive(result)
+                self.buffer.merge_late(result)
+                self.counters["accepted"] += 1
+                self.counters["late"] += 1
+                self.log.debug("reading %s accepted (late, merged into the open hour)", self._time_text(result))
+                return
+            if reason:
+                self._reject(reason, f"reading at {self._time_text(result)}, newest accepted "
+                                     f"{self._time_text(self.clock.newest)}")
+                return
+            if len(admitted) > 1:
+                self.counters["time_jumps"] += 1
+                # The held readings were counted as far_future; confirmed, they are accepted.
+                self.counters["rejected"]["far_future"] -= len(admitted) - 1
+                if not self.counters["rejected"]["far_future"]:
+                    del self.counters["rejected"]["far_future"]
+                self.log.warning("event time jumped to %s, confirmed by %d readings", self._time_text(admitted[0]),
+                            len(admitted))
+            for reading in admitted:
+                self.log.debug("reading %s accepted", self._time_text(reading))
+                self._derive(reading)
+                self.counters["accepted"] += 1
+                if self.buffer.add(reading, on_hour=self._forecast):
+                    self.save_state()
+
+    def _derive(self, reading: Reading) -> None:
+        if self.cfg.readings.derive_missing and physics.fill_missing(reading.values):
+            self.counters["derived_readings"] += 1
+
+    @staticmethod
+    def _time_text(t) -> str:
+        t = t.time if isinstance(t, Reading) else t
+        return "none" if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat()
+
+    def _reject(self, reason: str, detail: str) -> None:
+        self.counters["rejected"][reason] += 1
+        self.log.debug("reading rejected (%s): %s", reason, detail)  # every one; the warning is rate-limited
+        self.limiter.event("reading rejected", reason, detail)
+
+    def _forecast(self, hour: int) -> None:
+        """One forecast for each completed hour (called by the buffer as it completes)."""
+        self.counters["hours_completed"] += 1
+        payload = decide(self.buffer.window(), self.forecaster, self.model_error, self.cfg.station.id,
+                         self.cfg.gaps.min_observed_fraction)
+        if payload is None:
+            self.counters["forecasts"]["skipped_no_temperature"] += 1
+            self.limiter.event("no forecast", "no_temperature",
+                               f"no recent temperature for {self._hour_text(hour)}")
+            return
+        self.counters["forecasts"][payload["source"]] += 1
+        self.last_forecast = payload
+        info = self.link.publish("forecast", payload, retain=True)
+        # Owed until the broker's PUBACK; the caller's state write (after this hour) saves it.
+        self.outbox.add(payload, getattr(info, "mid", None))
+        self.publish_stats()
+        self.log.debug("forecast %s", payload)
+
+    # --- stats and status -----------------------------------------------------------------
+    def stats(self) -> dict:
+        c = self.counters
+        return {
+            "station": self.cfg.station.id,
+            "uptime_s": round(time.monotonic() - self.started, 1),
+            "rss_bytes": rss_bytes(),
+            "last_problem": self.last_problem.last(self.cfg.station.id),
+            "readings": {"accepted": c["accepted"], "rejected": dict(c["rejected"]),
+                         "ignored": dict(c["ignored"]),
+                         "values_dropped": dict(c["values_dropped"]), "derived": c["derived_readings"],
+                         "late": c["late"], "time_jumps": c["time_jumps"]},
+            "hours_completed": c["hours_completed"],
+            "hours_buffered": int(len(self.buffer.hours)),
+            "forecasts": dict(c["forecasts"]),
+            "last_issued_at": self.last_forecast["issued_at"] if self.last_forecast else None,
+            "model": self.forecaster.identity if self.forecaster else None,
+            "model_error": self.model_error,
+            "connects": self.link.connects,
+            "broker": self.broker_watch.stats(),
+            "input": self.cfg.input.format,
+            "discovery_published": self.discovery.published if self.discovery else None,
+            "outbox": {"pending": len(self.outbox), "republished": self.outbox.republished,
+                       "dropped": self.outbox.dropped},
+            "state": {"error": self.state_error, "write_failures": c["state_write_failures"],
+                      "saved_hour": self._hour_text(self.state_saved_hour)
+                      if self.state_saved_hour is not None else None},
+        }
+
+    def status_text(self) -> str:
+        c = self.counters
+        last = self.last_forecast
+        text = (f"{len(self.buffer.hours)} h buffered; {c['accepted']} readings accepted, "
+                f"{sum(c['rejected'].values())} rejected")
+        if last:
+            text += f"; {last['issued_at']} {last['source']} {last['temperature_c']:.1f} °C"
+        if self.state_error:
+            text += f"; STATE NOT SAVED: {self.state_error}"
+        return text
+
+    def on_connect(self) -> None:
+        with self.lock:
+            # Forecasts a previous process published but never saw acknowledged: again, as
+            # they were (same payload), before anything new. paho resends its own in-flight
+            # ones after a reconnect, so this only concerns what the state file brought.
+            for payload in self.outbox.unpublished():
+                info = self.link.publish("forecast", payload, retain=True)
+                self.outbox.set_mid(payload, getattr(info, "mid", None))
+                self.outbox.republished += 1
+                self.log.info("republished the unacknowledged forecast for %s", payload["issued_at"])
+        if self.discovery is not None:  # on every connect: the broker may have lost retained configs
+            self.discovery.publish()
+        self.publish_stats()
+
+    # --- live configuration -----------------------------------------------------------
+    def apply(self, new: config_mod.Config) -> None:
+        """SIGHUP: this station's new values that apply live, and its new model if it loads."""
+        forecaster, error = load_model(new, self.log)
+        with self.lock:
+            for section in ("model", "readings", "gaps", "log", "stats"):
+                setattr(self.cfg, section, getattr(new, section))
+            self.buffer.carry = new.gaps.carry_forward_hours * 3600
+            self.clock.max_future = new.readings.max_future_minutes * 60
+            self.clock.confirm = new.readings.confirm_jump_readings
+            self.limiter.every = new.log.repeat_seconds
+            if forecaster is not None:
+                self.forecaster, self.model_error = forecaster, None
+            elif self.forecaster is not None:
+                self.log.error("reload: the new model cannot serve (%s); keeping the running model", error)
+            else:
+                self.model_error = error
+                self.log.warning("reload: still no model: %s", error)
+            self.stats_dirty = True
+
+    def publish_stats(self) -> None:
+        with self.lock:
+            self.link.publish("stats", self.stats(), retain=True)
+            self.stats_dirty = False
+
+    def stop(self) -> None:
+        """Disconnect first (waiting for "offline", hence for the forecasts queued before it,
+        to be acknowledged), then save: once paho's thread has stopped no reading can be
+        acknowledged to the broker without being in the saved state."""
+        self.log.info("stopping: flushing state to %s", self.state_file)
+        if self.discovery is not None:
+            self.discovery.cancel()
+        if self.link.connected:
+            self.publish_stats()
+        self.link.stop()
+        with self.lock:
+            self.save_state()

@@ -142,3 +142,31 @@ def test_check_lists_every_station_and_clients_pick_one(tmp_path):
     out = subprocess.run(EDGECAST + ["watch", "--config", str(config), "--station", "attic"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "no station 'attic'" in out.stderr
+
+
+def test_sighup_applies_each_stations_own_changes(tmp_path, caplog):
+    """Service.reload (what SIGHUP runs), in-process: links never connect."""
+    import logging
+    from edgecast.daemon import config as config_mod
+    from edgecast.daemon.service import Service
+    path = tmp_path / "gateway.toml"
+    path.write_text(f'[state]\ndir = "{tmp_path}"\n' + GATEWAY.replace("{dir}", str(tmp_path)))
+    svc = Service(config_mod.load(path), str(path))
+    roof, garden, shed = svc.stations
+    assert garden.forecaster is None and roof.forecaster is not None and shed.forecaster is not None
+    running = roof.forecaster
+
+    # garden's model fixed, shed's carry-forward changed, a fourth station added
+    path.write_text(path.read_text().replace(f'model = {{ path = "{tmp_path}/no-such-model.tflite" }}',
+                                             'model = { path = "bme280" }')
+                    + '[stations.gaps]\ncarry_forward_hours = 1\n'
+                    + '[[stations]]\nid = "attic"\ninput = { format = "native" }\n')
+    with caplog.at_level(logging.INFO, logger="edgecast"):
+        svc.reload()
+    assert garden.forecaster is not None and garden.model_error is None
+    assert garden.forecaster.identity["kind"] != roof.forecaster.identity["kind"]  # the bme280 bundle
+    assert roof.forecaster.identity == running.identity  # unchanged config: the same bundle again
+    assert (shed.buffer.carry, roof.buffer.carry) == (3600, 3 * 3600)
+    assert "the list of stations changed (roof, garden, shed -> roof, garden, shed, attic)" in caplog.text
+    assert len(svc.stations) == 3
+    svc.shutdown()

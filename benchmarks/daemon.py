@@ -214,6 +214,13 @@ def last_stats(rig: Rig) -> dict:
     return {}
 
 
+def outbox_max(rig: Rig) -> int:
+    """The most forecasts the daemon held unacknowledged (each is in every state write)."""
+    with rig.sub.lock:
+        return max((p.get("outbox", {}).get("pending", 0) for _, topic, p in rig.sub.arrivals
+                    if topic.endswith("/stats") and isinstance(p, dict)), default=0)
+
+
 # --- rss ----------------------------------------------------------------------------------------
 def bench_rss(args) -> dict:
     variants = dict(runtimes(args.tflite_python))
@@ -425,10 +432,11 @@ def bench_backlog(args) -> dict:
             r["forecasts"] = sum(st["forecasts"].values())
             r["rejected"] = st["readings"]["rejected"]
             r["accepted"] = st["readings"]["accepted"]
+            r["outbox_max"] = outbox_max(rig)
             live.append(r)
             print(f"live   run {i + 1}: {r['readings']} readings in {r['seconds']:.2f} s = {r['rate']:.0f}/s "
                   f"(replay alone {r['publish_rate']:.0f}/s); accepted {r['accepted']}, rejected {r['rejected']}, "
-                  f"{r['forecasts']} forecasts", flush=True)
+                  f"{r['forecasts']} forecasts, at most {r['outbox_max']} awaiting their PUBACK", flush=True)
         finally:
             rig.stop()
         # queued: readings published while the daemon was down, delivered at once when it starts

@@ -73,7 +73,10 @@ class Station:
         self.state_error: str | None = None  # why the last state write failed, None when it worked
         self.state_saved_hour = None
         self.last_forecast: dict | None = None
-        self.outbox = Outbox()  # forecasts not yet acknowledged by the broker (saved with the buffer)
+        # forecasts not yet acknowledged by the broker (saved with the buffer)
+        self.outbox = Outbox(on_drop=lambda n, issued: self.limiter.event(
+            "outbox full", "dropped_oldest", f"{self.outbox.limit} forecasts await the broker's PUBACK; dropped "
+            f"{n} older one(s), the newest issued at {issued} (normal while a backlog streams in)"))
         self.buffer = HourlyBuffer(cfg.gaps.carry_forward_hours)
         self.clock = EventClock(cfg.readings.max_future_minutes * 60, cfg.readings.confirm_jump_readings)
         self.state_file = state.state_path(cfg.state_dir, self.id)

@@ -207,8 +207,8 @@ def _section(name: str, cls, table) -> object:
     return cls(**{k: _check_type(f"{name}.{k}", v, getattr(defaults, k)) for k, v in table.items()})
 
 
-SECTIONS = ("mqtt", "station", "topics", "model", "readings", "gaps", "state", "log", "stats", "input",
-            "homeassistant")  # the file's [tables]; Config's other fields are derived
+# The file's [tables] and their types (Config's other fields are derived, not written).
+SECTIONS = {f.name: f.default_factory for f in fields(Config) if f.name not in ("stations", "_gateway")}
 
 
 _FORBIDDEN_IN_ID = ("+", "#", "/", "\0")
@@ -340,8 +340,7 @@ def _validate_input(cfg: Config) -> None:
 # --- several stations ---------------------------------------------------------------------
 # What a [[stations]] entry may set besides its id; [mqtt], [state], [log] and [stats]
 # belong to the process and are shared.
-STATION_SECTIONS = {"topics": TopicsConfig, "model": ModelConfig, "readings": ReadingsConfig,
-                    "gaps": GapsConfig, "input": InputConfig, "homeassistant": HomeAssistantConfig}
+STATION_SECTIONS = {name: SECTIONS[name] for name in ("topics", "model", "readings", "gaps", "input", "homeassistant")}
 
 
 def _station_entries(entries) -> list[dict]:
@@ -409,13 +408,10 @@ def parse(text: str, source: str = "<config>") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML ({exc})") from None
-    classes = {"mqtt": MqttConfig, "station": StationConfig, "topics": TopicsConfig, "model": ModelConfig,
-               "readings": ReadingsConfig, "gaps": GapsConfig, "state": StateConfig, "log": LogConfig,
-               "stats": StatsConfig, "input": InputConfig, "homeassistant": HomeAssistantConfig}
     for name in data:
-        if name not in classes and name != "stations":
-            raise ConfigError(f"{name}: unknown section (known: {', '.join(classes)}, stations)")
-    cfg = Config(**{name: _section(name, cls, data.get(name, {})) for name, cls in classes.items()})
+        if name not in SECTIONS and name != "stations":
+            raise ConfigError(f"{name}: unknown section (known: {', '.join(SECTIONS)}, stations)")
+    cfg = Config(**{name: _section(name, cls, data.get(name, {})) for name, cls in SECTIONS.items()})
     if "stations" in data:
         if "station" in data:
             raise ConfigError("stations: use either one [station] or several [[stations]], not both")

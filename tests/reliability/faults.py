@@ -43,9 +43,7 @@ class InProcess:
         text = f'[station]\nid = "{station}"\n[state]\ndir = "{tmp_path / "inproc-state"}"\n'
         self.cfg = config_mod.parse(text + (extra or NO_MODEL.format(dir=tmp_path)))
         self.station = Station(self.cfg)
-        self.published: list[tuple[str, object]] = []
-        self.station.link.publish = lambda name, payload, retain=True, qos=None: \
-            self.published.append((name, payload))
+        self.published = record_publishes(self.station)
 
     def feed(self, items) -> "InProcess":
         for p in items:
@@ -53,7 +51,23 @@ class InProcess:
         return self
 
     def forecasts(self) -> list[dict]:
-        return [p for name, p in self.published if name == "forecast"]
+        return forecasts_of(self.published)
+
+
+def record_publishes(station) -> list[tuple[str, object]]:
+    """Replace the station's MQTT publish (the link never connects): every (topic name,
+    payload) it would publish is appended to the returned list, JSON text decoded as a
+    subscriber would."""
+    published: list[tuple[str, object]] = []
+
+    def publish(name, payload, retain=True, qos=None):
+        published.append((name, json.loads(payload) if isinstance(payload, (str, bytes)) else payload))
+    station.link.publish = publish
+    return published
+
+
+def forecasts_of(published: list[tuple[str, object]]) -> list[dict]:
+    return [p for name, p in published if name == "forecast"]
 
 
 def check_state_file(path: Path, station: str = "jena") -> int:

@@ -24,7 +24,7 @@ from edgecast.daemon import config as config_mod
 from edgecast.daemon.station import Station
 from tests.conftest import require
 from tests.daemon.daemon_harness import replay, wait_until
-from tests.reliability.faults import NO_MODEL, InProcess, compare_forecasts, payloads
+from tests.reliability.faults import NO_MODEL, InProcess, compare_forecasts, payloads, record_publishes
 
 START = "2020-03-01T00:00:00"
 HOUR = 3600
@@ -34,8 +34,7 @@ def service(tmp_path) -> Station:
     cfg = config_mod.parse(f'[station]\nid = "jena"\n[state]\ndir = "{tmp_path / "state"}"\n'
                            + NO_MODEL.format(dir=tmp_path))
     s = Station(cfg)
-    s.published = []
-    s.link.publish = lambda name, payload, retain=True, qos=None: s.published.append((name, payload))
+    s.published = record_publishes(s)
     return s
 
 

@@ -18,7 +18,7 @@ from edgecast.daemon import config as config_mod
 from edgecast.daemon.service import Service
 from edgecast.daemon.station import Station
 from edgecast.forecaster import DEFAULT_BUNDLE
-from tests.reliability.faults import payloads
+from tests.reliability.faults import forecasts_of, payloads, record_publishes
 
 START = "2020-03-01T00:00:00"
 
@@ -69,13 +69,12 @@ def service(tmp_path, model: str, config_name: str = "edgecast.toml") -> Service
                     f'[model]\npath = "{model}"\n')
     svc = Service(config_mod.load(path), str(path))
     s = svc.stations[0]
-    s.published = []
-    s.link.publish = lambda name, payload, retain=True, qos=None: s.published.append((name, payload))
+    s.published = record_publishes(s)
     return svc
 
 
 def forecasts(s: Station) -> list[dict]:
-    return [p for name, p in s.published if name == "forecast"]
+    return forecasts_of(s.published)
 
 
 EXPECTED = {

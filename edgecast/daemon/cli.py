@@ -28,8 +28,8 @@ def _config(path):
 def _broker_options(f):
     f = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
                      help="Take broker, TLS, credentials and topics from this daemon configuration.")(f)
-    f = click.option("--station", default=None, help="Station id (default: from --config, else 'default'); required when --config lists "
-                          "several [[stations]].")(f)
+    f = click.option("--station", default=None, help="Station id (default: from --config, else 'default'); "
+                     "required when --config lists several [[stations]].")(f)
     f = click.option("--port", type=int, default=None, help="Broker port (default: from --config, else 1883).")(f)
     f = click.option("--host", default=None, help="Broker host (default: from --config, else localhost).")(f)
     return f

@@ -162,7 +162,6 @@ class Config:
             return f"{self.mqtt.client_id}-{self.station.id}" if self._gateway else self.mqtt.client_id
         return f"edgecast-{socket.gethostname()}-{self.station.id}"
 
-
     @property
     def state_dir(self) -> Path:
         if self.state.dir:
@@ -293,16 +292,15 @@ def _validate(cfg: Config) -> None:
 
 
 def _validate_input(cfg: Config) -> None:
-    from .adapters import DEFAULT_TOPICS, FORMATS
+    from .adapters import FORMATS, input_topic
     from .adapters.units import parse_mapping
     i = cfg.input
     if i.format not in FORMATS:
         raise ConfigError(f"input.format: {i.format!r} must be one of {', '.join(FORMATS)}")
-    template = i.topic or DEFAULT_TOPICS[i.format] or cfg.topics.readings
     try:
-        topic = template.format(station=cfg.station.id)
+        topic = input_topic(cfg)
     except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError(f"input.topic: {template!r} may only use the placeholder {{station}} ({exc})") from None
+        raise ConfigError(f"input.topic: {i.topic!r} may only use the placeholder {{station}} ({exc})") from None
     problem = _topic_problem(topic)
     if problem:
         raise ConfigError(f"input.topic: {topic[:80]!r} {problem}")

@@ -98,9 +98,9 @@ class MqttLink:
 
     def start(self) -> None:
         m = self.cfg.mqtt
-        self.log.info("connecting to %s:%d as %s (MQTT %s%s%s)", m.host, m.port, self.cfg.client_id, m.protocol,
-                 ", TLS" if (m.tls or m.tls_ca_certs or m.tls_client_cert) else "",
-                 f", user {m.user}" if m.user else "")
+        self.log.info("connecting to %s:%d as %s (MQTT %s%s%s)", m.host, m.port, self.cfg.client_id,
+                      m.protocol, ", TLS" if (m.tls or m.tls_ca_certs or m.tls_client_cert) else "",
+                      f", user {m.user}" if m.user else "")
         # connect_async: a broker that is down at boot is retried by the loop thread
         # with backoff instead of failing the start.
         self.client.connect_async(m.host, m.port, m.keepalive, **connect_args(self.cfg, persistent=True))
@@ -113,7 +113,7 @@ class MqttLink:
         self.connected = True
         self.connects += 1
         self.log.info("connected (session present: %s); subscribing to %s", flags.session_present,
-                 ", ".join(self.subscriptions))
+                      ", ".join(self.subscriptions))
         for topic in self.subscriptions:
             client.subscribe(topic, qos=self.qos)
         client.publish(self.topics["status"], "online", qos=1, retain=True)

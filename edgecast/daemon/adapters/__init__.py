@@ -134,8 +134,10 @@ def input_source(cfg) -> tuple[str, ...]:
 def same_sensor(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """Whether two stations' input_source() can take the same message as a reading: the
     same subscription and, for rtl_433, filters that admit a common device."""
-    if a[0] != b[0] or len(a) != len(b):
-        return a[0] == b[0]
+    if a[0] != b[0]:
+        return False
+    if len(a) != len(b):  # one topic read in two formats: both would take its messages
+        return True
     return all(x == y or not x or not y for x, y in zip(a[1:], b[1:]))
 
 

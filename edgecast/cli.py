@@ -14,24 +14,9 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .data import DataError
+from .cli_options import data_option, load_data, protocol_option
 
-DATA_HELP = ("Jena CSV file(s): the Keras jena_climate_2009_2016.csv[.zip|.xz], mpi_roof*.csv exports "
-             "or the 2020 weather.csv[.xz]. Repeat to join several files in time order. "
-             "Default: $EDGECAST_DATA.")
-
-
-def data_option(f):
-    return click.option("--data", "data_paths", multiple=True, required=True, envvar="EDGECAST_DATA",
-                        type=click.Path(dir_okay=False, path_type=Path), help=DATA_HELP)(f)
-
-
-def _load(paths):
-    from .data import load
-    try:
-        return load(list(paths))
-    except DataError as exc:
-        raise click.ClickException(str(exc)) from None
+EVALUATE_PROTOCOLS = ("seed", "reference", "years", "whole")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -66,6 +51,7 @@ def data_fetch(dest, sha256):
     The file's content is verified (420,551 rows, 2009-01-01 to 2017-01-01) and its
     SHA-256 printed; pass --sha256 to pin it on later machines.
     """
+    from .data import DataError
     from .data.fetch import KERAS_URL, default_data_dir, fetch_keras, sha256_of
     dest = dest or default_data_dir()
     click.echo(f"downloading {KERAS_URL}", err=True)
@@ -82,6 +68,7 @@ def data_fetch(dest, sha256):
               help="Directory to store it in. Default: $EDGECAST_DATA_DIR or ~/.cache/edgecast.")
 def data_import(source, dest):
     """Check a local Jena file and copy it into the data directory."""
+    from .data import DataError
     from .data.fetch import default_data_dir, import_local
     try:
         path = import_local(source, dest or default_data_dir())
@@ -91,66 +78,121 @@ def data_import(source, dest):
 
 
 @data.command("check")
-@data_option
+@data_option()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def data_check(data_paths, as_json):
-    """Load file(s) and report rows, time range and faults (duplicates, gaps, -9999 codes)."""
-    series = _load(data_paths)
-    report = {"sources": series.sources, "rows": len(series), "first": str(series.times[0]),
-              "last": str(series.times[-1]), **series.quality.as_dict()}
+    """Load file(s) and report what each holds and what is wrong with it.
+
+    Per file: rows, time range, the detected row step (10 min or 1 h), the model channels
+    present, derived from p/T/rh, or lacking, and its faults (duplicate and backward
+    times, gaps, -9999 codes, empty fields). Then the joined series and its hourly grid:
+    the hours a model can see, as the daemon would build them from live readings.
+    """
+    series = load_data(data_paths)
+    grid = series.hourly()
+    files = []
+    for f in series.files:
+        files.append({**f.report(), "first": str(series.times[f.first_row]), "last": str(series.times[f.end_row - 1])})
+    from .resample import OBSERVED
+    from .schema import TARGET_INDEX
+    report = {"files": files, "rows": len(series), "first": str(series.times[0]), "last": str(series.times[-1]),
+              **{k: v for k, v in series.quality.as_dict().items() if k != "rows"},
+              "hours": len(grid), "hours_with_temperature": int((grid.status[:, TARGET_INDEX] == OBSERVED).sum())}
     if as_json:
         click.echo(json.dumps(report))
-    else:
-        for key, value in report.items():
-            click.echo(f"{key:>16}: {value}")
+        return
+    for f in files:
+        click.echo(f"{f['path']}")
+        click.echo(f"  {f['rows']} rows, {f['first']} .. {f['last']}, one row every {f['step_minutes']} min")
+        click.echo(f"  channels  {', '.join(f['channels'])}")
+        if f["derived"]:
+            click.echo(f"  derived   {', '.join(f['derived'])} (from p, T and rh)")
+        if f["lacking"]:
+            click.echo(f"  lacking   {', '.join(f['lacking'])} (models that read them are refused)")
+        faults = [f"{f['duplicate_times']} duplicate times", f"{f['backward_steps']} backward steps",
+                  f"{f['gaps']} gaps (largest {f['largest_gap_hours']} h)"]
+        faults += [f"{n} × -9999 in {c}" for c, n in f["sentinels"].items()]
+        faults += [f"{n} empty {c}" for c, n in f["empty"].items()]
+        click.echo(f"  faults    {', '.join(faults)}")
+    click.echo(f"joined: {report['rows']} rows, {report['first']} .. {report['last']}, {report['gaps']} gaps; "
+               f"hourly grid {report['hours']} hours, {report['hours_with_temperature']} with a temperature")
 
 
 # --- evaluate -------------------------------------------------------------------------------
 @main.command()
 @click.argument("model")
-@data_option
+@data_option()
+@protocol_option(EVALUATE_PROTOCOLS, "seed")
 @click.option("--runtime", type=click.Choice(["auto", "litert", "tflite-runtime"]), default="auto",
               show_default=True, help="TFLite runtime for a bundle.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def evaluate(model, data_paths, runtime, as_json):
-    """Measure MODEL on the reference protocol: validation and test MAE in °C.
+def evaluate(model, data_paths, protocol_name, runtime, as_json):
+    """Measure MODEL on a protocol: MAE in °C per part, beside the naive forecast's.
 
     MODEL is `naive` (temperature in 24 h = temperature now), a model directory
     written by `edgecast train` (Keras, needs the [train] extra), or a bundle written by
-    `edgecast export` — evaluated through the TFLite runtime, without TensorFlow: the
-    honest accuracy of what ships.
+    `edgecast export` (or a bundled model's name: default, bme280) — evaluated through
+    the TFLite runtime, without TensorFlow: the honest accuracy of what ships.
+
+    \b
+    Examples:
+      edgecast evaluate naive --data jena_climate_2009_2016_hourly.csv.xz --protocol seed
+      edgecast evaluate default --protocol years --data jena_climate_2009_2016_hourly.csv.xz \
+          --data mpi_roof_2017b.csv.xz --data weather.csv.xz --data mpi_roof_2021_hourly.csv.xz \
+          --data mpi_roof_2022_hourly.csv.xz
+      edgecast evaluate default --protocol whole --data mpi_roof_2022_hourly.csv.xz
     """
-    series = _load(data_paths)
     from . import protocol
-    if model == "naive":
-        result = protocol.evaluate(series.values, protocol.naive_predict(series.values))
-    else:
-        result = _evaluate_model(Path(model), series, runtime)
+    from .data import DataError
+    series = load_data(data_paths)
+    try:
+        if model == "naive":
+            layout = protocol.layout(protocol_name, series)
+            result = protocol.evaluate(layout, layout.naive)
+        else:
+            result = _evaluate_model(model, series, protocol_name, runtime)
+    except DataError as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(result))
-    else:
-        click.echo(f"{model}: validation MAE {result['val_mae']:.2f} °C over {result['val_windows']} windows, "
-                   f"test MAE {result['test_mae']:.2f} °C over {result['test_windows']} windows")
+        return
+    click.echo(_describe(model, protocol_name, result))
 
 
-def _evaluate_model(path: Path, series, runtime: str) -> dict:
+def _describe(model: str, protocol_name: str, result: dict) -> str:
+    lines = []
+    for part in ("val", "test", "all"):
+        prefix = "" if part == "all" else f"{part}_"
+        if f"{prefix}mae" in result:
+            name = {"val": "validation", "test": "test", "all": "all windows"}[part]
+            lines.append(f"{name:>12}: MAE {result[f'{prefix}mae']:.3f} °C, naive {result[f'naive_{prefix}mae']:.3f} °C "
+                         f"over {result[f'{prefix}windows']} windows")
+        for period in ("by_quarter", "by_month"):
+            for key, r in result.get(f"{prefix}{period}", {}).items():
+                lines.append(f"{key:>12}: MAE {r['mae']:.3f} °C, naive {r['naive_mae']:.3f} °C "
+                             f"({1 - r['mae'] / r['naive_mae']:+.1%} better) over {r['windows']} windows")
+    return f"{model} on the {protocol_name} protocol\n" + "\n".join(lines)
+
+
+def _evaluate_model(model: str, series, protocol_name: str, runtime: str) -> dict:
     from . import protocol
+    path = Path(model)
     if path.is_dir():
         try:
             from training.train import evaluate_model_dir
         except ImportError as exc:
             raise click.ClickException(f"evaluating a Keras model needs the training extra ({exc})") from None
-        return evaluate_model_dir(path, series)
+        return evaluate_model_dir(path, series, protocol_name)
     from .bundle import BundleError
-    from .features import series_columns
-    from .forecaster import load_forecaster
+    from .features import layout_columns, required_channels
+    from .forecaster import bundle_path, load_forecaster
     try:
-        forecaster = load_forecaster(path, runtime)
+        forecaster = load_forecaster(bundle_path(model), runtime)
     except BundleError as exc:
         raise click.ClickException(str(exc)) from None
-    columns = series_columns(forecaster.schema, series.times, series.values)
-    return protocol.evaluate(series.values,
-                             lambda starts: forecaster.runner.predict(protocol.windows(columns, starts)))
+    layout = protocol.layout(protocol_name, series, required_channels(forecaster.schema.features))
+    columns = layout_columns(forecaster.schema, layout)
+    return protocol.evaluate(layout, lambda starts: forecaster.runner.predict(layout.windows(columns, starts)))
 
 
 from .cli_bundle import export, inspect  # noqa: E402  (commands live beside their concern)
@@ -169,7 +211,7 @@ main.add_command(train)
 
 
 @main.command()
-@data_option
+@data_option()
 @click.option("--start", default=None,
               help="First replayed reading, ISO 8601. Default: midnight after the reference protocol's "
                    "test part begins (data no model was trained on).")
@@ -187,8 +229,8 @@ def demo(data_paths, start, live_hours, speed):
     from .demo import DemoError, run_demo
     if start is None:
         from . import protocol
-        series = _load(data_paths)
-        first_test = protocol.split_rows(len(series))["val"][1]
+        series = load_data(data_paths)
+        first_test = protocol.split_rows(len(series), 3600 // series.step_seconds)["val"][1]
         start = str(series.times[first_test].astype("datetime64[D]") + 1)
     try:
         sys.exit(run_demo(list(data_paths), start, live_hours, speed, echo=click.echo))

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .bundle import BundleError
+from .cli_options import data_option
 
 
 @click.command()
@@ -22,8 +23,7 @@ from .bundle import BundleError
                                            "builtin op UNIDIRECTIONAL_SEQUENCE_LSTM (implies --no-unroll).")
 @click.option("--quantize", type=click.Choice(["none", "float16", "dynamic", "int8"]), default="none",
               show_default=True, help="Weight/activation quantisation; int8 calibrates on real training windows.")
-@click.option("--data", "data_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Data for the parity check and MAE (default: the files the model was trained on).")
+@data_option(required=False, help="Data for the parity check and MAE (default: the files the model was trained on).")
 def export(model_dir, out, unroll, fused, quantize, data_paths):
     """Convert a model trained by `edgecast train` into a self-describing TFLite bundle.
 
@@ -91,12 +91,11 @@ def inspect(bundle, runtime, as_json):
     click.echo(f"  features   {', '.join(s['features'])}")
     click.echo(f"  trained on {', '.join(meta['training']['sources'])}: {meta['training']['first']} … "
                f"{meta['training']['train_last']} (train part)")
-    if m.get("split") == "all":
-        click.echo(f"  accuracy   val MAE {m.get('val_mae')} °C on the last 10 % of its data (naive "
-                   f"{m.get('naive_val_mae')}); trained with --split all, so no test figure")
-    else:
-        click.echo(f"  accuracy   val MAE {m.get('val_mae')} °C, test MAE {m.get('test_mae')} °C "
-                   f"(naive {m.get('naive_val_mae')} / {m.get('naive_test_mae')})")
+    figures = [f"{part} MAE {m[f'{part}_mae']} °C (naive {m.get(f'naive_{part}_mae')})"
+               for part in ("val", "test") if m.get(f"{part}_mae") is not None]
+    protocol_name = m.get("protocol", m.get("split", "seed"))
+    click.echo(f"  accuracy   {protocol_name} protocol: " + (", ".join(figures) or
+               "trained on every window, no held-out part; its recipe's `years` figures are in BENCHMARKS.md"))
     click.echo(f"  ops        {', '.join(meta.get('ops', []))}")
     click.echo(f"  runtime    {forecaster.identity['runtime']}: median forecast {report['latency']['median_ms']:.3f} ms "
                f"(p99 {report['latency']['p99_ms']:.3f} ms)")

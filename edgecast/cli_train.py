@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from .cli_options import data_option, load_data, protocol_option
+
 
 def _kinds() -> list[str]:
     try:
@@ -36,9 +38,8 @@ class _TrainCommand(click.Command):
 
 @click.command(cls=_TrainCommand)
 @click.argument("kind")
-@click.option("--data", "data_paths", multiple=True, required=True, envvar="EDGECAST_DATA",
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="Jena CSV file(s) (Keras 2009-2016, mpi_roof*, 2020 weather.csv[.xz]); repeat to join.")
+@data_option()
+@protocol_option(("seed", "reference", "years", "final"), "seed")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Maximum epochs (early stopping may end sooner). Default: the kind's own.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -48,12 +49,8 @@ class _TrainCommand(click.Command):
               help="Early-stopping patience in epochs. Default: the kind's own.")
 @click.option("--limit-rows", type=click.IntRange(min=1), default=None,
               help="Use only the first N rows (quick runs; the protocol splits those N rows).")
-@click.option("--split", type=click.Choice(["protocol", "all"]), default="protocol", show_default=True,
-              help="protocol: train 50 % / validation 25 % / test 25 %, the published figures. all: train on "
-                   "the first 90 %, stop early on the last 10 % — the model to deploy once you know its "
-                   "protocol figures (it has no test figure of its own).")
-def train(kind, data_paths, epochs, out_dir, seed, patience, limit_rows, split):
-    """Train model KIND on the reference protocol and write a model directory.
+def train(kind, data_paths, protocol_name, epochs, out_dir, seed, patience, limit_rows):
+    """Train model KIND on a protocol and write a model directory.
 
     \b
     OUT/model.keras        the Keras model (output: temperature in °C in 24 h)
@@ -61,7 +58,8 @@ def train(kind, data_paths, epochs, out_dir, seed, patience, limit_rows, split):
     OUT/metadata.json      schema with the train part's statistics, hyper-parameters,
                            data range, val/test MAE beside naive, parameters, timing
     OUT/curves.png         training/validation curves
-    The best validation epoch is kept. `arima` writes metadata.json only.
+    The best validation epoch is kept (protocol final has none: the recipe's fixed
+    epochs). `arima` writes metadata.json only (row protocols).
     Then: `edgecast evaluate OUT --data ...`, `edgecast export OUT`.
     """
     kinds = _kinds()
@@ -69,15 +67,14 @@ def train(kind, data_paths, epochs, out_dir, seed, patience, limit_rows, split):
         raise click.ClickException("the training package is missing: install edgecast with the [train] extra")
     if kind not in kinds:
         raise click.ClickException(f"unknown kind {kind!r}; choose one of: {', '.join(kinds)}")
-    from .cli import _load
-    series = _load(data_paths)
+    series = load_data(data_paths)
     try:
         from training.train import train as run
     except ImportError as exc:
         raise click.ClickException(f"training needs the [train] extra (TensorFlow, statsmodels): {exc}") from None
     try:
         run(kind, out_dir=out_dir, epochs=epochs, seed=seed, patience=patience, limit_rows=limit_rows,
-            series=series, split=split, log=lambda msg: click.echo(msg, err=True))
-    except ValueError as exc:  # e.g. too few rows for a window
+            series=series, protocol_name=protocol_name, log=lambda msg: click.echo(msg, err=True))
+    except ValueError as exc:  # DataError included: a channel or a year the data lacks, too few rows
         raise click.ClickException(str(exc)) from None
     click.echo(out_dir)

@@ -14,6 +14,22 @@ _SECONDS_PER_DAY = 86400.0
 _DAYS_PER_YEAR = 365.2425
 
 
+# The raw channels each derived feature reads; time features read only the clock.
+_SOURCES: dict[str, tuple[str, ...]] = {
+    "wind_x": ("wv (m/s)", "wd (deg)"), "wind_y": ("wv (m/s)", "wd (deg)"),
+    "max_wind_x": ("max. wv (m/s)", "wd (deg)"), "max_wind_y": ("max. wv (m/s)", "wd (deg)"),
+    "hour_sin": (), "hour_cos": (), "doy_sin": (), "doy_cos": (),
+}
+
+
+def required_channels(features) -> list[str]:
+    """The raw channels (schema order) a feature list reads — what a window must hold."""
+    names = set()
+    for f in features:
+        names.update((f,) if f in CHANNEL_INDEX else _SOURCES[f])
+    return sorted(names, key=CHANNEL_INDEX.__getitem__)
+
+
 def _wind(values: np.ndarray, speed: str) -> tuple[np.ndarray, np.ndarray]:
     # Direction in degrees is discontinuous at 0/360 and meaningless at calm; the
     # vector (speed·cos, speed·sin) is neither.
@@ -60,12 +76,11 @@ def normalise(schema: FeatureSchema, columns: np.ndarray) -> np.ndarray:
     return ((columns - np.asarray(schema.mean)) / np.asarray(schema.std)).astype(np.float32)
 
 
-def series_columns(schema: FeatureSchema, times: np.ndarray, raw_values: np.ndarray) -> np.ndarray:
-    """Normalised model input columns for every row of a raw series (documented repair first).
+def layout_columns(schema: FeatureSchema, layout) -> np.ndarray:
+    """Normalised model input columns for every row of a protocol layout.
 
-    This is how both the training pipeline and device-side evaluation see a data file.
+    This is how both the training pipeline and device-side evaluation see the data:
+    repaired rows for the row protocols, the hourly grid for the grid protocols
+    (edgecast.protocol).
     """
-    from .data.clean import repair  # local: the daemon never needs the repair step
-
-    repaired, _ = repair(raw_values)
-    return normalise(schema, compute_columns(schema.features, repaired, times))
+    return normalise(schema, compute_columns(schema.features, layout.clean, layout.times))

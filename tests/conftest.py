@@ -31,3 +31,21 @@ def require(condition: bool, reason: str) -> None:
     if os.environ.get("EDGECAST_REQUIRE_ALL") == "1":
         pytest.fail(f"required in CI: {reason}")
     pytest.skip(reason)
+
+DATA_DIR = JENA_2020.parent
+YEARS_FILES = ("jena_climate_2009_2016_hourly.csv.xz", "mpi_roof_2017b.csv.xz", "weather.csv.xz",
+               "mpi_roof_2021_hourly.csv.xz", "mpi_roof_2022_hourly.csv.xz")
+
+
+def shared_file(name: str) -> Path:
+    path = DATA_DIR / name
+    if not path.exists():
+        pytest.fail(f"the real Jena file is required at {path} (../shared/data beside the clone)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def series_years():
+    """All five files of ../shared/data joined: 2009–2016 hourly … 2022."""
+    from edgecast.data import load
+    return load([shared_file(n) for n in YEARS_FILES])

@@ -101,7 +101,7 @@ def test_malformed_rows_name_file_and_line(tmp_path, body, message):
 def test_missing_columns_and_files_are_clear_errors(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text('"Date Time","p (mbar)"\n01.01.2020 00:10:00,1000\n')
-    with pytest.raises(DataError, match=r"line 1: missing channel column"):
+    with pytest.raises(DataError, match=r"line 1: no 'T \(degC\)' column"):
         read_file(path)
     with pytest.raises(DataError, match="no such file"):
         read_file(tmp_path / "nope.csv")
@@ -116,3 +116,82 @@ def test_repair_interpolates_sentinels_and_impossible_values():
     assert fixed[1, CHANNEL_INDEX["rh (%)"]] == pytest.approx((86.1 + 85.1) / 2)
     assert counts == {"rh (%)": 1, "wv (m/s)": 1}
     assert values[2, wv] == -9999  # the input is not modified
+
+
+# --- the other files of ../shared/data, unchanged -------------------------------------------
+@pytest.mark.parametrize("name, rows, step, lacking, derived", [
+    ("jena_climate_2009_2016_hourly.csv.xz", 70_038, 60, ["max. wv (m/s)", "wd (deg)"],
+     ["Tpot (K)", "VPact (mbar)", "VPdef (mbar)", "sh (g/kg)", "H2OC (mmol/mol)", "rho (g/m**3)"]),
+    ("mpi_roof_2017b.csv.xz", 26_496, 10, [], []),
+    ("mpi_roof_2021_hourly.csv.xz", 8_760, 60, [], []),
+    ("mpi_roof_2022_hourly.csv.xz", 8_749, 60, [], []),
+])
+def test_every_shared_file_loads_with_its_step_and_channels(name, rows, step, lacking, derived):
+    from .conftest import shared_file
+    s = read_file(shared_file(name))
+    f = s.files[0]
+    assert (len(s), f.step_seconds // 60, f.lacking, f.derived) == (rows, step, lacking, derived)
+    assert np.isnan(s.values[:, [CHANNEL_INDEX[c] for c in lacking]]).all()
+    assert np.isfinite(s.values[:, CHANNEL_INDEX["T (degC)"]]).all()
+
+
+def test_derived_channels_match_the_stations_own_values(series_2020):
+    # The hourly copy lacks sh: derived from p, T, rh it must match what the station writes.
+    from edgecast.physics import derive
+    v = series_2020.values[:5000]
+    ok = (v[:, 0] > 800) & (v[:, 4] > 0)
+    d = derive(v[ok, 0], v[ok, 1], v[ok, 4])
+    assert np.abs(d["sh (g/kg)"] - v[ok, CHANNEL_INDEX["sh (g/kg)"]]).max() < 0.06
+
+
+def test_hourly_copy_minutes_drift_but_every_hour_gets_one_row():
+    from .conftest import shared_file
+    s = read_file(shared_file("jena_climate_2009_2016_hourly.csv.xz"))
+    grid = s.hourly()
+    observed = grid.status[:, CHANNEL_INDEX["T (degC)"]] == 0
+    # each file row serves the next full hour (rows at :10 … :50 are < 60 min old then)
+    assert observed.sum() == len(s) - 1  # the last row (23:50 on 31.12.2016) has no later full hour in range
+    first = np.flatnonzero(observed)[0]
+    assert str(grid.times[first]) == "2009-01-01T01:00:00"
+    assert grid.values[first, CHANNEL_INDEX["T (degC)"]] == pytest.approx(-8.02)  # the 00:10 row
+
+
+def test_header_variants_t_last_extra_columns_padding_and_empty_fields(tmp_path):
+    header = "date," + ",".join(c for c in CHANNEL_NAMES if c != "T (degC)") + ",CO2 (ppm),T (degC)"
+    body = []
+    for t, v in ROWS:
+        vals = v.split(",")
+        t_value = vals.pop(CHANNEL_INDEX["T (degC)"])
+        body.append(f"{t}," + ",".join(f"  {x}" for x in vals) + f",420.1,{t_value}")
+    body[0] = body[0].replace("  1.6,", ",", 1)  # an empty max. wv field
+    path = tmp_path / "mpi_roof_2021_hourly.csv"
+    path.write_text(header + "\n" + "\n".join(body) + "\n")
+    s = read_file(path)
+    assert s.values[:, CHANNEL_INDEX["T (degC)"]] == pytest.approx([0.71, 0.75, 0.73])
+    assert np.isnan(s.values[0, CHANNEL_INDEX["max. wv (m/s)"]])
+    assert s.files[0].quality.empty == {"max. wv (m/s)": 1}
+
+
+def test_rows_at_an_unknown_step_are_refused(tmp_path):
+    path = tmp_path / "odd.csv"
+    rows = [("2020-01-01 00:00:00", ROWS[0][1]), ("2020-01-01 00:07:00", ROWS[1][1]),
+            ("2020-01-01 00:14:00", ROWS[1][1])]
+    path.write_text(keras_text(rows))
+    with pytest.raises(DataError, match="odd.csv: rows are 7 min apart"):
+        read_file(path)
+
+
+def test_cli_data_check_reports_step_channels_and_faults():
+    import json
+    import subprocess
+    import sys
+    from .conftest import shared_file
+    out = subprocess.run([sys.executable, "-m", "edgecast.cli", "data", "check", "--json",
+                          "--data", str(shared_file("mpi_roof_2022_hourly.csv.xz")),
+                          "--data", str(shared_file("jena_climate_2009_2016_hourly.csv.xz"))],
+                         capture_output=True, text=True, check=True).stdout
+    report = json.loads(out)
+    old, new = report["files"]  # in time order, whatever the order given
+    assert old["step_minutes"] == 60 and old["lacking"] == ["max. wv (m/s)", "wd (deg)"] and old["gaps"] == 5
+    assert new["duplicate_times"] == 2 and new["gaps"] == 1 and new["largest_gap_hours"] == 14.0
+    assert report["gaps"] == 7  # plus the five years between the two files

@@ -1,4 +1,4 @@
-"""The reference protocol: window/target alignment and the published naive figures."""
+"""The protocols: window/target alignment and the published naive figures."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pytest
 
 from edgecast import protocol
 from edgecast.schema import TARGET_INDEX
+
+from .conftest import YEARS_FILES, shared_file
 
 
 def test_window_alignment_by_hand():
@@ -27,15 +29,54 @@ def test_window_alignment_by_hand():
     assert list(w[1, :3, TARGET_INDEX]) == [1, 7, 13] and w[1, -1, TARGET_INDEX] == 1 + 714
     # target: 24 h (144 rows) after the last input step = start + 858
     assert list(protocol.target_rows(starts[:2])) == [858, 859]
-    naive = protocol.naive_predict(values)(starts[:2])
-    assert list(naive) == [714, 715]
+    assert list(values[protocol.last_step_rows(starts[:2]), TARGET_INDEX]) == [714, 715]  # naive
+    # hourly rows (the seed protocol's file): one step per row, target 143 rows after the start
+    assert list(protocol.target_rows(starts[:2], 1)) == [143, 144]
+    assert protocol.window_starts(n, "train", 1)[-1] == 1000 - 120
 
 
 def test_naive_reproduces_published_2020_figures(series_2020):
-    result = protocol.evaluate(series_2020.values, protocol.naive_predict(series_2020.values))
+    layout = protocol.layout("reference", series_2020)
+    result = protocol.evaluate(layout, layout.naive)
     assert round(result["val_mae"], 2) == 2.82
     assert round(result["test_mae"], 2) == 2.15
     assert result["val_windows"] == 12_460 and result["test_windows"] == 11_602
+
+
+def test_seed_protocol_reproduces_the_books_naive_on_the_hourly_copy():
+    from edgecast.data import load
+    layout = protocol.layout("seed", load(shared_file(YEARS_FILES[0])))
+    assert layout.rows_per_step == 1  # the hourly copy: every row starts a window
+    result = protocol.evaluate(layout, layout.naive)
+    assert (round(result["val_mae"], 2), round(result["test_mae"], 2)) == (2.44, 2.62)
+
+
+def test_years_protocol_parts_by_target_year(series_years):
+    layout = protocol.layout("years", series_years)
+    years = {part: set(layout.target_times(s).astype("datetime64[Y]").astype(str)) for part, s in layout.parts.items()}
+    assert years["val"] == {"2021"} and years["test"] == {"2022"}
+    assert max(years["train"]) < "2021" and {"2009", "2017", "2020"} <= years["train"]
+    result = protocol.evaluate(layout, layout.naive)
+    assert result["val_windows"] == 8760  # 2021 is complete
+    # 2022 lacks 13 hours: no window targets them, and 129 windows would read one of the
+    # 10 hours left missing after the 3 carried ones
+    assert result["test_windows"] == 8760 - 13 - (120 + 10 - 1)
+    assert set(result["test_by_quarter"]) == {"2022-Q1", "2022-Q2", "2022-Q3", "2022-Q4"}
+    assert len(result["test_by_month"]) == 12
+    q = result["test_by_quarter"]
+    assert sum(r["windows"] for r in q.values()) == result["test_windows"]
+    assert all(r["mae"] == r["naive_mae"] for r in q.values())
+    # every window's inputs are complete hours, and no window reads a gap between files
+    rows = protocol.step_rows(layout.starts("train"), 1)
+    assert np.isfinite(layout.clean[rows, TARGET_INDEX]).all()
+
+
+def test_a_channel_the_files_lack_is_refused_by_name(series_years):
+    from edgecast.data import DataError
+    with pytest.raises(DataError, match=r"'wd \(deg\)', which .*jena_climate_2009_2016_hourly"):
+        protocol.layout("years", series_years, ["T (degC)", "wd (deg)"])
+    # derived channels count: the hourly copy lacks sh, computed from p, T and rh
+    protocol.layout("years", series_years, ["T (degC)", "sh (g/kg)"])
 
 
 def test_cli_evaluate_naive_json_without_tensorflow(jena_2020_path):
@@ -45,8 +86,20 @@ def test_cli_evaluate_naive_json_without_tensorflow(jena_2020_path):
     out = subprocess.run([sys.executable, "-c", code, "evaluate", "naive", "--data", str(jena_2020_path), "--json"],
                          capture_output=True, text=True, check=True).stdout
     result = json.loads(out)
-    assert set(result) == {"val_mae", "test_mae", "val_windows", "test_windows"}
+    assert set(result) == {"val_mae", "test_mae", "val_windows", "test_windows", "naive_val_mae", "naive_test_mae"}
     assert (round(result["val_mae"], 2), round(result["test_mae"], 2)) == (2.82, 2.15)
+
+
+def test_cli_whole_and_years_json(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "edgecast.cli", "evaluate", "naive", "--protocol", "whole",
+                          "--data", str(shared_file(YEARS_FILES[-1])), "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    result = json.loads(out)
+    assert set(result) == {"mae", "naive_mae", "windows", "by_month"} and result["mae"] == result["naive_mae"]
+    proc = subprocess.run([sys.executable, "-m", "edgecast.cli", "evaluate", "naive", "--protocol", "years",
+                           "--data", str(shared_file(YEARS_FILES[-1]))], capture_output=True, text=True)
+    assert proc.returncode == 1 and "no usable window for: train, val" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_cli_bad_data_file_is_a_clear_error(tmp_path):
@@ -58,15 +111,9 @@ def test_cli_bad_data_file_is_a_clear_error(tmp_path):
     assert "notes.csv, line 1: no time column" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_split_all_fits_on_90_percent_and_validates_on_the_rest():
-    n = 20_000
-    parts = protocol.split_rows(n, "all")
-    assert parts["train"] == (0, 18_000) and parts["val"] == (18_000, n - protocol.DELAY_ROWS)
-    val = protocol.window_starts(n, "val", "all")
-    # as the protocol's test part (Keras: data[:-delay]): the last window ends `delay` rows early
-    assert protocol.last_step_rows(val)[-1] == n - protocol.DELAY_ROWS - 1 and val[0] == 18_000
-    assert protocol.evaluated_parts("all") == ("val",)
-    with pytest.raises(ValueError, match="too few"):
-        protocol.window_starts(n, "test", "all")
-    with pytest.raises(ValueError, match="unknown split"):
-        protocol.split_rows(n, "random")
+def test_a_half_year_hourly_file_is_too_short_for_the_seed_split(tmp_path):
+    # (it used to end in a ValueError traceback from the split code)
+    from edgecast.data import load
+    series = load(shared_file(YEARS_FILES[-1])).slice(0, 500)
+    with pytest.raises(ValueError, match="500 rows are too few for a test window.*split needs about"):
+        protocol.layout("seed", series)

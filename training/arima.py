@@ -23,8 +23,7 @@ import warnings
 import numpy as np
 
 from edgecast import protocol
-from edgecast.data.clean import repair
-from edgecast.schema import HORIZON_HOURS, ROWS_PER_STEP, TARGET_INDEX
+from edgecast.schema import HORIZON_HOURS, TARGET_INDEX
 
 ORDER = (2, 0, 1)  # AR(2), MA(1) on …
 SEASONAL_ORDER = (0, 1, 1, 24)  # … the day-over-day difference: a learned correction to "same hour yesterday"
@@ -41,9 +40,10 @@ def _model(y: np.ndarray, order, seasonal_order):
     return SARIMAX(y, order=tuple(order), seasonal_order=tuple(seasonal_order), trend="n")
 
 
-def fit(temperature: np.ndarray, train_end: int, order=ORDER, seasonal_order=SEASONAL_ORDER) -> dict:
-    """Fit on the hourly (every 6th row) temperature of rows [0, train_end)."""
-    y = temperature[0:train_end:ROWS_PER_STEP]
+def fit(temperature: np.ndarray, train_end: int, rows_per_step: int, order=ORDER,
+        seasonal_order=SEASONAL_ORDER) -> dict:
+    """Fit on the hourly (every ``rows_per_step``-th row) temperature of rows [0, train_end)."""
+    y = temperature[0:train_end:rows_per_step]
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter; the fit is checked by its MAE
@@ -69,29 +69,34 @@ def _forecast_every_hour(y: np.ndarray, fitted: dict, horizon: int) -> np.ndarra
     return (Z @ (Tpow @ a_next + drift[:, None]) + d[:, None])[0]
 
 
-def predictor(values: np.ndarray, fitted: dict):
-    """``predict(starts) -> °C`` for edgecast.protocol.evaluate (raw values in)."""
-    temperature = repair(values)[0][:, TARGET_INDEX]
-    per_phase = [_forecast_every_hour(temperature[p::ROWS_PER_STEP], fitted, HORIZON_HOURS)
-                 for p in range(ROWS_PER_STEP)]
+def predictor(layout: protocol.Layout, fitted: dict):
+    """``predict(starts) -> °C`` for edgecast.protocol.evaluate."""
+    rps = layout.rows_per_step
+    temperature = layout.clean[:, TARGET_INDEX]
+    per_phase = [_forecast_every_hour(temperature[p::rps], fitted, HORIZON_HOURS) for p in range(rps)]
 
     def predict(starts: np.ndarray) -> np.ndarray:
-        last = protocol.last_step_rows(starts)
-        phase, hour = last % ROWS_PER_STEP, last // ROWS_PER_STEP
+        last = layout.last_step_rows(starts)
+        phase, hour = last % rps, last // rps
         out = np.empty(len(starts))
-        for p in range(ROWS_PER_STEP):
+        for p in range(rps):
             sel = phase == p
             out[sel] = per_phase[p][hour[sel]]
         return out
     return predict
 
 
-def run(values: np.ndarray, fitted: dict | None = None) -> tuple[dict, dict]:
-    """Fit on the train part (unless ``fitted`` is given) and evaluate: (fitted, result)."""
+def run(layout: protocol.Layout, fitted: dict | None = None) -> tuple[dict, dict]:
+    """Fit on the train rows (unless ``fitted`` is given) and evaluate: (fitted, result).
+
+    A row protocol only: the Kalman filter runs over a gap-free hourly series.
+    """
+    if layout.protocol not in protocol.ROW_PROTOCOLS:
+        raise ValueError(f"arima runs on the row protocols ({', '.join(protocol.ROW_PROTOCOLS)}): its filter "
+                         f"needs a gap-free series, and the {layout.protocol} grid has gaps between files")
     if fitted is None:
-        train_end = protocol.split_rows(len(values))["train"][1]
-        fitted = fit(repair(values)[0][:, TARGET_INDEX], train_end)
+        fitted = fit(layout.clean[:, TARGET_INDEX], layout.train_rows.stop, layout.rows_per_step)
     t0 = time.perf_counter()
-    result = protocol.evaluate(values, predictor(values, fitted))
+    result = protocol.evaluate(layout, predictor(layout, fitted))
     result["filter_seconds"] = round(time.perf_counter() - t0, 1)
     return fitted, result

@@ -29,7 +29,7 @@ import numpy as np
 from edgecast import __version__, protocol
 from edgecast.bundle import CHECKSUM_PLACEHOLDER, FORMAT, METADATA_NAME, read_bundle, seal
 from edgecast.data import load
-from edgecast.features import series_columns
+from edgecast.features import layout_columns, required_channels
 from edgecast.runtime import Runner
 from edgecast.schema import FeatureSchema
 
@@ -57,7 +57,7 @@ class ExportReport:
     parity_mean_c: float
     parity_windows: int
     val_mae: float
-    test_mae: float | None  # None for a split-all model (no test part)
+    test_mae: float | None  # None for a protocol without a test part (final)
 
 
 def _recurrent_cells(model) -> set[str]:
@@ -175,12 +175,13 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
     series = load(paths)
     if not data_paths and meta["data"].get("limit_rows"):
         series = series.slice(0, meta["data"]["limit_rows"])  # the rows the model was trained on
-    columns = series_columns(schema, series.times, series.values)
-    split = meta["data"].get("split", "protocol")
-    parts = protocol.evaluated_parts(split)
-    train_starts = protocol.window_starts(len(series), "train", split)
+    protocol_name = meta["data"].get("protocol", "seed")
+    layout = protocol.layout(protocol_name, series, required_channels(schema.features))
+    columns = layout_columns(schema, layout)
+    parts = layout.evaluated
+    train_starts = layout.starts("train")
     rng = np.random.default_rng(0)
-    representative = protocol.windows(columns, np.sort(rng.choice(train_starts, REPRESENTATIVE_WINDOWS, replace=False)))
+    representative = layout.windows(columns, np.sort(rng.choice(train_starts, REPRESENTATIVE_WINDOWS, replace=False)))
 
     log(f"converting {kind} as {graph_form}, quantisation {quantize}")
     variant = keras_model if graph_form == "plain" else _variant(kind, schema, keras_model.get_weights(), graph_form, cells)
@@ -188,10 +189,11 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
     ops = _op_names(model_bytes)
     runner = Runner(model_bytes)
 
-    # Parity: the converted graph against the trained Keras model on real test windows.
-    test_starts = protocol.window_starts(len(series), parts[-1], split)  # data the model did not fit
+    # Parity: the converted graph against the trained Keras model on real windows it did
+    # not fit (the last part; a final model has only its train part).
+    test_starts = layout.starts((parts or ("train",))[-1])
     parity_starts = test_starts[np.linspace(0, len(test_starts) - 1, PARITY_WINDOWS).astype(int)]
-    parity_windows = protocol.windows(columns, parity_starts)
+    parity_windows = layout.windows(columns, parity_starts)
     reference = np.asarray(keras_model.predict(parity_windows, batch_size=256, verbose=0)).reshape(-1)
     diff = np.abs(runner.predict(parity_windows) - reference)
     log(f"parity on {len(diff)} test windows: max |TFLite − Keras| {diff.max():.5f} °C, mean {diff.mean():.5f} °C")
@@ -199,9 +201,8 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
         raise ExportError(f"TFLite differs from Keras by up to {diff.max():.4f} °C, over the {quantize} "
                           f"tolerance of {TOLERANCE_C[quantize]} °C; the bundle was not written")
 
-    log("measuring the bundle's own MAE through the device runtime (reference protocol)")
-    measured = protocol.evaluate(series.values, lambda s: runner.predict(protocol.windows(columns, s)), parts, split)
-    naive = protocol.evaluate(series.values, protocol.naive_predict(series.values), parts, split)
+    log(f"measuring the bundle's own MAE through the device runtime ({protocol_name} protocol)")
+    measured = protocol.evaluate(layout, lambda s: runner.predict(layout.windows(columns, s))) if parts else {}
     bundle_meta = {
         "format": FORMAT,
         "kind": kind,
@@ -211,12 +212,11 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
         "output": f"{schema.target} at +{schema.horizon_hours} h, °C",
         "training": {"sources": [Path(p).name for p in meta["data"]["sources"]],
                      "first": meta["data"]["train_first"], "train_last": meta["data"]["train_last"],
-                     "rows": meta["data"]["rows"], "split": split},
+                     "rows": meta["data"]["rows"], "protocol": protocol_name},
         "evaluated_on": {"sources": [Path(p).name for p in paths], "first": str(series.times[0]),
                          "last": str(series.times[-1])},
-        "metrics": {**measured, "naive_val_mae": naive["val_mae"], "naive_test_mae": naive.get("test_mae"),
-                    "split": split,
-                    "runtime": f"{runner.runtime} {runner.version}"},
+        "metrics": {**{k: v for k, v in measured.items() if not k.endswith(("by_month", "by_quarter"))},
+                    "protocol": protocol_name, "runtime": f"{runner.runtime} {runner.version}"},
         "parity": {"windows": int(len(diff)), "max_abs_c": float(diff.max()), "mean_abs_c": float(diff.mean()),
                    "tolerance_c": TOLERANCE_C[quantize]},
         "parameters": int(keras_model.count_params()),
@@ -227,7 +227,8 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
     data = _embed(model_bytes, bundle_meta)
     _write_atomically(out, data)
     read_bundle(out)  # what we wrote must verify
-    figures = "  ".join(f"{part} MAE {measured[f'{part}_mae']:.3f} (naive {naive[f'{part}_mae']:.3f})" for part in parts)
+    figures = "  ".join(f"{part} MAE {measured[f'{part}_mae']:.3f} (naive {measured[f'naive_{part}_mae']:.3f})"
+                        for part in parts) or "no held-out part (final protocol)"
     log(f"wrote {out} ({len(data)} bytes): {figures}")
     return ExportReport(out, len(data), ops, float(diff.max()), float(diff.mean()), len(diff),
-                        measured["val_mae"], measured.get("test_mae"))
+                        measured.get("val_mae"), measured.get("test_mae"))

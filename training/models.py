@@ -68,6 +68,7 @@ class ModelSpec:
     lr_schedule: str = "constant"  # "constant" | "cosine" (decays to 0 over the epochs)
     monitor: str = "val_loss"  # early stopping and checkpoint on this validation figure
     train_stride: int = 1  # fit on every n-th train window
+    final_epochs: int | None = None  # epochs without a validation part (protocol final), chosen on years
     extra: dict = field(default_factory=dict)  # further recorded hyper-parameters
 
     def hyperparameters(self) -> dict:

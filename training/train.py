@@ -43,19 +43,6 @@ def _write_json_atomic(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
-def _data_info(series: Series, limit_rows: int | None, split: str = "protocol") -> dict:
-    train_end = protocol.split_rows(len(series), split)["train"][1]
-    return {"sources": list(series.sources), "rows": len(series), "limit_rows": limit_rows, "split": split,
-            "first": str(series.times[0]), "last": str(series.times[-1]),
-            "train_first": str(series.times[0]), "train_last": str(series.times[train_end - 1]),
-            "repaired": None}
-
-
-def _naive(series: Series, split: str = "protocol") -> dict:
-    r = protocol.evaluate(series.values, protocol.naive_predict(series.values), protocol.evaluated_parts(split), split)
-    return {"naive_val_mae": r["val_mae"], "naive_test_mae": r.get("test_mae")}
-
-
 def _versions() -> dict:
     out = {"edgecast": edgecast.__version__, "python": platform.python_version()}
     for name in ("tensorflow", "keras", "statsmodels", "numpy"):
@@ -69,15 +56,14 @@ def _load_series(data_paths, series: Series | None, limit_rows: int | None) -> S
     return series.slice(0, limit_rows) if limit_rows else series
 
 
-def train_arima(series: Series, out_dir: Path, limit_rows=None, log=print) -> dict:
+def train_arima(series: Series, out_dir: Path, limit_rows=None, protocol_name="seed", log=print) -> dict:
     import statsmodels  # noqa: F401  (recorded in the versions)
     t0 = time.perf_counter()
     log("arima: fitting on the train part's hourly temperature …")
-    fitted, result = arima.run(series.values)
-    meta = {"kind": "arima", "arima": fitted, "data": _data_info(series, limit_rows),
-            "val_mae": result["val_mae"], "test_mae": result["test_mae"],
-            "val_windows": result["val_windows"], "test_windows": result["test_windows"],
-            **_naive(series), "parameters": len(fitted["params"]), "trainable_parameters": len(fitted["params"]),
+    layout = protocol.layout(protocol_name, series)
+    fitted, result = arima.run(layout)
+    meta = {"kind": "arima", "arima": fitted, "data": layout.data_range() | {"limit_rows": limit_rows},
+            **result, "parameters": len(fitted["params"]), "trainable_parameters": len(fitted["params"]),
             "epochs_run": None, "best_epoch": None,
             "train_seconds": round(time.perf_counter() - t0, 1), "versions": _versions()}
     _write_json_atomic(out_dir / "metadata.json", meta)
@@ -120,7 +106,7 @@ def _count(weights) -> int:
 
 def _fit(model, spec, train_feed, val_feed, epochs: int, patience: int, checkpoint: Path, name: str,
          t_start: float, verbose, log) -> dict:
-    """Fit one graph, keep its best validation epoch; returns the history (floats)."""
+    """Fit one graph, keep its best validation epoch (no validation: the last); returns the history."""
     import keras
 
     lr = spec.lr
@@ -137,38 +123,38 @@ def _fit(model, spec, train_feed, val_feed, epochs: int, patience: int, checkpoi
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            mark = " *best*" if logs[spec.monitor] < self.best else ""
-            self.best = min(self.best, logs[spec.monitor])
-            log(f"{name} epoch {epoch + 1}/{epochs}: loss {logs['loss']:.4f} val_loss {logs['val_loss']:.4f} "
-                f"mae {logs['mae']:.3f} val_mae {logs['val_mae']:.3f} °C "
-                f"[{time.perf_counter() - t_start:.0f} s]{mark}")
+            line = f"{name} epoch {epoch + 1}/{epochs}: loss {logs['loss']:.4f} mae {logs['mae']:.3f} °C"
+            if val_feed is not None:
+                mark = " *best*" if logs[spec.monitor] < self.best else ""
+                self.best = min(self.best, logs[spec.monitor])
+                line += f" val_loss {logs['val_loss']:.4f} val_mae {logs['val_mae']:.3f} °C{mark}"
+            log(f"{line} [{time.perf_counter() - t_start:.0f} s]")
 
-    callbacks = [
-        keras.callbacks.ModelCheckpoint(str(checkpoint), monitor=spec.monitor, save_best_only=True,
-                                        save_weights_only=True),
-        keras.callbacks.EarlyStopping(monitor=spec.monitor, patience=patience, restore_best_weights=True),
-        EpochLine(),
-    ]
+    callbacks = [EpochLine()]
+    if val_feed is not None:  # keep the best validation epoch; without one, train all epochs
+        callbacks += [
+            keras.callbacks.ModelCheckpoint(str(checkpoint), monitor=spec.monitor, save_best_only=True,
+                                            save_weights_only=True),
+            keras.callbacks.EarlyStopping(monitor=spec.monitor, patience=patience, restore_best_weights=True)]
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 0
     history = model.fit(train_feed, validation_data=val_feed, epochs=epochs, callbacks=callbacks,
                         verbose=verbose).history
-    model.load_weights(str(checkpoint))  # the best epoch, whether or not it stopped early
-    checkpoint.unlink()
+    if val_feed is not None:
+        model.load_weights(str(checkpoint))  # the best epoch, whether or not it stopped early
+        checkpoint.unlink()
     return {k: [float(x) for x in v] for k, v in history.items()}
 
 
 def train(kind: str, data_paths=(), out_dir="model", epochs: int | None = None, *, seed: int = 0,
           limit_rows: int | None = None, patience: int | None = None, series: Series | None = None,
-          verbose: int | None = None, split: str = "protocol", log=print) -> dict:
-    """Train ``kind`` on the reference protocol (or ``split="all"``) and write ``out_dir``."""
+          verbose: int | None = None, protocol_name: str = "seed", log=print) -> dict:
+    """Train ``kind`` on ``protocol_name`` (edgecast.protocol.PROTOCOLS) and write ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     series = _load_series(data_paths, series, limit_rows)
     if kind == "arima":
-        if split != "protocol":
-            raise ValueError("arima is fitted on the reference protocol only")
-        return train_arima(series, out_dir, limit_rows, log)
+        return train_arima(series, out_dir, limit_rows, protocol_name, log)
     spec = models.get(kind)
 
     import keras
@@ -178,17 +164,20 @@ def train(kind: str, data_paths=(), out_dir="model", epochs: int | None = None, 
     patience = int(patience if patience is not None else spec.patience)
 
     # data -> windows
-    prep = dataset.prepare(series, spec.features, split=split)
+    prep = dataset.prepare(series, spec.features, protocol_name=protocol_name)
     train_feed = prep.feed("train", spec.batch_size, shuffle=True, seed=seed, stride=spec.train_stride)
-    val_feed = prep.feed("val", 1024)
+    val_feed = prep.feed("val", 1024) if "val" in prep.layout.parts else None
+    if val_feed is None:
+        epochs = int(spec.final_epochs or epochs)
 
     # model: one graph, or an ensemble whose members are fitted one at a time
     model = models.build(kind, prep.schema)
     params, trainable = model.count_params(), _count(model.trainable_weights)
     log(f"{kind}: {trainable} trainable parameters"
         + (f" ({spec.members} members, fitted one by one)" if spec.members > 1 else "")
-        + f", {len(train_feed.starts)} train / {len(val_feed.starts)} val windows, up to {epochs} epochs "
-          f"(patience {patience}, best {spec.monitor} kept)")
+        + f", {protocol_name} protocol: {len(train_feed.starts)} train windows, "
+        + (f"{len(val_feed.starts)} val windows, up to {epochs} epochs (patience {patience}, best {spec.monitor} kept)"
+           if val_feed is not None else f"no validation part: {epochs} epochs"))
     t_start = time.perf_counter()
     histories = []
     for i in range(spec.members):
@@ -204,32 +193,31 @@ def train(kind: str, data_paths=(), out_dir="model", epochs: int | None = None, 
     model.save(out_dir / "model.keras")
 
     # evaluation: exactly the protocol naive is measured with
-    result = protocol.evaluate(prep.raw, prep.predict_fn(model), protocol.evaluated_parts(split), split)
-    best_epochs = [int(np.argmin(h[spec.monitor])) + 1 for h in histories]
+    log(f"{kind}: scoring on the {protocol_name} protocol's held-out parts …")
+    result = protocol.evaluate(prep.layout, prep.predict_fn(model))
+    key = spec.monitor if val_feed is not None else "loss"
+    best_epochs = [int(np.argmin(h[key])) + 1 if val_feed is not None else len(h[key]) for h in histories]
     best_epoch = best_epochs[0] if spec.members == 1 else best_epochs
     history = histories[0] if spec.members == 1 else histories
-    info = _data_info(series, limit_rows, split)
-    info["repaired"] = prep.repaired
     meta = {"kind": kind, "schema": prep.schema.to_dict(), "hyperparameters": spec.hyperparameters()
             | {"epochs": epochs, "patience": patience, "seed": seed},
-            "data": info, "val_mae": result["val_mae"], "test_mae": result.get("test_mae"),
-            "val_windows": result["val_windows"], "test_windows": result.get("test_windows", 0),
-            **_naive(series, split),
+            "data": prep.layout.data_range() | {"limit_rows": limit_rows},
+            "val_mae": None, "test_mae": None, "naive_val_mae": None, "naive_test_mae": None, **result,
             "parameters": int(params), "trainable_parameters": trainable,
             "epochs_run": sum(len(h["loss"]) for h in histories), "best_epoch": best_epoch,
             "train_seconds": round(train_seconds, 1), "history": history, "versions": _versions()}
-    _plot(histories, best_epochs, meta["naive_val_mae"], out_dir / "curves.png", f"{kind}: {_figures(meta)}")
+    _plot(histories, best_epochs, meta["naive_val_mae"], out_dir / "curves.png", f"{kind}: {figures(meta)}")
     _write_json_atomic(out_dir / "metadata.json", meta)
-    log(f"{kind}: best epoch {best_epoch}/{meta['epochs_run']}, {_figures(meta)}, "
+    log(f"{kind}: best epoch {best_epoch}/{meta['epochs_run']}, {figures(meta)}, "
         f"{meta['train_seconds']:.0f} s -> {out_dir}")
     return meta
 
 
-def _figures(meta: dict) -> str:
-    text = f"val MAE {meta['val_mae']:.3f} (naive {meta['naive_val_mae']:.3f})"
-    if meta["data"].get("split", "protocol") == "all":
-        return text + " on the last 10 % (split all: no test part)"
-    return text + f", test MAE {meta['test_mae']:.3f} (naive {meta['naive_test_mae']:.3f})"
+def figures(meta: dict) -> str:
+    """One line of a model's protocol figures beside naive's."""
+    parts = [f"{part} MAE {meta[f'{part}_mae']:.3f} (naive {meta[f'naive_{part}_mae']:.3f})"
+             for part in ("val", "test") if meta.get(f"{part}_mae") is not None]
+    return ", ".join(parts) or f"{meta['data'].get('protocol')} protocol: no held-out part, no figure"
 
 
 def read_metadata(path) -> dict:
@@ -250,13 +238,11 @@ def load_model_dir(path):
     return keras.models.load_model(path / "model.keras", compile=False), meta
 
 
-def evaluate_model_dir(path, series: Series) -> dict:
-    """The reference-protocol figures of a trained model directory on ``series``."""
+def evaluate_model_dir(path, series: Series, protocol_name: str = "seed") -> dict:
+    """The ``protocol_name`` figures of a trained model directory on ``series``."""
     model, meta = load_model_dir(path)
     if meta["kind"] == "arima":
-        result = arima.run(series.values, fitted=meta["arima"])[1]
-    else:
-        schema = FeatureSchema.from_dict(meta["schema"])
-        prep = dataset.prepare(series, schema.features, schema=schema)  # the trained statistics
-        result = protocol.evaluate(prep.raw, prep.predict_fn(model))
-    return {k: result[k] for k in ("val_mae", "test_mae", "val_windows", "test_windows")}
+        return arima.run(protocol.layout(protocol_name, series), fitted=meta["arima"])[1]
+    schema = FeatureSchema.from_dict(meta["schema"])
+    prep = dataset.prepare(series, schema.features, schema=schema, protocol_name=protocol_name)  # trained statistics
+    return protocol.evaluate(prep.layout, prep.predict_fn(model))

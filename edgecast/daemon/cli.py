@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from ..cli_options import data_option, load_data
+
 CONFIG_HELP = "TOML configuration file (docs/daemon.md). Default: all defaults (localhost:1883, bundled model)."
 
 
@@ -129,8 +131,7 @@ def run(config_path, check, print_config, remove_discovery):
 
 # --- replay ---------------------------------------------------------------------------------
 @click.command()
-@click.option("--data", "data_paths", multiple=True, required=True, envvar="EDGECAST_DATA",
-              type=click.Path(dir_okay=False, path_type=Path), help="Jena CSV file(s); default $EDGECAST_DATA.")
+@data_option()
 @_broker_options
 @click.option("--start", default=None, help="First reading time, ISO 8601 (default: the file's first row).")
 @click.option("--hours", type=float, default=None, help="How many hours of rows to send (default: all).")
@@ -149,12 +150,8 @@ def replay(data_paths, config_path, host, port, station, start, hours, speed, qu
         if not factor > 0:
             raise click.BadParameter("a positive number or 'max'", param_hint="--speed")
     cfg = _client_config(config_path, host, port, station)
-    from ..data import DataError, load
     from .. import replay as replay_mod
-    try:
-        series = load(list(data_paths))
-    except DataError as exc:
-        raise click.ClickException(str(exc)) from None
+    series = load_data(data_paths)
     try:
         first, end = replay_mod.select_rows(series.times, start, hours)
     except ValueError as exc:

@@ -20,23 +20,15 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from ..features import required_channels
 from ..schema import CHANNEL_INDEX, CHANNEL_NAMES, HORIZON_HOURS, TARGET_INDEX
 from .hourly import CARRIED, MISSING, OBSERVED, Window
 
 log = logging.getLogger("edgecast.forecast")
 
-_WIND_SOURCES = {"wind_x": ("wv (m/s)", "wd (deg)"), "wind_y": ("wv (m/s)", "wd (deg)"),
-                 "max_wind_x": ("max. wv (m/s)", "wd (deg)"), "max_wind_y": ("max. wv (m/s)", "wd (deg)")}
-
-
 def needed_channels(features) -> list[int]:
-    """Raw channel indices a model's feature list reads (time features need none)."""
-    names = set()
-    for f in features:
-        if f in CHANNEL_INDEX:
-            names.add(f)
-        names.update(_WIND_SOURCES.get(f, ()))
-    return sorted(CHANNEL_INDEX[n] for n in names)
+    """Raw channel indices a model's feature list reads (edgecast.features decides)."""
+    return [CHANNEL_INDEX[n] for n in required_channels(features)]
 
 
 def iso(t: np.datetime64) -> str:

@@ -1,18 +1,19 @@
 """Event-time hourly resampler and the 120-hour buffer.
 
-The hourly rule is the feature schema's (edgecast.schema): the value of channel c for
-hour H is the latest reading of c at or before H:00, if it is at most
-HOURLY_SAMPLE_MAX_AGE_MINUTES old. On the Jena file's 10-minute rows that is exactly the
-row stamped H:00, so the buffer holds the rows the reference protocol's windows read
-(tests/daemon/test_hourly.py checks this on real rows).
+The hourly rule and the gap policy are edgecast.resample's, the same functions that
+turn data files into hourly grids for training: the value of channel c for hour H is the
+latest reading of c at or before H:00, if it is at most HOURLY_SAMPLE_MAX_AGE_MINUTES
+old. On the Jena file's 10-minute rows that is exactly the row stamped H:00, so the
+buffer holds the rows the protocols' windows read (tests/daemon/test_hourly.py checks
+this on real rows of each file type).
 
 Hour H is complete when the first reading at or after H:00 arrives: readings come in
 time order (edgecast.daemon.ordering), so nothing can change hour H any more.
 
-Gap policy: an hour without a fresh sample repeats the channel's last *observed* hourly
-value for up to ``carry_forward_hours``; beyond that the cell is missing (NaN). Every
-cell is marked observed, carried or missing, so the forecaster can tell how complete the
-window is.
+Gap policy (edgecast.resample): an hour without a fresh sample repeats the channel's last
+*observed* hourly value for up to ``carry_forward_hours``; beyond that the cell is
+missing (NaN). Every cell is marked observed, carried or missing, so the forecaster can
+tell how complete the window is.
 """
 
 from __future__ import annotations
@@ -24,14 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..schema import CHANNELS, HOURLY_SAMPLE_MAX_AGE_MINUTES, WINDOW_STEPS
+from ..resample import CARRIED, HOUR, LIVE_MAX_AGE, MISSING, OBSERVED, carried, fresh
+from ..schema import CHANNELS, WINDOW_STEPS
 from .readings import Reading
 
-HOUR = 3600
 N_CHANNELS = len(CHANNELS)
-MAX_AGE = HOURLY_SAMPLE_MAX_AGE_MINUTES * 60
-
-OBSERVED, CARRIED, MISSING = 0, 1, 2
+__all__ = ["CARRIED", "MISSING", "OBSERVED", "HourlyBuffer", "Window"]
 
 
 @dataclass
@@ -114,15 +113,14 @@ class HourlyBuffer:
     def _complete(self, hour: int) -> int:
         row = np.full(N_CHANNELS, np.nan)
         status = np.full(N_CHANNELS, MISSING, dtype=np.int8)
-        with np.errstate(invalid="ignore"):
-            fresh = (self.sample_time <= hour) & (hour - self.sample_time <= MAX_AGE)
-            carry = ~fresh & (hour - self.observed_hour <= self.carry)
-        row[fresh] = self.sample_value[fresh]
-        status[fresh] = OBSERVED
+        is_fresh = fresh(self.sample_time, hour, LIVE_MAX_AGE)
+        carry = carried(is_fresh, hour, self.observed_hour, self.carry)
+        row[is_fresh] = self.sample_value[is_fresh]
+        status[is_fresh] = OBSERVED
         row[carry] = self.observed_value[carry]
         status[carry] = CARRIED
-        self.observed_hour[fresh] = hour
-        self.observed_value[fresh] = row[fresh]
+        self.observed_hour[is_fresh] = hour
+        self.observed_value[is_fresh] = row[is_fresh]
         self.hours = np.append(self.hours, hour)[-self.steps:]
         self.values = np.vstack([self.values, row])[-self.steps:]
         self.status = np.vstack([self.status, status])[-self.steps:]

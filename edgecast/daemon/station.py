@@ -23,7 +23,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from . import adapters, physics, state
+from .. import physics
+from . import adapters, state
 from . import config as config_mod
 from .adapters import Ignored
 from .broker_watch import BrokerWatch

@@ -3,7 +3,8 @@
 Rule: a value that is a station missing-value code (-9999 …) or outside the channel's
 physically possible range (schema.CHANNELS) is treated as missing and replaced by linear
 interpolation between the nearest valid values of the same channel, in row order
-(held constant at the ends). The reference-protocol targets are never repaired: MAE
+(held constant at the ends). A channel with no value at all (a file that lacks it) stays
+NaN: the protocols refuse a model that reads it. The targets are never repaired: MAE
 is always measured against the raw temperature, as published figures are.
 """
 
@@ -29,11 +30,9 @@ def repair(values: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
     rows = np.arange(len(values))
     for j, channel in enumerate(CHANNELS):
         n = int(bad[:, j].sum())
-        if not n:
+        good = ~bad[:, j]
+        if not n or not good.any():
             continue
         counts[channel.name] = n
-        good = ~bad[:, j]
-        if not good.any():
-            raise ValueError(f"channel {channel.name!r} has no valid value at all")
         out[bad[:, j], j] = np.interp(rows[bad[:, j]], rows[good], values[good, j])
     return out, counts

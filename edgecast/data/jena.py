@@ -3,13 +3,20 @@
 Accepted, unchanged:
 - the Keras file ``jena_climate_2009_2016.csv`` (``"Date Time"`` as ``dd.mm.yyyy HH:MM:SS``,
   14 channels), as ``.csv``, ``.csv.xz``, ``.csv.gz`` or the official ``.zip``;
-- the institute's own exports ``mpi_roof*.csv`` (``Date Time`` plus 21 channels,
-  Latin-1 or UTF-8 header);
+- its hourly six-channel copy (rows one hour apart at :10 … :50);
+- the institute's own exports ``mpi_roof*.csv`` (``Date Time`` plus 21 channels, quoted
+  and space-padded, Latin-1 or UTF-8 header; hourly copies with ``T (degC)`` last);
 - the 2020 ``weather.csv`` benchmark file (``date`` as ISO, 21 channels, CRLF).
 
-Rows are kept exactly as in the file (the reference protocol is defined on raw rows);
-faults are counted in :class:`Quality`, and repairs are an explicit separate step
-(:func:`edgecast.data.clean.repair`). Several files are joined in time order.
+Columns are found by name, so their order does not matter and extra columns (CO2 as
+``OT`` or ``CO2 (ppm)``, rain, radiation) are ignored. A file may lack channels: those
+that are functions of p, T and rh are derived (edgecast.physics, the daemon's formulas);
+the others stay NaN, and a model that reads one is refused by name
+(:func:`Series.require`). Rows are kept exactly as in the file (the row protocols are
+defined on raw rows); faults are counted per file in :class:`Quality`, repairs are an
+explicit separate step (edgecast.data.clean), and ``hourly`` turns rows into the hourly
+grid the daemon builds from live readings (edgecast.resample). Several files are joined
+in time order.
 """
 
 from __future__ import annotations
@@ -24,11 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..schema import CHANNEL_NAMES, SENTINELS
+from .. import physics, resample
+from ..schema import CHANNEL_INDEX, CHANNEL_NAMES, SENTINELS, TARGET
 
 TIME_COLUMNS = ("Date Time", "date")
 _DOTTED = re.compile(r"^(\d{2})\.(\d{2})\.(\d{4}) (\d{2}:\d{2}(?::\d{2})?)$")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$")
+_STEPS = (600, 3600)  # the row steps the station's files come in
 
 
 class DataError(ValueError):
@@ -40,27 +49,120 @@ class Quality:
     rows: int = 0
     duplicate_times: int = 0  # rows whose time equals the previous row's
     backward_steps: int = 0  # rows earlier than the previous row
-    gaps: int = 0  # steps longer than 10 minutes
+    gaps: int = 0  # steps longer than the file's row step
+    largest_gap_hours: float = 0.0
     sentinels: dict[str, int] = field(default_factory=dict)  # channel -> count of -9999-style codes
+    empty: dict[str, int] = field(default_factory=dict)  # channel -> empty fields (read as missing)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
 @dataclass
+class FileInfo:
+    """What one file contributed: its rows [first_row, end_row) of the joined series."""
+
+    path: str
+    first_row: int
+    end_row: int
+    step_seconds: int  # the detected row step: 600 (10 minutes) or 3600 (hourly)
+    channels: list[str]  # model channels present as columns
+    derived: list[str]  # channels computed from p, T and rh because the file lacks them
+    quality: Quality
+
+    @property
+    def lacking(self) -> list[str]:
+        return [c for c in CHANNEL_NAMES if c not in self.channels and c not in self.derived]
+
+    def report(self) -> dict:
+        return {"path": self.path, "rows": self.end_row - self.first_row,
+                "step_minutes": self.step_seconds // 60, "channels": self.channels,
+                "derived": self.derived, "lacking": self.lacking, **self.quality.as_dict()}
+
+
+@dataclass
 class Series:
-    """Raw station rows: ``values[i]`` holds the 14 channels (schema order) at ``times[i]``."""
+    """Raw station rows: ``values[i]`` holds the 14 channels (schema order) at ``times[i]``.
+
+    A channel a file lacks (and cannot derive) is NaN in that file's rows.
+    """
 
     times: np.ndarray  # datetime64[s], file row order
     values: np.ndarray  # float64, shape (rows, 14)
-    sources: list[str]
-    quality: Quality
+    files: list[FileInfo]
 
     def __len__(self) -> int:
         return len(self.times)
 
+    @property
+    def sources(self) -> list[str]:
+        return [f.path for f in self.files]
+
+    @property
+    def quality(self) -> Quality:
+        """The files' faults added up, plus the gaps between files."""
+        total = Quality(rows=len(self))
+        for f in self.files:
+            q = f.quality
+            total.duplicate_times += q.duplicate_times
+            total.backward_steps += q.backward_steps
+            total.gaps += q.gaps
+            total.largest_gap_hours = max(total.largest_gap_hours, q.largest_gap_hours)
+            for name, n in q.sentinels.items():
+                total.sentinels[name] = total.sentinels.get(name, 0) + n
+            for name, n in q.empty.items():
+                total.empty[name] = total.empty.get(name, 0) + n
+        for a, b in zip(self.files, self.files[1:]):
+            if b.first_row < len(self) and a.end_row > 0:
+                jump = float((self.times[b.first_row] - self.times[a.end_row - 1]).astype(np.int64))
+                if jump > max(a.step_seconds, b.step_seconds):
+                    total.gaps += 1
+                    total.largest_gap_hours = max(total.largest_gap_hours, round(jump / 3600, 1))
+        return total
+
+    @property
+    def step_seconds(self) -> int:
+        """The common row step of all files; a DataError when they differ."""
+        steps = {f.step_seconds for f in self.files}
+        if len(steps) != 1:
+            raise DataError("the files have different row steps ("
+                            + ", ".join(f"{f.path}: {f.step_seconds // 60} min" for f in self.files)
+                            + "); a row protocol needs one step — use --protocol years or whole")
+        return steps.pop()
+
+    def require(self, channels, what: str = "the model") -> None:
+        """A DataError naming the first channel ``what`` reads that a file cannot supply."""
+        for f in self.files:
+            lacking = [c for c in channels if c in f.lacking]
+            if lacking:
+                raise DataError(f"{what} needs {', '.join(repr(c) for c in lacking)}, which {f.path} "
+                                f"lacks (it has {', '.join(f.channels)}; derivable from p, T and rh: "
+                                f"{', '.join(physics.DERIVED)})")
+
     def slice(self, start: int, end: int) -> "Series":
-        return Series(self.times[start:end], self.values[start:end], self.sources, self.quality)
+        files = []
+        for f in self.files:
+            lo, hi = max(f.first_row, start), min(f.end_row, end)
+            if lo < hi:
+                files.append(FileInfo(f.path, lo - start, hi - start, f.step_seconds, f.channels, f.derived,
+                                      f.quality))
+        return Series(self.times[start:end], self.values[start:end], files)
+
+    def hourly(self, carry_forward_hours: int = 0) -> resample.HourlyGrid:
+        """The hourly grid of all files (each with its own step's sample age), NaN between them.
+
+        Sentinels and physically impossible values are no sample, as a rejected reading
+        is none for the daemon.
+        """
+        from .clean import invalid_mask
+        values = np.where(invalid_mask(self.values), np.nan, self.values)
+        grids = []
+        for f in self.files:
+            rows = slice(f.first_row, f.end_row)
+            order = np.argsort(self.times[rows], kind="stable")
+            grids.append(resample.hourly_grid(self.times[rows][order], values[rows][order],
+                                              resample.max_age_for(f.step_seconds), carry_forward_hours))
+        return resample.merge(grids)
 
 
 def _read_text(path: Path) -> str:
@@ -117,47 +219,86 @@ def read_file(path: str | Path) -> Series:
     lines = _read_text(path).splitlines()
     if not lines:
         raise DataError(f"{path}: empty file")
-    header = [h.strip() for h in next(csv.reader([lines[0]]))]
+    header = [h.strip().strip('"').strip() for h in next(csv.reader([lines[0]]))]
     time_col = next((c for c in TIME_COLUMNS if c in header), None)
     if time_col is None:
         raise DataError(f"{path}, line 1: no time column (expected one of {TIME_COLUMNS}); header starts {header[:3]}")
-    missing = [c for c in CHANNEL_NAMES if c not in header]
-    if missing:
-        raise DataError(f"{path}, line 1: missing channel column(s) {missing}")
-    wanted = [header.index(time_col)] + [header.index(c) for c in CHANNEL_NAMES]
+    present = [c for c in CHANNEL_NAMES if c in header]
+    if TARGET not in present:
+        raise DataError(f"{path}, line 1: no {TARGET!r} column, the temperature every model forecasts "
+                        f"(columns: {', '.join(header[:25])})")
+    wanted = [header.index(time_col)] + [header.index(c) for c in present]
 
     body = [(n, line) for n, line in enumerate(lines[1:], start=2) if line.strip()]
     if not body:
         raise DataError(f"{path}: header but no data rows")
     rows = []
+    width = len(header) - (header[-1] == "")  # a trailing comma in the header names no column
     for n, fields in zip((n for n, _ in body), csv.reader(line for _, line in body)):
-        if len(fields) != len(header):
-            raise DataError(f"{path}, line {n}: {len(fields)} fields, header has {len(header)}")
-        rows.append([fields[j] for j in wanted])
+        if len(fields) not in (len(header), width):
+            raise DataError(f"{path}, line {n}: {len(fields)} fields, header has {width}")
+        rows.append([fields[j].strip() for j in wanted])
     line_numbers = [n for n, _ in body]
 
     times = _parse_times(path, [r[0] for r in rows], 2)
+    cells = np.array([r[1:] for r in rows], dtype=object)
+    empty = cells == ""
+    cells[empty] = "nan"
     try:
-        values = np.array([r[1:] for r in rows], dtype=np.float64)
+        columns = cells.astype(np.float64)
     except ValueError:
         for r, n in zip(rows, line_numbers):
-            for name, text in zip(CHANNEL_NAMES, r[1:]):
+            for name, text in zip(present, r[1:]):
                 try:
-                    float(text)
+                    float(text or "nan")
                 except ValueError:
                     raise DataError(f"{path}, line {n}: {name} is not a number: {text!r}") from None
         raise
-    return Series(times, values, [str(path)], _quality(times, values))
+    values = np.full((len(times), len(CHANNEL_NAMES)), np.nan)
+    values[:, [CHANNEL_INDEX[c] for c in present]] = columns
+    derived = _derive_absent(values, present)
+    step = _detect_step(path, times)
+    quality = _quality(times, values, step)
+    quality.empty = {name: int(n) for name, n in zip(present, empty.sum(axis=0)) if n}
+    return Series(times, values, [FileInfo(str(path), 0, len(times), step, present, derived, quality)])
 
 
-def _quality(times: np.ndarray, values: np.ndarray) -> Quality:
+def _derive_absent(values: np.ndarray, present: list[str]) -> list[str]:
+    """Fill the derivable channels a file lacks from its p, T and rh (in place)."""
+    absent = [name for name in physics.DERIVED if name not in present]
+    if not absent or not all(c in present for c in ("p (mbar)", "T (degC)", "rh (%)")):
+        return []
+    clean = np.where(np.isin(values, SENTINELS), np.nan, values)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        derived = physics.derive(clean[:, physics.P], clean[:, physics.T], clean[:, physics.RH])
+    for name in absent:
+        values[:, CHANNEL_INDEX[name]] = derived[name]
+    return absent
+
+
+def _detect_step(path: Path, times: np.ndarray) -> int:
+    """The file's row step: the most common positive step, which must be 10 min or 1 h."""
+    steps = np.diff(times).astype(np.int64)
+    steps = steps[steps > 0]
+    if not len(steps):
+        return _STEPS[0]  # one row (or one time): nothing to detect, the station's native step
+    values, counts = np.unique(steps, return_counts=True)
+    step = int(values[np.argmax(counts)])
+    if step not in _STEPS:
+        raise DataError(f"{path}: rows are {step // 60} min apart; expected 10-minute or hourly rows")
+    return step
+
+
+def _quality(times: np.ndarray, values: np.ndarray, step: int) -> Quality:
     steps = np.diff(times).astype(np.int64)
     sentinel = np.isin(values, SENTINELS)
+    gaps = steps[steps > step]
     return Quality(
         rows=len(times),
         duplicate_times=int((steps == 0).sum()),
         backward_steps=int((steps < 0).sum()),
-        gaps=int((steps > 600).sum()),
+        gaps=int(len(gaps)),
+        largest_gap_hours=round(float(gaps.max()) / 3600, 1) if len(gaps) else 0.0,
         sentinels={name: int(n) for name, n in zip(CHANNEL_NAMES, sentinel.sum(axis=0)) if n},
     )
 
@@ -173,11 +314,15 @@ def load(paths: str | Path | list) -> Series:
     if not paths:
         raise DataError("no data file given")
     parts = sorted((read_file(p) for p in paths), key=lambda s: s.times[0])
-    times, values, sources = [parts[0].times], [parts[0].values], list(parts[0].sources)
-    for part in parts[1:]:
-        keep = part.times > times[-1][-1]
+    times, values, files = [], [], []
+    n = 0
+    for part in parts:
+        keep = part.times > times[-1][-1] if times else np.ones(len(part), bool)
+        if not keep.any():
+            continue
         times.append(part.times[keep])
         values.append(part.values[keep])
-        sources += part.sources
-    t, v = np.concatenate(times), np.concatenate(values)
-    return Series(t, v, sources, _quality(t, v))
+        f = part.files[0]
+        files.append(FileInfo(f.path, n, n + int(keep.sum()), f.step_seconds, f.channels, f.derived, f.quality))
+        n += int(keep.sum())
+    return Series(np.concatenate(times), np.concatenate(values), files)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from edgecast.daemon.forecast import decide, needed_channels
-from edgecast.daemon.hourly import CARRIED, MISSING, OBSERVED, HOUR, HourlyBuffer
+from edgecast.daemon.hourly import CARRIED, MISSING, OBSERVED, HourlyBuffer
+from edgecast.resample import HOUR
 from edgecast.daemon.notify import Notifier
 from edgecast.daemon.readings import Reading
 from edgecast.forecaster import ModelCannotServe

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edgecast.daemon.physics import DERIVED, derive, fill_missing
+from edgecast.physics import DERIVED, derive, fill_missing
 from edgecast.data.clean import invalid_mask
 from edgecast.schema import CHANNEL_INDEX
 

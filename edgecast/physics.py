@@ -5,13 +5,18 @@ other eight thermodynamic channels of the Jena file are functions of those three
 The formulas are the ones the Max Planck Institute's roof station uses (Magnus-type
 saturation vapour pressure over water with 6.1078 hPa, 17.08085, 234.175 °C), checked
 against every valid row of the 2020 file in tests/daemon/test_physics.py.
+
+One implementation serves both sides: the daemon derives a reading's missing channels
+(``fill_missing``), and the file loader derives the channels a file lacks (the 2009–2016
+hourly copy has six) with ``derive`` on whole columns — the formulas accept floats and
+NumPy arrays alike.
 """
 
 from __future__ import annotations
 
-import math
+import numpy as np
 
-from ..schema import CHANNEL_INDEX
+from .schema import CHANNEL_INDEX
 
 P, T, RH = (CHANNEL_INDEX[n] for n in ("p (mbar)", "T (degC)", "rh (%)"))
 DERIVED = ("Tpot (K)", "Tdew (degC)", "VPmax (mbar)", "VPact (mbar)", "VPdef (mbar)",
@@ -25,17 +30,17 @@ _EPSILON = 0.622  # Rd/Rv
 _RD, _RV = 287.058, 461.495  # J/(kg·K), dry air and water vapour
 
 
-def derive(p: float, t: float, rh: float) -> dict[str, float]:
-    """The eight derived channels (Jena units) from p (hPa), T (°C), rh (%)."""
-    vp_max = _A * math.exp(_B * t / (_C + t))
+def derive(p, t, rh) -> dict:
+    """The eight derived channels (Jena units) from p (hPa), T (°C), rh (%): floats or arrays."""
+    vp_max = _A * np.exp(_B * t / (_C + t))
     vp_act = rh / 100.0 * vp_max
     # Dew point: invert Magnus at the actual vapour pressure; rh = 0 has none, so clamp
     # to the lowest value the schema allows rather than -inf.
-    if vp_act > 0:
-        x = math.log(vp_act / _A)
-        t_dew = _C * x / (_B - x)
-    else:
-        t_dew = -80.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.log(np.where(vp_act > 0, vp_act, _A) / _A)
+    t_dew = np.where(vp_act > 0, _C * x / (_B - x), -80.0)
+    if np.ndim(t_dew) == 0:
+        t_dew = float(t_dew)
     t_k = t + _KELVIN
     return {
         "Tpot (K)": t_k * (1000.0 / p) ** _KAPPA,
@@ -63,5 +68,5 @@ def fill_missing(values: dict[int, float]) -> list[str]:
         return []
     derived = derive(values[P], values[T], values[RH])
     for name, i in missing:
-        values[i] = derived[name]
+        values[i] = float(derived[name])
     return [name for name, _ in missing]

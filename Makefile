@@ -6,7 +6,7 @@ LEGACY := .venv-tflite
 APT_PACKAGES := mosquitto mosquitto-clients openssl faketime
 DATA ?= ../shared/data/weather.csv.xz
 
-.PHONY: setup system test demo clean default-model
+.PHONY: setup system test demo clean default-model protocol-figures
 
 setup: system $(VENV)/.installed $(LEGACY)/.installed
 
@@ -42,11 +42,20 @@ clean:
 demo: setup
 	$(VENV)/bin/edgecast demo --data "$$(test -f $(DATA) && echo $(DATA) || $(VENV)/bin/edgecast data fetch | tail -1 | sed 's/.*--data //')"
 
-# How edgecast/models/default.tflite was made (the bundle the daemon serves out of the box):
-# the compact LSTM on the reference protocol's train part, exported with the fused LSTM op
-# (smallest and fastest form: BENCHMARKS.md, export variants).
+# How the bundled models were made: the compact recipe (chosen on the years protocol's
+# validation year, training/experiments/REPORT.md) fitted on every year of ../shared/data
+# with `--protocol final`, exported with the fused LSTM op (smallest and fastest form:
+# BENCHMARKS.md). About two minutes here, progress per epoch.
+YEARS := $(foreach f,jena_climate_2009_2016_hourly mpi_roof_2017b weather mpi_roof_2021_hourly mpi_roof_2022_hourly,--data $(dir $(DATA))$(f).csv.xz)
 default-model: $(VENV)/.installed
-	$(VENV)/bin/edgecast train compact_lstm --data $(DATA) --out runs/compact_lstm --seed 0
-	$(VENV)/bin/edgecast export runs/compact_lstm --fused -o edgecast/models/default.tflite
-	$(VENV)/bin/edgecast train compact_lstm_bme280 --data $(DATA) --out runs/compact_lstm_bme280 --seed 0
-	$(VENV)/bin/edgecast export runs/compact_lstm_bme280 --fused -o edgecast/models/bme280.tflite
+	$(VENV)/bin/edgecast train compact_lstm $(YEARS) --protocol final --out runs/final_compact_lstm --seed 0
+	$(VENV)/bin/edgecast export runs/final_compact_lstm --fused -o edgecast/models/default.tflite
+	$(VENV)/bin/edgecast train compact_lstm_bme280 $(YEARS) --protocol final --out runs/final_compact_lstm_bme280 --seed 0
+	$(VENV)/bin/edgecast export runs/final_compact_lstm_bme280 --fused -o edgecast/models/bme280.tflite
+
+# The same recipes on the protocols' held-out parts: the figures in BENCHMARKS.md.
+protocol-figures: $(VENV)/.installed
+	for kind in compact_lstm compact_lstm_bme280; do \
+	  $(VENV)/bin/edgecast train $$kind $(YEARS) --protocol years --out runs/years_$$kind --seed 0 && \
+	  $(VENV)/bin/edgecast train $$kind --data $(dir $(DATA))jena_climate_2009_2016_hourly.csv.xz --protocol seed \
+	    --out runs/seed_$$kind --seed 0 || exit 1; done

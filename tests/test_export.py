@@ -19,7 +19,7 @@ import pytest
 
 from edgecast import protocol
 from edgecast.bundle import BundleError, read_bundle
-from edgecast.features import series_columns
+from edgecast.features import layout_columns
 from edgecast.forecaster import load_forecaster
 from tests.conftest import require
 
@@ -70,9 +70,9 @@ def bundles(model_dirs, tmp_path_factory):
 def real_windows(series_2020, bundles):
     schema = read_bundle(bundles["loop"]).schema
     series = series_2020.slice(0, SLICE)
-    columns = series_columns(schema, series.times, series.values)
-    starts = protocol.window_starts(SLICE, "test")[::97]
-    return protocol.windows(columns, starts)
+    layout = protocol.layout("reference", series, schema.features)
+    columns = layout_columns(schema, layout)
+    return layout.windows(columns, layout.starts("test")[::97])
 
 
 @pytest.mark.parametrize("form, ops_present, ops_absent", [

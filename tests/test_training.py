@@ -48,10 +48,10 @@ def _window(n_features: int, batch: int = 3) -> np.ndarray:
 
 # --- data -> windows -------------------------------------------------------------------
 def test_prepare_fits_statistics_on_train_rows_only(series):
-    names = models.COMPACT_FEATURES
-    prep = dataset.prepare(series, names)
+    names = ["T (degC)", "p (mbar)", "hour_sin"]
+    prep = dataset.prepare(series, names, protocol_name="reference")
     columns = features.compute_columns(names, repair(series.values)[0], series.times)
-    train_end = protocol.split_rows(SLICE)["train"][1]
+    train_end = protocol.split_rows(SLICE)["train"][1]  # 10-minute rows: 6 per step
     np.testing.assert_allclose(prep.schema.mean, columns[:train_end].mean(axis=0), rtol=1e-9)
     np.testing.assert_allclose(prep.schema.std, columns[:train_end].std(axis=0), rtol=1e-9)
     # the validation/test rows really are excluded: the full-slice mean differs
@@ -63,14 +63,14 @@ def test_prepare_fits_statistics_on_train_rows_only(series):
 
 
 def test_training_feed_matches_protocol_windows(series):
-    prep = dataset.prepare(series, models.RAW14)
+    prep = dataset.prepare(series, models.RAW14, protocol_name="reference")
     feed = prep.feed("train", 32, shuffle=True, seed=3)
     assert sorted(feed.starts) == list(protocol.window_starts(SLICE, "train"))
     assert list(feed.starts[:32]) != list(range(32))  # shuffled
     for i in (0, 5, len(feed) - 1):
         x, y = feed[i]
         starts = feed.starts[i * 32:(i + 1) * 32]
-        np.testing.assert_array_equal(x, protocol.windows(prep.columns, starts))
+        np.testing.assert_array_equal(x, protocol.windows(prep.columns, starts, 6))
         # targets: the RAW temperature 24 h after the last input step
         np.testing.assert_array_equal(y[:, 0], series.values[protocol.target_rows(starts), TARGET_INDEX]
                                       .astype(np.float32))
@@ -141,9 +141,11 @@ def test_cli_train_writes_model_dir_that_beats_naive(trained_dir, series):
         assert (trained_dir / name).stat().st_size > 0, name
     meta = json.loads((trained_dir / "metadata.json").read_text())
     assert meta["kind"] == "compact_gru" and meta["data"]["rows"] == SLICE
-    assert meta["schema"]["features"] == models.COMPACT_FEATURES and len(meta["schema"]["mean"]) == 1
+    features = models.MODELS["compact_gru"].features
+    assert meta["schema"]["features"] == features and len(meta["schema"]["mean"]) == len(features)
     members = models.MODELS["compact_gru"].members
-    assert len(meta["best_epoch"]) == members and all(1 <= b <= 6 for b in meta["best_epoch"])
+    best = meta["best_epoch"] if members > 1 else [meta["best_epoch"]]
+    assert len(best) == members and all(1 <= b <= 6 for b in best)
     assert members <= meta["epochs_run"] <= 6 * members
     for key in ("val_mae", "test_mae", "naive_val_mae", "naive_test_mae", "parameters",
                 "train_seconds", "hyperparameters", "versions"):
@@ -152,7 +154,7 @@ def test_cli_train_writes_model_dir_that_beats_naive(trained_dir, series):
     assert meta["val_mae"] < meta["naive_val_mae"], (meta["val_mae"], meta["naive_val_mae"])
     # reloading the directory reproduces the recorded figures
     from training.train import evaluate_model_dir
-    again = evaluate_model_dir(trained_dir, series)
+    again = evaluate_model_dir(trained_dir, series, "reference")
     assert again["val_mae"] == pytest.approx(meta["val_mae"], abs=1e-3)
     assert again["test_mae"] == pytest.approx(meta["test_mae"], abs=1e-3)
 
@@ -165,38 +167,37 @@ def test_cli_evaluate_model_dir_json(trained_dir, jena_2020_path):
     result = CliRunner().invoke(main, ["evaluate", str(trained_dir), "--data", str(jena_2020_path), "--json"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     figures = json.loads(result.output.strip().splitlines()[-1])
-    assert set(figures) == {"val_mae", "test_mae", "val_windows", "test_windows"}
+    assert set(figures) == {"val_mae", "test_mae", "val_windows", "test_windows", "naive_val_mae", "naive_test_mae"}
     assert figures["val_windows"] == 12_460 and 0 < figures["val_mae"] < 10
 
 
 @pytest.mark.slow
-def test_split_all_trains_on_90_percent_and_exports(tmp_path, jena_2020_path):
+def test_final_protocol_trains_on_every_window_and_exports(tmp_path):
+    """`--protocol final`: the shipped model's way — all windows, fixed epochs, no held-out part."""
     from click.testing import CliRunner
 
     from edgecast.bundle import read_bundle
     from edgecast.cli import main
-    out = tmp_path / "all"
-    result = CliRunner().invoke(main, ["train", "compact_lstm", "--data", str(jena_2020_path), "--epochs", "1",
-                                       "--limit-rows", str(ALL_SLICE), "--split", "all", "--out", str(out)])
+
+    from .conftest import shared_file
+    data = shared_file("mpi_roof_2021_hourly.csv.xz")
+    out = tmp_path / "final"
+    result = CliRunner().invoke(main, ["train", "compact_lstm_bme280", "--data", str(data), "--protocol", "final",
+                                       "--epochs", "1", "--limit-rows", "2000", "--out", str(out)])
     assert result.exit_code == 0, result.output + repr(result.exception)
     meta = json.loads((out / "metadata.json").read_text())
-    assert meta["data"]["split"] == "all" and meta["test_mae"] is None and meta["naive_test_mae"] is None
-    assert meta["val_windows"] == len(protocol.window_starts(ALL_SLICE, "val", "all"))
-    # statistics from the first 90 % of the rows
-    train_end = protocol.split_rows(ALL_SLICE, "all")["train"][1]
-    t = repair(series_slice(jena_2020_path))[0][:train_end, TARGET_INDEX]
-    assert meta["schema"]["mean"][0] == pytest.approx(t.mean(), rel=1e-9)
-    bundle = tmp_path / "all.tflite"
+    assert meta["data"]["protocol"] == "final" and meta["val_mae"] is None and meta["test_mae"] is None
+    assert meta["epochs_run"] == models.COMPACT_FINAL_EPOCHS  # no validation: the recipe's epochs
+    # statistics from every hour of the data
+    from edgecast.data import load
+    t = load(data).values[:2000, TARGET_INDEX]
+    j = meta["schema"]["features"].index("T (degC)")
+    assert meta["schema"]["mean"][j] == pytest.approx(t.mean(), rel=1e-6)
+    bundle = tmp_path / "final.tflite"
     result = CliRunner().invoke(main, ["export", str(out), "--fused", "-o", str(bundle)])
     assert result.exit_code == 0, result.output + repr(result.exception)
-    metrics = read_bundle(bundle).meta["metrics"]
-    assert metrics["split"] == "all" and "test_mae" not in metrics
-    assert metrics["val_mae"] == pytest.approx(meta["val_mae"], abs=1e-3)
-
-
-def series_slice(path):
-    from edgecast.data import load
-    return load(path).slice(0, ALL_SLICE).values
+    meta = read_bundle(bundle).meta
+    assert meta["training"]["protocol"] == "final" and "val_mae" not in meta["metrics"]
 
 
 def test_cli_train_rejects_bad_input(tmp_path, jena_2020_path):
@@ -214,12 +215,13 @@ def test_cli_train_rejects_bad_input(tmp_path, jena_2020_path):
 
 # --- the ARIMA baseline -----------------------------------------------------------------
 def test_arima_on_a_slice(series):
-    fitted, result = arima.run(series.values)
+    layout = protocol.layout("reference", series)
+    fitted, result = arima.run(layout)
     assert np.isfinite([result["val_mae"], result["test_mae"]]).all()
     assert 0.5 < result["val_mae"] < 6 and 0.5 < result["test_mae"] < 6
     # the vectorised forecast equals statsmodels' own forecast from the same data
     temperature = repair(series.values)[0][:, TARGET_INDEX]
-    predict = arima.predictor(series.values, fitted)
+    predict = arima.predictor(layout, fitted)
     start = int(protocol.window_starts(SLICE, "test")[7])
     last = int(protocol.last_step_rows(np.array([start]))[0])
     hourly = temperature[last % 6::6][:last // 6 + 1]

@@ -8,7 +8,7 @@ CSV to MAE:
 2. windows   ``training.dataset.prepare`` computes the schema's feature columns, fits the
              normalisation on the train part only and feeds Keras the reference-protocol
              windows (``edgecast.protocol``) batch by batch.
-3. baseline  ``edgecast.protocol.naive_predict`` (temperature now) and ``training.arima``
+3. baseline  ``edgecast.protocol.Layout.naive`` (temperature now) and ``training.arima``
              (a seasonal ARIMA fitted once, then Kalman-filtered forward).
 4. model     ``training.models.MODELS``: the seed material's table plus the compact
              residual LSTM/GRU we ship; every model outputs °C.

@@ -24,26 +24,60 @@ import numpy as np
 from edgecast.schema import CHANNEL_NAMES, TARGET, FeatureSchema
 
 # ======================================================================================
-# COMPACT RECIPE — the models we ship (compact_lstm / compact_gru). Chosen by the research
-# in training/experiments/REPORT.md on validation plus a train-internal January holdout:
-#   output °C = T_now + mean over members of Dense(RNN(daily anomalies))
-# - temperature only: pressure, humidity, wind and time of day improved summer validation
-#   but reversed sign in the cold season (they hurt the January holdout and the test part);
-# - anomalies: every step minus the last step, so the model learns changes, not levels;
+# COMPACT RECIPE — the models we ship. Chosen on the `years` protocol's validation year
+# (2021) and the `seed` protocol's validation part; the search and its figures are in
+# training/experiments/REPORT.md.
+#   output °C = T_now + mean over members of Dense(head(RNN(daily anomalies), levels now))
+# - anomalies: every step minus the last step, so the RNN learns changes, not levels;
 # - daily: the 120 hourly steps reshaped into 5 day-steps of 24 hourly anomalies, so the
-#   same-hour lags (24, 48, … h) line up; 10x faster than 120 hourly steps, and better;
-# - no bias in the correction head (a bias learns the spring warming of Jan–Jun);
-# - members trained independently (own seed, own early stop), averaged in one graph:
-#   single models' January margins were within seed noise, the ensembles' were not.
-COMPACT_FEATURES: list[str] = ["T (degC)"]
+#   same-hour lags (24, 48, … h) line up; other channels' anomalies are averaged over
+#   6-hour blocks first (4 per day-step): their trend matters, not each hour;
+# - levels now: the last step's normalised values and the clock (hour and day of year)
+#   go to the head beside the RNN state: with eleven years to learn from, that is how the
+#   model knows the seasonal normal a warm or cold spell reverts to.
 COMPACT_UNITS = 8
-COMPACT_MEMBERS = 5
+COMPACT_HIDDEN = 8  # tanh layer between the RNN state + levels and the °C correction
+COMPACT_POOL = 6  # hours averaged per block for the pooled channels
+COMPACT_MEMBERS = 1
 COMPACT_LOSS = "huber"  # Huber(delta=1 °C): robust to the odd large miss
 COMPACT_LR = 3e-3  # Adam, cosine decay to 0 over COMPACT_EPOCHS
 COMPACT_BATCH = 128
 COMPACT_EPOCHS = 20
+COMPACT_FINAL_EPOCHS = 20  # protocol final (no validation part): the epochs chosen on years
 COMPACT_PATIENCE = 4
-COMPACT_TRAIN_STRIDE = 3  # every 3rd train window: neighbours 10 min apart are near-copies
+COMPACT_TRAIN_STRIDE = 3  # every 3rd train window: neighbours an hour apart are near-copies
+CLOCK = ["hour_sin", "hour_cos", "doy_sin", "doy_cos"]
+
+
+@dataclass(frozen=True)
+class CompactInputs:
+    """Which channels a compact model reads, and how."""
+
+    full: tuple[str, ...] = ("T (degC)",)  # hourly anomalies, 24 per day-step
+    pooled: tuple[str, ...] = ()  # anomalies averaged over COMPACT_POOL hours
+    levels: tuple[str, ...] = ()  # the last step's values, beside the RNN state
+
+    @property
+    def features(self) -> list[str]:
+        out = []
+        for name in (*self.full, *self.pooled, *self.levels):
+            if name not in out:
+                out.append(name)
+        return out
+
+
+# The sensor sets. Every one can be fed from the 2009–2016 hourly copy (p, T, Tdew, rh,
+# VPmax, wv and what derives from p/T/rh), so each trains on all eleven years.
+SENSOR_SETS: dict[str, CompactInputs] = {
+    # temperature, pressure, humidity and wind speed: a box with an anemometer
+    "": CompactInputs(full=("T (degC)",), pooled=("p (mbar)", "rh (%)", "wv (m/s)"),
+                      levels=("T (degC)", "p (mbar)", "rh (%)", "wv (m/s)", *CLOCK)),
+    # what a pressure/temperature/humidity (BME280-class) box measures: no wind
+    "_bme280": CompactInputs(full=("T (degC)",), pooled=("p (mbar)", "rh (%)"),
+                             levels=("T (degC)", "p (mbar)", "rh (%)", *CLOCK)),
+    # temperature and the clock only: any box
+    "_t": CompactInputs(full=("T (degC)",), levels=("T (degC)", *CLOCK)),
+}
 # ======================================================================================
 
 RAW14: list[str] = list(CHANNEL_NAMES)
@@ -128,22 +162,38 @@ def _bilstm(k, x, unroll):
     return k.layers.Dense(1)(k.layers.Bidirectional(k.layers.LSTM(16, unroll=unroll))(x))
 
 
-def _compact(cell: str):
-    def body(k, x, last, unroll, members):
-        steps, n = x.shape[1], x.shape[2]
+def _compact(cell: str, inputs: CompactInputs):
+    def body(k, x, last, unroll, members, select):
+        steps = x.shape[1]
+        days = steps // 24
         anomalies = k.layers.Subtract(name="anomalies")([x, k.layers.RepeatVector(steps, name="repeat_last")(last)])
-        days = k.layers.Reshape((steps // 24, 24 * n), name="days")(anomalies)
+        parts = [k.layers.Reshape((days, 24 * len(inputs.full)), name="days_full")(
+            select(anomalies, inputs.full, "full"))]
+        if inputs.pooled:
+            pooled = k.layers.AveragePooling1D(COMPACT_POOL, name="pool")(select(anomalies, inputs.pooled, "pooled"))
+            parts.append(k.layers.Reshape((days, 24 // COMPACT_POOL * len(inputs.pooled)), name="days_pooled")(pooled))
+        sequence = parts[0] if len(parts) == 1 else k.layers.Concatenate(name="days")(parts)
+        levels = select(last, inputs.levels, "levels") if inputs.levels else None
         rnn = getattr(k.layers, cell)
-        corrections = [k.layers.Dense(1, use_bias=False, name=f"correction_{i}")(
-            rnn(COMPACT_UNITS, unroll=unroll, name=f"rnn_{i}")(days)) for i in range(members)]
+        corrections = []
+        for i in range(members):
+            h = rnn(COMPACT_UNITS, unroll=unroll, name=f"rnn_{i}")(sequence)
+            if levels is not None:
+                h = k.layers.Concatenate(name=f"head_in_{i}")([h, levels])
+                h = k.layers.Dense(COMPACT_HIDDEN, activation="tanh", name=f"hidden_{i}")(h)
+            corrections.append(k.layers.Dense(1, use_bias=levels is not None, name=f"correction_{i}")(h))
         return corrections[0] if members == 1 else k.layers.Average(name="ensemble")(corrections)
     return body
 
 
 def copy_member(member, ensemble, i: int) -> None:
     """Put a one-member model's trained weights into member ``i`` of the ensemble graph."""
-    for part in ("rnn", "correction"):
-        ensemble.get_layer(f"{part}_{i}").set_weights(member.get_layer(f"{part}_0").get_weights())
+    for part in ("rnn", "hidden", "correction"):
+        try:
+            layer = member.get_layer(f"{part}_0")
+        except ValueError:  # a recipe without a hidden layer
+            continue
+        ensemble.get_layer(f"{part}_{i}").set_weights(layer.get_weights())
 
 
 def _book(description, body, epochs=10, patience=3, **kw) -> ModelSpec:
@@ -162,25 +212,17 @@ MODELS: dict[str, ModelSpec] = {
     "gru_reversed": _book("GRU(32) on time-reversed input -> Dense(1)", _gru_reversed),
     "bilstm": _book("Bidirectional(LSTM(16)) -> Dense(1)", _bilstm),
 }
-# The same recipe on more channels, for comparison and for boxes that want them:
-# - bme280: what a pressure/temperature/humidity box measures, plus the channels the daemon
-#   derives from those three (edgecast/daemon/physics.py) — no anemometer needed;
-# - all: the 14 Jena channels, wind as a vector.
-SENSOR_SETS: dict[str, list[str]] = {
-    "": COMPACT_FEATURES,
-    "_bme280": ["p (mbar)", "T (degC)", "Tpot (K)", "Tdew (degC)", "rh (%)", "VPmax (mbar)", "VPact (mbar)",
-                "VPdef (mbar)", "sh (g/kg)", "H2OC (mmol/mol)", "rho (g/m**3)"],
-    "_all": [*CHANNEL_NAMES[:11], "wind_x", "wind_y", "max_wind_x", "max_wind_y"],
-}
-for _suffix, _features in SENSOR_SETS.items():
+for _suffix, _inputs in SENSOR_SETS.items():
     for _kind, _cell in (("compact_lstm", "LSTM"), ("compact_gru", "GRU")):
-        what = "temperature" if len(_features) == 1 else f"{len(_features)}-channel"
+        channels = ", ".join(f for f in _inputs.features if f not in CLOCK)
         MODELS[_kind + _suffix] = ModelSpec(
-            f"T_now + mean of {COMPACT_MEMBERS} x Dense({_cell}({COMPACT_UNITS})) over 5 daily steps of "
-            f"hourly {what} anomalies", _features, _compact(_cell), residual=True,
-            members=COMPACT_MEMBERS, loss=COMPACT_LOSS, optimizer="adam", lr=COMPACT_LR, lr_schedule="cosine",
-            monitor="val_mae", batch_size=COMPACT_BATCH, epochs=COMPACT_EPOCHS, patience=COMPACT_PATIENCE,
-            train_stride=COMPACT_TRAIN_STRIDE, extra={"units": COMPACT_UNITS})
+            f"T_now + Dense(tanh Dense({_cell}({COMPACT_UNITS}) over 5 daily steps of hourly anomalies, "
+            f"levels now)); reads {channels} and the clock", _inputs.features, _compact(_cell, _inputs),
+            residual=True, members=COMPACT_MEMBERS, loss=COMPACT_LOSS, optimizer="adam", lr=COMPACT_LR,
+            lr_schedule="cosine", monitor="val_mae", batch_size=COMPACT_BATCH, epochs=COMPACT_EPOCHS,
+            patience=COMPACT_PATIENCE, train_stride=COMPACT_TRAIN_STRIDE, final_epochs=COMPACT_FINAL_EPOCHS,
+            extra={"units": COMPACT_UNITS, "hidden": COMPACT_HIDDEN, "pool_hours": COMPACT_POOL,
+                   "full": list(_inputs.full), "pooled": list(_inputs.pooled), "levels": list(_inputs.levels)})
 
 
 def get(kind: str) -> ModelSpec:
@@ -217,23 +259,35 @@ def build(kind: str, schema: FeatureSchema, *, unroll: bool = False, keras_modul
     n = schema.n_features
 
     window = k.Input(shape=(schema.window_steps, n), name="window")
-    fixed = []  # (layer, kernel, bias): constants set after construction
+    fixed = []  # (layer, weights): constants set after construction
+
+    def select(x, names, tag):
+        """The given features of x, by a fixed 0/1 Dense (plain layers only: no slicing op)."""
+        if list(names) == list(schema.features):
+            return x
+        layer = k.layers.Dense(len(names), use_bias=False, trainable=False, name=f"select_{tag}")
+        picks = np.zeros((n, len(names)), np.float32)
+        for col, name in enumerate(names):
+            picks[schema.features.index(name), col] = 1.0
+        fixed.append((layer, [picks]))
+        return layer(x)
+
     if spec.residual:
         # last step (batch, F) -> its temperature in °C; the body's output is a °C correction
         last = k.layers.Flatten(name="last_step")(
             k.layers.Cropping1D((schema.window_steps - 1, 0), name="crop_last")(window))
-        out = spec.body(k, window, last, unroll, spec.members if members is None else members)
+        out = spec.body(k, window, last, unroll, spec.members if members is None else members, select)
         denorm = k.layers.Dense(1, trainable=False, name="last_temperature")
         kernel = np.zeros((n, 1), np.float32)
         kernel[j, 0] = std_t
-        fixed.append((denorm, kernel, np.array([mean_t], np.float32)))
+        fixed.append((denorm, [kernel, np.array([mean_t], np.float32)]))
         out = k.layers.Add(name="celsius")([denorm(last), out])
     else:
         out = spec.body(k, window, unroll)
         denorm = k.layers.Dense(1, trainable=False, name="celsius")
-        fixed.append((denorm, np.array([[std_t]], np.float32), np.array([mean_t], np.float32)))
+        fixed.append((denorm, [np.array([[std_t]], np.float32), np.array([mean_t], np.float32)]))
         out = denorm(out)
     model = k.Model(window, out, name=kind)
-    for layer, kernel, bias in fixed:
-        layer.set_weights([kernel, bias])
+    for layer, weights in fixed:
+        layer.set_weights(weights)
     return model

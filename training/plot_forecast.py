@@ -1,12 +1,13 @@
 """The README's picture: a bundle's forecasts against what happened, beside naive.
 
-    python -m training.plot_forecast --data ../shared/data/weather.csv.xz \
-        [--bundle edgecast/models/default.tflite] [--out docs/forecast_vs_actual.png]
+    python -m training.plot_forecast --data ../shared/data/mpi_roof_2022_hourly.csv.xz \
+        --bundle runs/years_compact_lstm.tflite [--out docs/forecast_vs_actual.png]
 
-Top: three weeks of the protocol's test part, one forecast per hour, plotted at the hour
-it is valid for. Bottom: MAE per month of every hourly window of the file, model vs naive
-(months inside the train part are marked: in-sample). Forecasts run through the device
-runtime (no TensorFlow), exactly as the daemon computes them.
+Every window of the given file(s) (the ``whole`` protocol, on the hourly grid the daemon
+builds): top, three weeks of forecasts plotted at the hour they are valid for; bottom, MAE
+per month, model vs naive. Give it a bundle trained on other years (the ``years``
+protocol's model on 2022): months the bundle was trained on are marked in-sample.
+Forecasts run through the device runtime (no TensorFlow), exactly as the daemon's.
 """
 
 from __future__ import annotations
@@ -18,21 +19,18 @@ import numpy as np
 
 from edgecast import protocol
 from edgecast.data import load
-from edgecast.features import series_columns
+from edgecast.features import layout_columns, required_channels
 from edgecast.forecaster import DEFAULT_BUNDLE, load_forecaster
 from edgecast.schema import TARGET_INDEX
 
 
 def hourly_forecasts(forecaster, series):
-    """(valid-at times, forecast, naive, actual) for every window ending on the hour."""
-    columns = series_columns(forecaster.schema, series.times, series.values)
-    starts = np.arange(0, len(series) - protocol.DELAY_ROWS)
-    last = protocol.last_step_rows(starts)
-    starts = starts[series.times[last].astype("datetime64[s]").astype(np.int64) % 3600 == 0]
-    temperature = series.values[:, TARGET_INDEX]
-    model = forecaster.runner.predict(protocol.windows(columns, starts))
-    return (series.times[protocol.target_rows(starts)], model,
-            temperature[protocol.last_step_rows(starts)], temperature[protocol.target_rows(starts)])
+    """(valid-at times, forecast, naive, actual) for every complete window of the files."""
+    layout = protocol.layout("whole", series, required_channels(forecaster.schema.features))
+    columns = layout_columns(forecaster.schema, layout)
+    starts = layout.starts("all")
+    model = forecaster.runner.predict(layout.windows(columns, starts))
+    return layout.target_times(starts), model, layout.naive(starts), layout.targets(starts)
 
 
 def plot(series, forecaster, out: Path, days: int = 21) -> None:
@@ -41,8 +39,8 @@ def plot(series, forecaster, out: Path, days: int = 21) -> None:
     import matplotlib.pyplot as plt
 
     valid, model, naive, actual = hourly_forecasts(forecaster, series)
-    test_first = series.times[protocol.split_rows(len(series))["test"][0] + protocol.DELAY_ROWS]
-    train_last = series.times[protocol.split_rows(len(series))["train"][1] - 1]
+    test_first = valid[0]
+    train_last = np.datetime64(forecaster.bundle.meta["training"]["train_last"])
     meta = forecaster.bundle.meta
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7.5), gridspec_kw={"height_ratios": [3, 2]})
 
@@ -52,7 +50,7 @@ def plot(series, forecaster, out: Path, days: int = 21) -> None:
              label=f"{meta['kind']} ({meta['graph_form']}): MAE {protocol.mae(model[shown], actual[shown]):.2f} °C")
     top.plot(valid[shown], naive[shown], color="tab:orange", lw=1.0, ls="--",
              label=f"naive (24 h ago): MAE {protocol.mae(naive[shown], actual[shown]):.2f} °C")
-    top.set(ylabel="°C", title=f"24-hour-ahead forecasts, {days} days of the test part (unseen in training)")
+    top.set(ylabel="°C", title=f"24-hour-ahead forecasts, {days} days from {str(test_first)[:10]} + 14 days")
     top.legend(loc="upper right", fontsize="small")
     top.grid(alpha=0.3)
 
@@ -62,7 +60,7 @@ def plot(series, forecaster, out: Path, days: int = 21) -> None:
         sel = (months == month) & np.isfinite(actual) & (actual > -100)
         if sel.sum() < 24 * 7:
             continue
-        in_sample = month < (train_last + np.timedelta64(15, "D")).astype("datetime64[M]")
+        in_sample = month <= train_last.astype("datetime64[M]")
         labels.append(str(month)[5:] + ("*" if in_sample else ""))
         m_mae.append(protocol.mae(model[sel], actual[sel]))
         n_mae.append(protocol.mae(naive[sel], actual[sel]))

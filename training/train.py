@@ -85,11 +85,13 @@ def _plot(histories: list[dict], best_epochs: list[int], naive_val: float, path:
         tag = f" {i + 1}" if len(histories) > 1 else ""
         for ax, key in ((a, "loss"), (b, "mae")):
             train_line, = ax.plot(epochs, history[key], "o-", ms=3, alpha=0.6, label=f"training{tag}")
-            ax.plot(epochs, history[f"val_{key}"], "s--", ms=3, color=train_line.get_color(),
-                    label=f"validation{tag}")
+            if f"val_{key}" in history:  # protocol final has no validation part
+                ax.plot(epochs, history[f"val_{key}"], "s--", ms=3, color=train_line.get_color(),
+                        label=f"validation{tag}")
             ax.axvline(best, color=train_line.get_color(), lw=0.5)
     a.set(title="loss", xlabel="epoch")
-    b.axhline(naive_val, color="grey", ls=":", label=f"naive validation {naive_val:.2f}")
+    if naive_val is not None:
+        b.axhline(naive_val, color="grey", ls=":", label=f"naive validation {naive_val:.2f}")
     b.set(title="MAE (°C)", xlabel="epoch")
     for ax in (a, b):
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))

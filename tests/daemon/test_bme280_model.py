@@ -58,7 +58,7 @@ def test_bme280_readings_serve_the_bme280_model(broker, daemons, subscriber, ser
     assert served[0]["model"]["kind"] == "compact_lstm_bme280"
     for f in served:
         last = int(np.searchsorted(times, np.datetime64(f["issued_at"].rstrip("Z"), "s")))
-        window_rows = protocol.step_rows(np.array([last - protocol._SPAN]))[0]
+        window_rows = protocol.step_rows(np.array([last - protocol.span_rows()]))[0]
         measured = forecaster.forecast(values[window_rows], times[window_rows])
         # derived channels differ from the station's by the file's rounding (docs/daemon.md)
         assert f["temperature_c"] == pytest.approx(measured, abs=0.05)

@@ -46,7 +46,7 @@ def test_model_serves_and_equals_its_predictions_on_protocol_windows(broker, dae
     times, values = series_2020.times, series_2020.values
     for f in served:
         last = int(np.searchsorted(times, np.datetime64(f["issued_at"].rstrip("Z"), "s")))
-        rows = protocol.step_rows(np.array([last - protocol._SPAN]))[0]
+        rows = protocol.step_rows(np.array([last - protocol.span_rows()]))[0]
         expected = forecaster.forecast(values[rows], times[rows])
         assert f["temperature_c"] == pytest.approx(expected, abs=1e-3)
 

@@ -49,8 +49,8 @@ def test_one_naive_forecast_per_hour_equal_to_the_protocol(broker, daemons, subs
 
     # Same windows through the reference protocol: same forecasts, same MAE.
     last_rows = np.array([hour_row(series_2020, f["issued_at"]) for f in full])
-    starts = last_rows - protocol._SPAN
-    expected = protocol.naive_predict(series_2020.values)(starts)
+    starts = last_rows - protocol.span_rows()
+    expected = series_2020.values[protocol.last_step_rows(starts), TARGET_INDEX]
     got = np.array([f["temperature_c"] for f in full])
     np.testing.assert_allclose(got, expected, atol=5e-4)
     actual = series_2020.values[protocol.target_rows(starts), TARGET_INDEX]

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from edgecast import protocol
+from training import models
 from edgecast.bundle import BundleError, read_bundle
 from edgecast.features import layout_columns
 from edgecast.forecaster import load_forecaster
@@ -86,7 +87,8 @@ def test_graph_forms_are_what_they_say(bundles, form, ops_present, ops_absent):
     assert meta["graph_form"] == form and meta["quantization"] == "none" and meta["kind"] == "compact_lstm"
     assert ops_present <= set(meta["ops"]) and not (ops_absent & set(meta["ops"])), meta["ops"]
     assert meta["parity"]["windows"] == 1000 and meta["parity"]["max_abs_c"] <= 0.01
-    assert meta["schema"]["features"] == ["T (degC)"] and len(meta["schema"]["mean"]) == 1
+    features = models.MODELS["compact_lstm"].features
+    assert meta["schema"]["features"] == features and len(meta["schema"]["mean"]) == len(features)
     assert meta["training"]["rows"] == SLICE and meta["training"]["train_last"].startswith("2020-02-11")
     for key in ("val_mae", "test_mae", "naive_val_mae", "naive_test_mae"):
         assert 0 < meta["metrics"][key] < 10, key
@@ -137,7 +139,18 @@ print(json.dumps({"runtime": f.identity["runtime"], "numpy": np.__version__,
 """
 
 
-@pytest.mark.parametrize("form", ["loop", "unrolled", "fused", "dynamic", "gru_loop"])
+def test_tflite_runtime_refuses_a_dynamic_range_bundle_clearly(bundles):
+    # The converter writes the quantised hidden layer as FULLY_CONNECTED version 12, which
+    # tflite-runtime 2.14 predates: the box must say so, not crash (README: use LiteRT).
+    require(bool(TFLITE_PYTHON) and Path(TFLITE_PYTHON).exists(),
+            "EDGECAST_TFLITE_PYTHON (a python with tflite-runtime 2.14) is not set; `make test` sets it")
+    proc = subprocess.run([TFLITE_PYTHON, "-c", "from edgecast.forecaster import load_forecaster; "
+                           f"load_forecaster({str(bundles['dynamic'])!r}, runtime='tflite-runtime')"],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "the runtime cannot load it" in proc.stderr and "FULLY_CONNECTED" in proc.stderr
+
+
+@pytest.mark.parametrize("form", ["loop", "unrolled", "fused", "gru_loop"])
 def test_tflite_runtime_gives_the_same_forecasts_as_litert(bundles, real_windows, tmp_path, form):
     require(bool(TFLITE_PYTHON) and Path(TFLITE_PYTHON).exists(),
             "EDGECAST_TFLITE_PYTHON (a python with tflite-runtime 2.14) is not set; `make test` sets it")

@@ -50,6 +50,11 @@ def completeness(window: Window, channels: list[int]) -> dict:
 
 
 def _incomplete_reason(window: Window, channels: list[int], quality: dict) -> str:
+    never = [CHANNEL_NAMES[c] for c in channels if (window.status[:, c] == MISSING).all()]
+    if never:  # the sensor does not send a channel the model reads (or the mapping misses it)
+        buffered = int((window.status[:, TARGET_INDEX] != MISSING).sum())
+        return (f"window incomplete: the readings carry no {', '.join(never)}, which the model reads; "
+                f"{buffered} of {quality['hours']} hours buffered")
     missing_rows = (window.status[:, channels] == MISSING).all(axis=1)
     leading = int(np.argmin(missing_rows)) if not missing_rows.all() else len(missing_rows)
     hours = quality["hours"]

@@ -90,12 +90,11 @@ def hourly_grid(times: np.ndarray, values: np.ndarray, max_age: float, carry_for
         sample_time = np.where(has, t[valid][np.maximum(pos, 0)], np.nan).astype(np.float64)
         sample_value = values[valid[np.maximum(pos, 0)], c]
         is_fresh = fresh(sample_time, hours, max_age)
-        observed_hour = np.maximum.accumulate(np.where(is_fresh, hours, np.iinfo(np.int64).min))
-        observed_value = np.where(is_fresh, sample_value, np.nan)
-        # forward-fill the last observed value for the carry rule
+        # the last observed hour (row) at or before each hour, for the carry rule
         last = np.maximum.accumulate(np.where(is_fresh, np.arange(len(hours)), -1))
-        filled = np.where(last >= 0, observed_value[np.maximum(last, 0)], np.nan)
-        observed_hour = np.where(last >= 0, observed_hour, np.nan).astype(np.float64)
+        seen = last >= 0
+        observed_hour = np.where(seen, hours[np.maximum(last, 0)], np.nan)
+        filled = np.where(seen, sample_value[np.maximum(last, 0)], np.nan)
         is_carried = carried(is_fresh, hours, observed_hour, carry_forward_hours * HOUR)
         out[is_fresh, c] = sample_value[is_fresh]
         status[is_fresh, c] = OBSERVED

@@ -261,9 +261,9 @@ def train_eval(recipe: Recipe, path: str, verbose: int = 0, seed_offset: int = 0
         lo, hi = protocol.split_rows(len(norm))["train"]
         rev = norm[lo:hi][::-1].copy()
         rev_t = prepare.raw_t[lo:hi][::-1].copy()
-        rs = np.arange(0, hi - lo - protocol.DELAY_ROWS)[:: recipe.stride]
+        rs = np.arange(0, hi - lo - protocol.delay_rows())[:: recipe.stride]
         if winter_check:
-            rs = rs[(rs + protocol.DELAY_ROWS) < (hi - lo) - (tr.min() - lo)]  # reversed rows only from tr's range
+            rs = rs[(rs + protocol.delay_rows()) < (hi - lo) - (tr.min() - lo)]  # reversed rows only from tr's range
         x_tr = np.concatenate([x_tr, protocol.windows(rev, rs)])
         y_tr = np.concatenate([y_tr, rev_t[protocol.target_rows(rs)].astype(np.float32)])
     x_va = protocol.windows(norm, starts["val"])

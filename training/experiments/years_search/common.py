@@ -22,28 +22,9 @@ CH = ["p (mbar)", "T (degC)", "Tdew (degC)", "rh (%)", "VPmax (mbar)", "wv (m/s)
 TIME = ["hour_sin", "hour_cos", "doy_sin", "doy_cos"]
 ALL_FEATURES = CH + TIME
 
-_A, _B, _C = 6.1078, 17.08085, 234.175
-_KELVIN, _KAPPA, _EPS, _RD, _RV = 273.15, 0.286, 0.622, 287.058, 461.495
 
 
-def derive(p, t, rh):
-    """Vectorised edgecast/daemon/physics.py derive()."""
-    vp_max = _A * np.exp(_B * t / (_C + t))
-    vp_act = rh / 100.0 * vp_max
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.log(vp_act / _A)
-        t_dew = np.where(vp_act > 0, _C * x / (_B - x), -80.0)
-    t_k = t + _KELVIN
-    return {
-        "Tpot (K)": t_k * (1000.0 / p) ** _KAPPA,
-        "Tdew (degC)": t_dew,
-        "VPmax (mbar)": vp_max,
-        "VPact (mbar)": vp_act,
-        "VPdef (mbar)": vp_max - vp_act,
-        "sh (g/kg)": 1000.0 * _EPS * vp_act / (p - (1.0 - _EPS) * vp_act),
-        "H2OC (mmol/mol)": 1000.0 * vp_act / p,
-        "rho (g/m**3)": 1000.0 * ((p - vp_act) * 100.0 / (_RD * t_k) + vp_act * 100.0 / (_RV * t_k)),
-    }
+from edgecast.physics import derive  # noqa: E402  (the product's formulas, on arrays)
 
 
 def _epoch(s: str) -> int:

@@ -29,46 +29,46 @@ from edgecast.replay import reading_payload
 from .daemon import rows
 
 
-def make_service(state_dir: Path) -> Station:
+def make_station(state_dir: Path) -> Station:
     cfg = config_mod.Config()
     cfg.station.id = "jena"
     cfg.state.dir = str(state_dir)
     config_mod._validate(cfg)
-    svc = Station(cfg)
-    link = svc.link
-    svc.bench_unacked = []
+    station = Station(cfg)
+    link = station.link
+    station.bench_unacked = []
 
     def publish(name, payload, retain=True, qos=None):  # what MqttLink.publish does, minus the socket
         if not isinstance(payload, (str, bytes)):
             payload = json.dumps(payload, separators=(",", ":"))
-        info = SimpleNamespace(mid=len(svc.bench_unacked) + 1, topic=link.topics[name], payload=payload)
-        svc.bench_unacked.append(info.mid)
+        info = SimpleNamespace(mid=len(station.bench_unacked) + 1, topic=link.topics[name], payload=payload)
+        station.bench_unacked.append(info.mid)
         return info
     link.publish = publish
-    return svc
+    return station
 
 
-def acknowledge(svc: Station) -> None:
+def acknowledge(station: Station) -> None:
     """The broker's PUBACKs, as if instant (forecasts waiting for one are kept in the state)."""
-    on_ack = getattr(svc.broker_watch, "on_ack", None)
-    if on_ack and svc.bench_unacked:
-        for mid in svc.bench_unacked:
+    on_ack = getattr(station.broker_watch, "on_ack", None)
+    if on_ack and station.bench_unacked:
+        for mid in station.bench_unacked:
             on_ack(mid)
-    svc.bench_unacked.clear()
+    station.bench_unacked.clear()
 
 
 def run_once(payloads: list[bytes], state_dir: Path, profile: cProfile.Profile | None = None) -> float:
-    svc = make_service(state_dir)
+    station = make_station(state_dir)
     t0 = time.perf_counter()
     if profile:
         profile.enable()
     for p in payloads:
-        svc.on_payload(p)
-        acknowledge(svc)
+        station.on_payload(p)
+        acknowledge(station)
     if profile:
         profile.disable()
     seconds = time.perf_counter() - t0
-    c = svc.counters
+    c = station.counters
     assert c["accepted"] + sum(c["rejected"].values()) == len(payloads), c
     return seconds
 

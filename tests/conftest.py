@@ -11,6 +11,19 @@ REPO = Path(__file__).resolve().parent.parent
 JENA_2020 = Path(os.environ.get("EDGECAST_TEST_DATA", REPO.parent / "shared" / "data" / "weather.csv.xz"))
 
 
+# The fast tier, `pytest -m "not slow"`, is the in-process tests: no training, no
+# TensorFlow, no broker or daemon process. Tests that use these fixtures are slow by
+# definition; the others that train, convert or spawn carry @pytest.mark.slow (or a
+# module-level pytestmark) themselves.
+SLOW_FIXTURES = {"broker", "daemons", "subscriber", "series_years"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def jena_2020_path() -> Path:
     if not JENA_2020.exists():

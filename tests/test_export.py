@@ -24,6 +24,8 @@ from edgecast.features import layout_columns
 from edgecast.forecaster import load_forecaster
 from tests.conftest import require
 
+pytestmark = pytest.mark.slow  # models are trained and converted here
+
 _MISSING = [m for m in ("tensorflow", "tf_keras") if importlib.util.find_spec(m) is None]
 if _MISSING:
     if os.environ.get("EDGECAST_REQUIRE_ALL") == "1":

@@ -26,6 +26,8 @@ if _MISSING:
 
 from training import arima, dataset, models  # noqa: E402
 
+pytestmark = pytest.mark.slow  # TensorFlow models are built and trained here
+
 ALL_SLICE = 20_000  # --split all validates on the last 10 %: 2,000 rows leave 428 windows
 SLICE = 12_000  # rows (~83 days of January-March 2020): enough for every part's windows
 

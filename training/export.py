@@ -72,7 +72,7 @@ def _variant(kind: str, schema: FeatureSchema, weights, graph_form: str, cells: 
     if graph_form == "fused":
         if cells != {"LSTM"}:
             raise ExportError(f"{kind}: the fused form exists only for LSTM layers (TFLite has no fused "
-                              f"{'/'.join(sorted(cells - {'LSTM'}))} op); use --graph-form loop or unrolled")
+                              f"{'/'.join(sorted(cells - {'LSTM'}))} op); export without --fused (loop form) or with --unroll")
         import tf_keras as keras_module
     else:
         import keras as keras_module

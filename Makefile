@@ -45,7 +45,7 @@ demo: setup
 # How the bundled models were made: the compact recipe (chosen on the years protocol's
 # validation year, training/experiments/REPORT.md) fitted on every year of ../shared/data
 # with `--protocol final`, exported with the fused LSTM op (smallest and fastest form:
-# BENCHMARKS.md). About two minutes here, progress per epoch.
+# BENCHMARKS.md). About five minutes here (3 members × 2 kinds), progress per epoch.
 YEARS := $(foreach f,jena_climate_2009_2016_hourly mpi_roof_2017b weather mpi_roof_2021_hourly mpi_roof_2022_hourly,--data $(dir $(DATA))$(f).csv.xz)
 default-model: $(VENV)/.installed
 	$(VENV)/bin/edgecast train compact_lstm $(YEARS) --protocol final --out runs/final_compact_lstm --seed 0

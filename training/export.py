@@ -105,6 +105,16 @@ def _convert(model, quantize: str, representative: np.ndarray) -> bytes:
         raise ExportError(f"conversion failed: {text[:600]}") from None
 
 
+def _strip_names(model_bytes: bytes) -> bytes:
+    """Drop tensor names and signatures: debugging strings, ~5.6 KiB of the 3-member compact
+    graph. The runtime addresses the one input and output by index (edgecast.runtime)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes))
+    flatbuffer_utils.strip_strings(model)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
 def _op_names(model_bytes: bytes) -> list[str]:
     """The graph's own op list (the interpreter would show XNNPACK's DELEGATE instead)."""
     from tensorflow.lite.python import schema_py_generated as fb
@@ -185,7 +195,7 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
 
     log(f"converting {kind} as {graph_form}, quantisation {quantize}")
     variant = keras_model if graph_form == "plain" else _variant(kind, schema, keras_model.get_weights(), graph_form, cells)
-    model_bytes = _convert(variant, quantize, representative)
+    model_bytes = _strip_names(_convert(variant, quantize, representative))
     ops = _op_names(model_bytes)
     runner = Runner(model_bytes)
 

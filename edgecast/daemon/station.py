@@ -35,7 +35,7 @@ from .logs import LastProblem, RateLimitedLog, StationLog
 from .mqtt_link import MqttLink
 from .ordering import EventClock
 from .outbox import Outbox
-from .readings import Reading, Rejection
+from .readings import TIME_RULE, Reading, Rejection, checked_time
 
 
 def rss_bytes() -> int | None:
@@ -162,10 +162,16 @@ class Station:
             if isinstance(result, Rejection):
                 self._reject(result.reason, result.detail)
                 return
+            if checked_time(result.time) is None:  # an adapter's receive time from a wild wall clock
+                self._reject("bad_time", f"time {result.time!r} is not {TIME_RULE}")
+                return
             for reason, n in result.dropped.items():
                 self.counters["values_dropped"][reason] += n
                 self.limiter.event("value dropped", reason, f"{n} value(s) in the reading at "
                                    f"{self._time_text(result.time)}")
+            # Held readings (far_future, or unconfirmed after an empty state) are counted
+            # under that reason until agreeing readings confirm them.
+            held_as = "unconfirmed" if self.clock.newest is None else "far_future"
             admitted, reason = self.clock.admit(result)
             if reason == "out_of_order" and self.buffer.in_open_hour(result.time):
                 self._derive(result)
@@ -174,18 +180,28 @@ class Station:
                 self.counters["late"] += 1
                 self.log.debug("reading %s accepted (late, merged into the open hour)", self._time_text(result))
                 return
+            if reason == "unconfirmed":  # a normal start: not worth a warning unless it is never confirmed
+                self.counters["rejected"][reason] += 1
+                self.log.debug("reading %s held until %d readings agree on the time (empty state)",
+                               self._time_text(result), self.clock.confirm)
+                return
             if reason:
                 self._reject(reason, f"reading at {self._time_text(result)}, newest accepted "
                                      f"{self._time_text(self.clock.newest)}")
                 return
             if len(admitted) > 1:
-                self.counters["time_jumps"] += 1
-                # The held readings were counted as far_future; confirmed, they are accepted.
-                self.counters["rejected"]["far_future"] -= len(admitted) - 1
-                if not self.counters["rejected"]["far_future"]:
-                    del self.counters["rejected"]["far_future"]
-                self.log.warning("event time jumped to %s, confirmed by %d readings", self._time_text(admitted[0]),
-                            len(admitted))
+                # The held readings were counted as rejected; confirmed, they are accepted.
+                rejected = self.counters["rejected"]
+                rejected[held_as] = max(0, rejected[held_as] - (len(admitted) - 1))
+                if not rejected[held_as]:
+                    del rejected[held_as]
+                if held_as == "far_future":
+                    self.counters["time_jumps"] += 1
+                    self.log.warning("event time jumped to %s, confirmed by %d readings",
+                                     self._time_text(admitted[0]), len(admitted))
+                else:
+                    self.log.info("event time starts at %s, confirmed by %d readings",
+                                  self._time_text(admitted[0]), len(admitted))
             for reading in admitted:
                 self.log.debug("reading %s accepted", self._time_text(reading))
                 self._derive(reading)
@@ -200,7 +216,12 @@ class Station:
     @staticmethod
     def _time_text(t) -> str:
         t = t.time if isinstance(t, Reading) else t
-        return "none" if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat()
+        if t is None:
+            return "none"
+        try:  # only for log lines: it must never raise
+            return datetime.fromtimestamp(t, timezone.utc).isoformat()
+        except (OverflowError, OSError, ValueError):
+            return repr(t)
 
     def _reject(self, reason: str, detail: str) -> None:
         self.counters["rejected"][reason] += 1

@@ -45,7 +45,10 @@ def save(path: Path, payload: dict) -> None:
 def load(path: Path, restore) -> bool:
     """Read ``path`` and hand its dict to ``restore``; False when absent or set aside.
 
-    ``restore`` raises (ValueError, TypeError, KeyError) when the content does not fit.
+    ``restore`` raises (ValueError, TypeError, KeyError) when the content does not fit:
+    only those, and JSON errors, mean "not a state file". Anything else (AttributeError,
+    IndexError …) is a bug in the restore code: it propagates and the file stays where it
+    is, so the fixed daemon resumes the window instead of losing it (issue 14, row 10).
     """
     try:
         raw = path.read_bytes()
@@ -62,7 +65,7 @@ def load(path: Path, restore) -> bool:
                              f"expected {FORMAT!r}")
         restore(data)
         return True
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+    except (ValueError, TypeError, KeyError) as exc:  # UnicodeDecodeError, JSONDecodeError are ValueErrors
         aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
         try:
             os.replace(path, aside)

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from edgecast.daemon import state
+
 from tests.daemon.daemon_harness import replay, wait_until
 from tests.reliability.faults import (NO_MODEL, InProcess, fill, full_via_dev_full, payloads, remount,
                                       stats_of, try_mount_tmpfs, umount)
@@ -81,3 +85,27 @@ def test_daemon_on_a_tmpfs_that_goes_read_only_then_full(broker, daemons, subscr
     finally:
         if mounted:
             umount(state_dir)
+
+
+@pytest.mark.parametrize("bug", [AttributeError("'NoneType' object has no attribute 'hours'"),
+                                 IndexError("list index out of range")])
+def test_a_bug_in_restore_code_does_not_set_real_state_aside(tmp_path, bug):
+    """Only a file that is not a state file (JSON or format errors) is set aside; a bug in
+    the restore code must not throw away five days of window (issue 14, row 10)."""
+    path = tmp_path / "jena.state.json"
+    state.save(path, {"station": "jena", "newest": None, "buffer": {}})
+    before = path.read_bytes()
+
+    def restore(data):
+        raise bug
+    with pytest.raises(type(bug)):
+        state.load(path, restore)
+    assert path.read_bytes() == before and not list(tmp_path.glob("*.corrupt-*"))
+
+
+@pytest.mark.parametrize("content", [b"", b"{trunc", b"[1, 2]", b'{"format": "other/1"}', b"\xff\xfe"])
+def test_a_corrupt_state_file_is_set_aside(tmp_path, content):
+    path = tmp_path / "jena.state.json"
+    path.write_bytes(content)
+    assert state.load(path, lambda data: None) is False
+    assert not path.exists() and len(list(tmp_path.glob("jena.state.json.corrupt-*"))) == 1

@@ -124,6 +124,25 @@ def test_the_cli_names_the_key_and_prints_loadable_defaults(tmp_path):
     ('[input]\ntopic = "tele/{station}/SENSOR\\u0007"', "input.topic"),
     ('[homeassistant]\nprefix = "$homeassistant"', "homeassistant.prefix"),
     ('[homeassistant]\nprefix = "home\\nassistant"', "homeassistant.prefix"),
+    # issue 14, row 9: templates are not Python's format language (attribute access, indexing,
+    # format specs: "{station:>999999999}" took --check to 1 GB and a minute)
+    ('[topics]\nforecast = "{station.__class__}"', "topics.forecast"),
+    ('[topics]\nforecast = "{station.__class__.__mro__}"', "topics.forecast"),
+    ('[topics]\nforecast = "e/{station:>999999999}"', "topics.forecast"),
+    ('[topics]\nforecast = "e/{station:>9}"', "topics.forecast"),
+    ('[topics]\nstats = "e/{station!r}"', "topics.stats"),
+    ('[topics]\nstatus = "e/{station[0]}"', "topics.status"),
+    ('[topics]\nreadings = "e/{0}"', "topics.readings"),
+    ('[topics]\nreadings = "e/{}"', "topics.readings"),
+    ('[topics]\nreadings = "e/{station"', "topics.readings"),
+    ('[input]\ntopic = "tele/{station.__init__.__globals__}/SENSOR"', "input.topic"),
+    ('[input]\ntopic = "tele/{station:x<70000}/SENSOR"', "input.topic"),
+    # bidi overrides and invisible characters: a station id must read as what it is
+    ('[station]\nid = "roof\u202egnp.exe"', "station.id"),
+    ('[station]\nid = "ro\u200bof"', "station.id"),
+    ('[station]\nid = "roof\u2028x"', "station.id"),
+    ('[station]\nid = "\ufeffroof"', "station.id"),
+    ('[topics]\nforecast = "e/{station}/\u2066x"', "topics.forecast"),
 ])
 def test_ids_and_topics_are_hardened(text, key):
     with pytest.raises(ConfigError) as err:

@@ -125,8 +125,10 @@ def bad_time(key: str, value) -> Rejection:
 
 def input_topic(cfg) -> str:
     """The subscription ``[input]`` asks for, {station} filled in."""
+    from ..config import fill_template
+    key = "input.topic" if cfg.input.topic or DEFAULT_TOPICS[cfg.input.format] else "topics.readings"
     template = cfg.input.topic or DEFAULT_TOPICS[cfg.input.format] or cfg.topics.readings
-    return template.format(station=cfg.station.id)
+    return fill_template(key, template, cfg.station.id)
 
 
 def input_source(cfg) -> tuple[str, ...]:

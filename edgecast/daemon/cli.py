@@ -63,8 +63,12 @@ def _client_config(config_path, host, port, station):
 
 
 def _connect(cfg, client_id, persistent=False, on_connect=None, on_message=None):
+    from .config import ConfigError
     from .mqtt_link import connect_args, make_client
-    client = make_client(cfg, client_id, persistent=persistent)
+    try:
+        client = make_client(cfg, client_id, persistent=persistent)
+    except ConfigError as exc:  # an unreadable password file
+        raise click.ClickException(f"configuration: {exc}") from None
     client.on_connect, client.on_message = on_connect, on_message
     try:
         client.connect(cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.keepalive, **connect_args(cfg, persistent))
@@ -96,6 +100,13 @@ def run(config_path, check, print_config, remove_discovery):
     cfg = _config(config_path)
     logging.basicConfig(level=cfg.log.level.upper(), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    from .config import ConfigError, check_password_file
+    try:  # here, not at the first connect: a clear exit, the same for --check and run
+        warning = check_password_file(cfg.mqtt)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+    if warning:
+        logging.getLogger("edgecast.daemon").warning("%s", warning)
     stations = cfg.station_configs()
     if check:
         from .adapters import input_topic
@@ -126,7 +137,11 @@ def run(config_path, check, print_config, remove_discovery):
                 client.loop_stop()
             click.echo(f"removed {n} Home Assistant discovery configs of station {sc.station.id}")
         return
-    sys.exit(service.Service(cfg, config_path).run())
+    try:
+        daemon = service.Service(cfg, config_path)
+    except ConfigError as exc:  # e.g. the password file vanished since the check above
+        raise click.ClickException(f"configuration: {exc}") from None
+    sys.exit(daemon.run())
 
 
 # --- replay ---------------------------------------------------------------------------------

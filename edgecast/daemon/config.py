@@ -455,6 +455,19 @@ def load(path: str | Path | None) -> Config:
     return parse(text, str(path))
 
 
+def check_password_file(cfg: MqttConfig) -> str | None:
+    """Before anything connects (`run` and `run --check` alike): ConfigError when the file
+    cannot be read; a warning text when every user may read it. The content is never kept."""
+    if not cfg.password_file:
+        return None
+    read_password(cfg)
+    mode = Path(cfg.password_file).stat().st_mode
+    if mode & 0o004:
+        return (f"mqtt.password_file: {cfg.password_file} is readable by every user (mode {mode & 0o777:o}); "
+                f"chmod 600 it (or 640 with the service's group)")
+    return None
+
+
 def read_password(cfg: MqttConfig) -> str | None:
     """The broker password from ``password_file`` (first line, newline stripped)."""
     if not cfg.password_file:
@@ -463,7 +476,8 @@ def read_password(cfg: MqttConfig) -> str | None:
         lines = Path(cfg.password_file).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         # The path may be logged; the content never is.
-        raise ConfigError(f"mqtt.password_file: cannot read {cfg.password_file} ({exc.strerror})") from None
+        raise ConfigError(f"mqtt.password_file: cannot read {cfg.password_file} "
+                          f"({exc.strerror or type(exc).__name__})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"mqtt.password_file: {cfg.password_file} is not UTF-8 text") from None
     return lines[0] if lines else ""

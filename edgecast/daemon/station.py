@@ -38,6 +38,11 @@ from .outbox import Outbox
 from .readings import TIME_RULE, Reading, Rejection, checked_time
 
 
+# Acknowledgements reach the state file at most this often: in live operation (one
+# forecast an hour) at once; during a fast catch-up a few extra writes a second.
+ACK_SAVE_SECONDS = 0.2
+
+
 def rss_bytes() -> int | None:
     try:  # /proc/self/statm: sizes in pages; the second field is the resident set
         with open("/proc/self/statm") as f:
@@ -93,7 +98,9 @@ class Station:
             subscriptions.append(f"{cfg.homeassistant.prefix}/status")
         self.link = MqttLink(cfg, self.on_message, self.on_connect, subscriptions, self.log.child("edgecast.mqtt"))
         self.broker_watch = BrokerWatch(self.link.client, self.limiter)
-        self.broker_watch.on_ack = self.outbox.acked
+        self.broker_watch.on_ack = self._acked
+        self.on_ack_saved_later = None  # service: wakes its main thread, which saves (save_acks)
+        self._last_ack_save = 0.0
         self.discovery = Discovery(cfg, self.link, self.log.child("edgecast.homeassistant")) \
             if cfg.homeassistant.discovery else None
         self.stats_dirty = True
@@ -113,6 +120,25 @@ class Station:
         self.clock.newest = newest
         self.outbox.load_list(data.get("outbox", []))  # absent in files written before the outbox
 
+    def _acked(self, mid: int) -> None:
+        # paho's thread, inside paho's locks: never write here (save_state takes the station
+        # lock, which a thread calling paho may hold); the service's main thread writes.
+        if self.outbox.acked(mid) and self.on_ack_saved_later is not None:
+            self.on_ack_saved_later()
+
+    def save_acks(self, now: float) -> float | None:
+        """Main thread: rewrite the state file when forecasts were acknowledged since the
+        last write, at most every ACK_SAVE_SECONDS. Returns the seconds until one is due
+        (None: nothing owed). After a failed write only the hourly writes retry."""
+        if not self.outbox.unsaved_acks or self.state_error:
+            return None
+        wait = self._last_ack_save + ACK_SAVE_SECONDS - now
+        if wait > 0:
+            return wait
+        self._last_ack_save = now
+        self.save_state()
+        return None
+
     def save_state(self) -> bool:
         """Write the buffer; on a disk fault keep serving from memory and report it.
 
@@ -123,7 +149,7 @@ class Station:
         with self.lock:
             try:
                 state.save(self.state_file, {"station": self.cfg.station.id, "newest": self.clock.newest,
-                                             "buffer": self.buffer.to_dict(), "outbox": self.outbox.to_list()})
+                                             "buffer": self.buffer.to_dict(), "outbox": self.outbox.snapshot()})
             except OSError as exc:
                 self.state_error = f"cannot write {self.state_file}: {exc.strerror or exc}"
                 self.counters["state_write_failures"] += 1

@@ -65,12 +65,25 @@ def _no_delay(client, userdata, sock) -> None:
         pass
 
 
-def connect_args(cfg: Config, persistent: bool) -> dict:
+# What a PUBLISH packet carries besides its payload: fixed header, topic (at most 65,535
+# bytes), packet id, properties. Generous: it only has to keep 100 MB out, not 1 kB.
+PACKET_HEADROOM = 65535 + 1024
+
+
+def connect_args(cfg: Config, persistent: bool, bounded: bool = False) -> dict:
+    """paho connect() arguments. ``bounded`` (the daemon): on MQTT 5, announce a Maximum
+    Packet Size of ``max_payload_bytes`` + headroom, so the broker never sends a larger
+    message. paho reads a whole packet into memory before anyone can look at its size: a
+    100 MB reading took the daemon past its unit's MemoryMax, and as a QoS 1 message of
+    the persistent session it came back after every restart (issue 14, row 4). MQTT 3.1.1
+    has no such field: there the broker's ``max_packet_size`` is the only bound."""
     if cfg.mqtt.protocol != "5":
         return {}
     props = Properties(PacketTypes.CONNECT)
     if persistent:
         props.SessionExpiryInterval = cfg.mqtt.session_expiry
+    if bounded:
+        props.MaximumPacketSize = cfg.readings.max_payload_bytes + PACKET_HEADROOM
     return {"clean_start": not persistent, "properties": props}
 
 
@@ -103,7 +116,7 @@ class MqttLink:
                       f", user {m.user}" if m.user else "")
         # connect_async: a broker that is down at boot is retried by the loop thread
         # with backoff instead of failing the start.
-        self.client.connect_async(m.host, m.port, m.keepalive, **connect_args(self.cfg, persistent=True))
+        self.client.connect_async(m.host, m.port, m.keepalive, **connect_args(self.cfg, persistent=True, bounded=True))
         self.client.loop_start()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:

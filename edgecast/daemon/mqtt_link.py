@@ -103,6 +103,8 @@ class MqttLink:
         self.connected = False
         self.stopping = False
         self.connects = 0
+        self.on_refused: Callable[[str, str], None] | None = None  # (kind, detail): BrokerWatch.note
+        self._answered = False  # a CONNACK (success or refusal) came on this connection
         self.client = make_client(cfg, cfg.client_id, persistent=True)
         self.client.will_set(self.topics["status"], "offline", qos=1, retain=True)
         self.client.on_connect = self._on_connect
@@ -112,7 +114,7 @@ class MqttLink:
     def start(self) -> None:
         m = self.cfg.mqtt
         self.log.info("connecting to %s:%d as %s (MQTT %s%s%s)", m.host, m.port, self.cfg.client_id,
-                      m.protocol, ", TLS" if (m.tls or m.tls_ca_certs or m.tls_client_cert) else "",
+                      m.protocol, ", TLS" if self.tls else "",
                       f", user {m.user}" if m.user else "")
         # connect_async: a broker that is down at boot is retried by the loop thread
         # with backoff instead of failing the start.
@@ -120,6 +122,7 @@ class MqttLink:
         self.client.loop_start()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._answered = True
         if reason_code.is_failure:
             self.log.error("broker refused the connection: %s", reason_code)
             return
@@ -136,7 +139,23 @@ class MqttLink:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.connected and not self.stopping:
             self.log.warning("disconnected from the broker (%s); reconnecting with backoff", reason_code)
-        self.connected = False
+        elif not self.stopping and not self._answered and self.on_refused is not None:
+            # Closed before any CONNACK: plain MQTT against a TLS port (the broker drops the
+            # "wrong version number" handshake), or no MQTT broker there. paho says nothing.
+            self.on_refused("connect_failed", self._closed_before_connack(reason_code))
+        self.connected = self._answered = False
+
+    def _closed_before_connack(self, reason_code) -> str:
+        m = self.cfg.mqtt
+        hint = ("is it a plain MQTT port, or does it refuse our client certificate?" if self.tls else
+                "is it a TLS port (then set mqtt.tls = true or mqtt.tls_ca_certs) or no MQTT broker?")
+        return (f"cannot connect to {m.host}:{m.port}: the connection closed before the broker answered "
+                f"CONNECT ({reason_code}); {hint} Retrying with backoff")
+
+    @property
+    def tls(self) -> bool:
+        m = self.cfg.mqtt
+        return bool(m.tls or m.tls_ca_certs or m.tls_client_cert)
 
     def _on_message(self, client, userdata, message) -> None:
         try:

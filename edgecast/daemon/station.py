@@ -98,6 +98,7 @@ class Station:
             subscriptions.append(f"{cfg.homeassistant.prefix}/status")
         self.link = MqttLink(cfg, self.on_message, self.on_connect, subscriptions, self.log.child("edgecast.mqtt"))
         self.broker_watch = BrokerWatch(self.link.client, self.limiter)
+        self.link.on_refused = self.broker_watch.note
         self.broker_watch.on_ack = self._acked
         self.on_ack_saved_later = None  # service: wakes its main thread, which saves (save_acks)
         self._last_ack_save = 0.0

@@ -92,3 +92,19 @@ def test_an_acl_denying_the_forecast_is_reported_not_a_crash_loop(tmp_path, daem
         assert daemon.stop() == 0
     finally:
         broker.stop()
+
+
+def test_plain_tcp_against_a_tls_port_is_a_clear_logged_error(tls_broker, daemons, tmp_path):
+    """Before: no error line at all, never connected, silently (issue 14, row 7)."""
+    pw = tmp_path / "password"
+    pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
+    daemon = daemons(tls_broker, extra=NO_MODEL.format(dir=tmp_path),
+                     mqtt=f'[mqtt]\nhost = "localhost"\nport = {tls_broker.tls_port}\nkeepalive = 5\n'
+                          f'user = "edgecast"\npassword_file = "{pw}"\n').start()
+    wait_until(lambda: "connect_failed" in daemon.log(), 30, what="the failed connection in the log")
+    log = daemon.log()
+    assert "TLS" in log and "tls" in log  # says what is likely wrong and which key fixes it
+    assert daemon.proc.poll() is None  # retries with backoff
+    assert daemon.stop() == 0
+    assert PASSWORD not in daemon.log()

@@ -78,6 +78,23 @@ def _connect(cfg, client_id, persistent=False, on_connect=None, on_message=None)
     return client
 
 
+def _retained(client, topic: str, wait: float = 1.0) -> bytes | None:
+    """The retained message on ``topic`` (None when there is none within ``wait`` seconds)."""
+    import threading
+    got: list[bytes] = []
+    arrived = threading.Event()
+
+    def on_message(c, userdata, msg):
+        if msg.topic == topic and msg.retain:
+            got.append(msg.payload)
+            arrived.set()
+    client.on_message = on_message
+    client.subscribe(topic, qos=1)
+    arrived.wait(wait)
+    client.unsubscribe(topic)
+    return got[0] if got else None
+
+
 # --- run ------------------------------------------------------------------------------------
 @click.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
@@ -131,11 +148,18 @@ def run(config_path, check, print_config, remove_discovery):
         for sc in stations:
             client = _connect(sc, f"{sc.client_id}-discovery")
             try:
-                n = remove(sc, _Link(client))
+                running = _retained(client, sc.topic("status")) == b"online"
+                if running:  # its next (re)connect would publish the entities again
+                    click.echo(f"warning: the daemon of station {sc.station.id} is running (status online): "
+                               "stop it first (systemctl stop edgecast), or Home Assistant gets the entities "
+                               "back at its next connect; its retained forecast/status/stats are left alone",
+                               err=True)
+                n = remove(sc, _Link(client), station_topics=not running)
             finally:
                 client.disconnect()
                 client.loop_stop()
-            click.echo(f"removed {n} Home Assistant discovery configs of station {sc.station.id}")
+            click.echo(f"removed {n} Home Assistant discovery configs of station {sc.station.id}"
+                       + ("" if running else " and its retained forecast, stats and status"))
         return
     try:
         daemon = service.Service(cfg, config_path)

@@ -26,13 +26,17 @@ from __future__ import annotations
 
 from .readings import Reading
 
+MAX_CANDIDATES = 4  # time lines held at once; the oldest gives way (its readings stay rejected)
+
 
 class EventClock:
     def __init__(self, max_future_seconds: float, confirm: int, newest: float | None = None):
         self.max_future = max_future_seconds
         self.confirm = confirm
         self.newest = newest
-        self._held: list[Reading] = []  # far-future readings waiting for confirmation
+        # far-future (or, with no reference, first) readings waiting for confirmation: chains
+        # of readings that agree with each other, one per candidate time line
+        self._held: list[list[Reading]] = []
 
     def admit(self, reading: Reading) -> tuple[list[Reading], str | None]:
         """(readings to feed the buffer now, in order; rejection reason or None)."""
@@ -50,15 +54,19 @@ class EventClock:
         return [reading], None
 
     def _hold(self, reading: Reading, reason: str) -> tuple[list[Reading], str | None]:
-        if self._held:
-            last = self._held[-1].time
-            if reading.time == last:  # a QoS 1 redelivery of the held one: not a disagreement
-                return [], "duplicate"
-            if not (0 < reading.time - last <= self.max_future):
-                self._held.clear()  # does not agree with the held ones: start over from this one
-        self._held.append(reading)
-        if len(self._held) < self.confirm:
+        t = reading.time
+        if any(t == chain[-1].time for chain in self._held):  # a QoS 1 redelivery of a held one
+            return [], "duplicate"
+        for chain in self._held:  # extend the first candidate it agrees with ...
+            if 0 < t - chain[-1].time <= self.max_future:
+                chain.append(reading)
+                break
+        else:  # ... or start one: a stray among them must not discard the real ones
+            chain = [reading]
+            self._held.append(chain)
+            del self._held[:-MAX_CANDIDATES]
+        if len(chain) < self.confirm:
             return [], reason
-        accepted, self._held = self._held, []
-        self.newest = accepted[-1].time
-        return accepted, None
+        self._held = []
+        self.newest = chain[-1].time
+        return chain, None

@@ -169,3 +169,17 @@ def test_times_outside_the_usable_range_are_bad_time(text):
     r = parse(json.dumps({"time": text, "T": 1.0}).encode())
     assert isinstance(r, Rejection) and r.reason == "bad_time" and "9999-12-30" in r.detail
     assert parse_time("0001-01-01T00:00:00Z") is not None and parse_time("0001-01-01T00:00:00-01:00") is not None
+
+
+def test_strays_between_the_first_readings_do_not_cost_the_real_ones():
+    """A stray in the middle of the first readings (or of a jump being confirmed) starts a
+    candidate of its own instead of discarding the readings held so far."""
+    clock = EventClock(max_future_seconds=6 * 3600, confirm=3)
+    real, stray = 1.6e9, 1.9e9
+    assert clock.admit(_reading(real))[1] == "unconfirmed"
+    assert clock.admit(_reading(stray))[1] == "unconfirmed"
+    assert clock.admit(_reading(real + 600))[1] == "unconfirmed"
+    assert clock.admit(_reading(stray - 1e8))[1] == "unconfirmed"
+    accepted, reason = clock.admit(_reading(real + 1200))
+    assert reason is None and [r.time for r in accepted] == [real, real + 600, real + 1200]
+    assert clock.newest == real + 1200 and clock.admit(_reading(stray + 600))[1] == "far_future"

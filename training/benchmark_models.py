@@ -19,9 +19,10 @@ import re
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from edgecast import atomic
 
 from .models import MODELS
 
@@ -64,10 +65,7 @@ def write_table(path: Path, rows: dict[str, str], note: str) -> None:
         text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: section, text, flags=re.S)
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic.write(path, text)
 
 
 def main(argv=None) -> int:

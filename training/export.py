@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgecast import __version__, protocol
+from edgecast import __version__, atomic, protocol
 from edgecast.bundle import CHECKSUM_PLACEHOLDER, FORMAT, METADATA_NAME, read_bundle, seal
 from edgecast.data import load
 from edgecast.features import layout_columns, required_channels
@@ -147,20 +145,6 @@ def _embed(model_bytes: bytes, meta: dict) -> bytes:
     return seal(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: str = "none",
            data_paths: list | None = None, log=print) -> ExportReport:
     from training.train import load_model_dir
@@ -235,7 +219,7 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
         "edgecast_version": __version__,
     }
     data = _embed(model_bytes, bundle_meta)
-    _write_atomically(out, data)
+    atomic.write(out, data)
     read_bundle(out)  # what we wrote must verify
     figures = "  ".join(f"{part} MAE {measured[f'{part}_mae']:.3f} (naive {measured[f'naive_{part}_mae']:.3f})"
                         for part in parts) or "no held-out part (final protocol)"

@@ -15,17 +15,15 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 import edgecast
-from edgecast import protocol
+from edgecast import atomic, protocol
 from edgecast.data import Series, load
 from edgecast.schema import FeatureSchema
 
@@ -36,11 +34,7 @@ KINDS = [*models.MODELS, "arima"]
 
 def _write_json_atomic(path: Path, obj: dict) -> None:
     # a reader (the export, the benchmark) never sees a half-written file
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    atomic.write(path, json.dumps(obj, indent=2) + "\n")
 
 
 def _versions() -> dict:

@@ -16,7 +16,7 @@ log = logging.getLogger("edgecast.mqtt")
 
 class BrokerWatch:
     def __init__(self, client, limiter):
-        self.limiter = limiter  # service.RateLimitedLog
+        self.limiter = limiter  # logs.RateLimitedLog
         self.refused: Counter = Counter()  # "connect_failed", "publish_denied", "subscribe_denied"
         self.last_error: str | None = None
         self.on_ack = None  # called with the message id of every acknowledged publish (the outbox)
@@ -24,7 +24,7 @@ class BrokerWatch:
         client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe
 
-    def _note(self, what: str, detail: str) -> None:
+    def note(self, what: str, detail: str) -> None:
         self.refused[what] += 1
         self.last_error = detail
         self.limiter.event("broker", what, detail)
@@ -34,18 +34,18 @@ class BrokerWatch:
         # the exception being handled (ssl.SSLCertVerificationError, ConnectionRefused …).
         exc = sys.exc_info()[1]
         why = f"{type(exc).__name__}: {exc}" if exc else "unknown cause"
-        self._note("connect_failed", f"cannot connect to {client.host}:{client.port} ({why}); retrying with backoff")
+        self.note("connect_failed", f"cannot connect to {client.host}:{client.port} ({why}); retrying with backoff")
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         if self.on_ack is not None:  # answered, even if refused: publishing it again would not help
             self.on_ack(mid)
         if reason_code.is_failure:  # MQTT 5 PUBACK; MQTT 3.1.1 brokers drop denied publishes silently
-            self._note("publish_denied", f"the broker refused a publish: {reason_code} (check its ACL)")
+            self.note("publish_denied", f"the broker refused a publish: {reason_code} (check its ACL)")
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         for rc in reason_codes:
             if rc.is_failure:
-                self._note("subscribe_denied", f"the broker refused the subscription: {rc} (check its ACL); "
+                self.note("subscribe_denied", f"the broker refused the subscription: {rc} (check its ACL); "
                                                "no readings will arrive")
 
     def stats(self) -> dict:

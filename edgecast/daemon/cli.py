@@ -63,8 +63,12 @@ def _client_config(config_path, host, port, station):
 
 
 def _connect(cfg, client_id, persistent=False, on_connect=None, on_message=None):
+    from .config import ConfigError
     from .mqtt_link import connect_args, make_client
-    client = make_client(cfg, client_id, persistent=persistent)
+    try:
+        client = make_client(cfg, client_id, persistent=persistent)
+    except ConfigError as exc:  # an unreadable password file
+        raise click.ClickException(f"configuration: {exc}") from None
     client.on_connect, client.on_message = on_connect, on_message
     try:
         client.connect(cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.keepalive, **connect_args(cfg, persistent))
@@ -72,6 +76,23 @@ def _connect(cfg, client_id, persistent=False, on_connect=None, on_message=None)
         raise click.ClickException(f"cannot reach the broker at {cfg.mqtt.host}:{cfg.mqtt.port} ({exc})") from None
     client.loop_start()
     return client
+
+
+def _retained(client, topic: str, wait: float = 1.0) -> bytes | None:
+    """The retained message on ``topic`` (None when there is none within ``wait`` seconds)."""
+    import threading
+    got: list[bytes] = []
+    arrived = threading.Event()
+
+    def on_message(c, userdata, msg):
+        if msg.topic == topic and msg.retain:
+            got.append(msg.payload)
+            arrived.set()
+    client.on_message = on_message
+    client.subscribe(topic, qos=1)
+    arrived.wait(wait)
+    client.unsubscribe(topic)
+    return got[0] if got else None
 
 
 # --- run ------------------------------------------------------------------------------------
@@ -96,6 +117,13 @@ def run(config_path, check, print_config, remove_discovery):
     cfg = _config(config_path)
     logging.basicConfig(level=cfg.log.level.upper(), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    from .config import ConfigError, check_password_file
+    try:  # here, not at the first connect: a clear exit, the same for --check and run
+        warning = check_password_file(cfg.mqtt)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+    if warning:
+        logging.getLogger("edgecast.daemon").warning("%s", warning)
     stations = cfg.station_configs()
     if check:
         from .adapters import input_topic
@@ -120,13 +148,24 @@ def run(config_path, check, print_config, remove_discovery):
         for sc in stations:
             client = _connect(sc, f"{sc.client_id}-discovery")
             try:
-                n = remove(sc, _Link(client))
+                running = _retained(client, sc.topic("status")) == b"online"
+                if running:  # its next (re)connect would publish the entities again
+                    click.echo(f"warning: the daemon of station {sc.station.id} is running (status online): "
+                               "stop it first (systemctl stop edgecast), or Home Assistant gets the entities "
+                               "back at its next connect; its retained forecast/status/stats are left alone",
+                               err=True)
+                n = remove(sc, _Link(client), station_topics=not running)
             finally:
                 client.disconnect()
                 client.loop_stop()
-            click.echo(f"removed {n} Home Assistant discovery configs of station {sc.station.id}")
+            click.echo(f"removed {n} Home Assistant discovery configs of station {sc.station.id}"
+                       + ("" if running else " and its retained forecast, stats and status"))
         return
-    sys.exit(service.Service(cfg, config_path).run())
+    try:
+        daemon = service.Service(cfg, config_path)
+    except ConfigError as exc:  # e.g. the password file vanished since the check above
+        raise click.ClickException(f"configuration: {exc}") from None
+    sys.exit(daemon.run())
 
 
 # --- replay ---------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import socket
+import string
+import unicodedata
 
 try:
     import tomllib
@@ -152,7 +154,7 @@ class Config:
         return [_station_config(self, n, entry) for n, entry in enumerate(self.stations)]
 
     def topic(self, name: str) -> str:
-        return getattr(self.topics, name).format(station=self.station.id)
+        return fill_template(f"topics.{name}", getattr(self.topics, name), self.station.id)
 
     @property
     def client_id(self) -> str:
@@ -217,12 +219,37 @@ TOPIC_MAX_BYTES = 65535  # MQTT's limit for a UTF-8 string
 
 def _control_char(text: str) -> str | None:
     """The first character MQTT topics should not carry (C0/C1 controls, DEL, U+FFFE/U+FFFF
-    non-characters: MQTT 3.1.1 section 1.5.3), or None. A newline in a topic also forges log lines."""
+    non-characters: MQTT 3.1.1 section 1.5.3), or None. A newline in a topic also forges log
+    lines; format characters (bidi overrides such as U+202E, zero-width spaces, BOM) and
+    line/paragraph separators make an id or topic read as something it is not."""
     for ch in text:
         o = ord(ch)
-        if o < 0x20 or 0x7F <= o <= 0x9F or (o & 0xFFFE) == 0xFFFE or 0xFDD0 <= o <= 0xFDEF:
+        if o < 0x20 or 0x7F <= o <= 0x9F or (o & 0xFFFE) == 0xFFFE or 0xFDD0 <= o <= 0xFDEF \
+                or (o > 0x9F and unicodedata.category(ch) in ("Cf", "Zl", "Zp")):
             return ch
     return None
+
+
+def fill_template(key: str, template: str, station: str) -> str:
+    """A topic template with ``{station}`` filled in: the only placeholder, with no attribute
+    access, indexing, conversion or format spec. str.format would evaluate
+    ``{station.__class__}`` and allocate ``{station:>999999999}`` (issue 14, row 9)."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:  # an unmatched brace
+        raise ConfigError(f"{key}: {template[:80]!r} is not a valid template ({exc}; "
+                          "write a literal brace as {{ or }})") from None
+    out = []
+    for literal, field, spec, conversion in parts:
+        out.append(literal)
+        if field is None:
+            continue
+        if field != "station" or spec or conversion:
+            found = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise ConfigError(f"{key}: {template[:80]!r} may only use the placeholder {{station}} "
+                              f"(found {found[:40]!r})")
+        out.append(station)
+    return "".join(out)
 
 
 def _topic_problem(topic: str) -> str | None:
@@ -252,11 +279,7 @@ def _validate(cfg: Config) -> None:
                       or len(client_id.encode("utf-8", "surrogatepass")) > TOPIC_MAX_BYTES):
         raise ConfigError(f"mqtt.client_id: {client_id[:80]!r} must not contain + # NUL or control characters")
     for f in fields(TopicsConfig):
-        template = getattr(cfg.topics, f.name)
-        try:
-            topic = template.format(station=sid)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ConfigError(f"topics.{f.name}: {template!r} may only use the placeholder {{station}} ({exc})") from None
+        topic = cfg.topic(f.name)
         if not topic or any(ch in topic for ch in ("+", "#", "\0")):
             raise ConfigError(f"topics.{f.name}: {topic!r} must be a non-empty topic without wildcards (+ #) or NUL")
         problem = _topic_problem(topic)
@@ -297,10 +320,7 @@ def _validate_input(cfg: Config) -> None:
     i = cfg.input
     if i.format not in FORMATS:
         raise ConfigError(f"input.format: {i.format!r} must be one of {', '.join(FORMATS)}")
-    try:
-        topic = input_topic(cfg)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError(f"input.topic: {i.topic!r} may only use the placeholder {{station}} ({exc})") from None
+    topic = input_topic(cfg)
     problem = _topic_problem(topic)
     if problem:
         raise ConfigError(f"input.topic: {topic[:80]!r} {problem}")
@@ -435,6 +455,19 @@ def load(path: str | Path | None) -> Config:
     return parse(text, str(path))
 
 
+def check_password_file(cfg: MqttConfig) -> str | None:
+    """Before anything connects (`run` and `run --check` alike): ConfigError when the file
+    cannot be read; a warning text when every user may read it. The content is never kept."""
+    if not cfg.password_file:
+        return None
+    read_password(cfg)
+    mode = Path(cfg.password_file).stat().st_mode
+    if mode & 0o004:
+        return (f"mqtt.password_file: {cfg.password_file} is readable by every user (mode {mode & 0o777:o}); "
+                f"chmod 600 it (or 640 with the service's group)")
+    return None
+
+
 def read_password(cfg: MqttConfig) -> str | None:
     """The broker password from ``password_file`` (first line, newline stripped)."""
     if not cfg.password_file:
@@ -443,7 +476,8 @@ def read_password(cfg: MqttConfig) -> str | None:
         lines = Path(cfg.password_file).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         # The path may be logged; the content never is.
-        raise ConfigError(f"mqtt.password_file: cannot read {cfg.password_file} ({exc.strerror})") from None
+        raise ConfigError(f"mqtt.password_file: cannot read {cfg.password_file} "
+                          f"({exc.strerror or type(exc).__name__})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"mqtt.password_file: {cfg.password_file} is not UTF-8 text") from None
     return lines[0] if lines else ""

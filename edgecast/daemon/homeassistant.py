@@ -7,7 +7,7 @@ configs were retained), the configs are published again after
 ``republish_delay_seconds`` (so HA has subscribed first; several announcements inside
 the delay cause one republish). Configs are never published with readings or
 forecasts. ``edgecast run --remove-discovery`` publishes empty retained configs, which
-makes Home Assistant delete the entities.
+makes Home Assistant delete the entities, and clears the station's retained topics.
 
 Entities (one HA device per station, identifier ``edgecast_<station>``):
 
@@ -127,9 +127,19 @@ class Discovery:
                 self._timer.cancel()
 
 
-def remove(cfg, link) -> int:
-    """Empty retained configs: Home Assistant deletes the entities, the broker the configs."""
-    infos = [link.publish_to(topic, b"", retain=True, qos=1) for topic in configs(cfg)]
+STATION_TOPICS = ("forecast", "stats", "status")
+
+
+def remove(cfg, link, station_topics: bool = True) -> int:
+    """Empty retained configs: Home Assistant deletes the entities, the broker the configs.
+    ``station_topics``: also clear the station's retained forecast, stats and status, so
+    no ghost forecast greets a later install (not while its daemon runs: they are its own).
+    Returns the number of discovery configs removed."""
+    topics = list(configs(cfg))
+    n = len(topics)
+    if station_topics:
+        topics += [cfg.topic(name) for name in STATION_TOPICS]
+    infos = [link.publish_to(topic, b"", retain=True, qos=1) for topic in topics]
     for info in infos:
         info.wait_for_publish(10)
-    return len(infos)
+    return n

@@ -65,12 +65,25 @@ def _no_delay(client, userdata, sock) -> None:
         pass
 
 
-def connect_args(cfg: Config, persistent: bool) -> dict:
+# What a PUBLISH packet carries besides its payload: fixed header, topic (at most 65,535
+# bytes), packet id, properties. Generous: it only has to keep 100 MB out, not 1 kB.
+PACKET_HEADROOM = 65535 + 1024
+
+
+def connect_args(cfg: Config, persistent: bool, bounded: bool = False) -> dict:
+    """paho connect() arguments. ``bounded`` (the daemon): on MQTT 5, announce a Maximum
+    Packet Size of ``max_payload_bytes`` + headroom, so the broker never sends a larger
+    message. paho reads a whole packet into memory before anyone can look at its size: a
+    100 MB reading took the daemon past its unit's MemoryMax, and as a QoS 1 message of
+    the persistent session it came back after every restart (issue 14, row 4). MQTT 3.1.1
+    has no such field: there the broker's ``max_packet_size`` is the only bound."""
     if cfg.mqtt.protocol != "5":
         return {}
     props = Properties(PacketTypes.CONNECT)
     if persistent:
         props.SessionExpiryInterval = cfg.mqtt.session_expiry
+    if bounded:
+        props.MaximumPacketSize = cfg.readings.max_payload_bytes + PACKET_HEADROOM
     return {"clean_start": not persistent, "properties": props}
 
 
@@ -90,6 +103,8 @@ class MqttLink:
         self.connected = False
         self.stopping = False
         self.connects = 0
+        self.on_refused: Callable[[str, str], None] | None = None  # (kind, detail): BrokerWatch.note
+        self._answered = False  # a CONNACK (success or refusal) came on this connection
         self.client = make_client(cfg, cfg.client_id, persistent=True)
         self.client.will_set(self.topics["status"], "offline", qos=1, retain=True)
         self.client.on_connect = self._on_connect
@@ -99,14 +114,15 @@ class MqttLink:
     def start(self) -> None:
         m = self.cfg.mqtt
         self.log.info("connecting to %s:%d as %s (MQTT %s%s%s)", m.host, m.port, self.cfg.client_id,
-                      m.protocol, ", TLS" if (m.tls or m.tls_ca_certs or m.tls_client_cert) else "",
+                      m.protocol, ", TLS" if self.tls else "",
                       f", user {m.user}" if m.user else "")
         # connect_async: a broker that is down at boot is retried by the loop thread
         # with backoff instead of failing the start.
-        self.client.connect_async(m.host, m.port, m.keepalive, **connect_args(self.cfg, persistent=True))
+        self.client.connect_async(m.host, m.port, m.keepalive, **connect_args(self.cfg, persistent=True, bounded=True))
         self.client.loop_start()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._answered = True
         if reason_code.is_failure:
             self.log.error("broker refused the connection: %s", reason_code)
             return
@@ -123,7 +139,23 @@ class MqttLink:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.connected and not self.stopping:
             self.log.warning("disconnected from the broker (%s); reconnecting with backoff", reason_code)
-        self.connected = False
+        elif not self.stopping and not self._answered and self.on_refused is not None:
+            # Closed before any CONNACK: plain MQTT against a TLS port (the broker drops the
+            # "wrong version number" handshake), or no MQTT broker there. paho says nothing.
+            self.on_refused("connect_failed", self._closed_before_connack(reason_code))
+        self.connected = self._answered = False
+
+    def _closed_before_connack(self, reason_code) -> str:
+        m = self.cfg.mqtt
+        hint = ("is it a plain MQTT port, or does it refuse our client certificate?" if self.tls else
+                "is it a TLS port (then set mqtt.tls = true or mqtt.tls_ca_certs) or no MQTT broker?")
+        return (f"cannot connect to {m.host}:{m.port}: the connection closed before the broker answered "
+                f"CONNECT ({reason_code}); {hint} Retrying with backoff")
+
+    @property
+    def tls(self) -> bool:
+        m = self.cfg.mqtt
+        return bool(m.tls or m.tls_ca_certs or m.tls_client_cert)
 
     def _on_message(self, client, userdata, message) -> None:
         try:

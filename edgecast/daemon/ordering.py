@@ -15,12 +15,18 @@ Rules:
   thus rejected, but a genuine jump (sensor off for two days) is accepted once
   ``confirm`` consecutive far readings agree with each other (each strictly later than
   the previous, within ``max_future`` of it); those held readings then enter in order.
-- the very first reading (no reference yet) is accepted as is.
+- ``unconfirmed``: with no reference yet (an empty state: first start, or a state file
+  set aside) the first readings are held the same way until ``confirm`` of them agree.
+  Taken as is, one stray stamp (year 2031) became the reference for good — the real
+  sensor was then ``out_of_order`` forever, also after a restart, since ``newest`` is
+  saved (issue 14, row 3). Held readings are not saved: a restart holds afresh.
 """
 
 from __future__ import annotations
 
 from .readings import Reading
+
+MAX_CANDIDATES = 4  # time lines held at once; the oldest gives way (its readings stay rejected)
 
 
 class EventClock:
@@ -28,30 +34,39 @@ class EventClock:
         self.max_future = max_future_seconds
         self.confirm = confirm
         self.newest = newest
-        self._held: list[Reading] = []  # far-future readings waiting for confirmation
+        # far-future (or, with no reference, first) readings waiting for confirmation: chains
+        # of readings that agree with each other, one per candidate time line
+        self._held: list[list[Reading]] = []
 
     def admit(self, reading: Reading) -> tuple[list[Reading], str | None]:
         """(readings to feed the buffer now, in order; rejection reason or None)."""
         t = reading.time
-        if self.newest is not None:
-            if t == self.newest:
-                return [], "duplicate"
-            if t < self.newest:
-                return [], "out_of_order"
-            if t - self.newest > self.max_future:
-                return self._hold(reading)
+        if self.newest is None:
+            return self._hold(reading, "unconfirmed")
+        if t == self.newest:
+            return [], "duplicate"
+        if t < self.newest:
+            return [], "out_of_order"
+        if t - self.newest > self.max_future:
+            return self._hold(reading, "far_future")
         self._held.clear()
         self.newest = t
         return [reading], None
 
-    def _hold(self, reading: Reading) -> tuple[list[Reading], str | None]:
-        if self._held:
-            last = self._held[-1].time
-            if not (0 < reading.time - last <= self.max_future):
-                self._held.clear()  # does not agree with the held ones: start over from this one
-        self._held.append(reading)
-        if len(self._held) < self.confirm:
-            return [], "far_future"
-        accepted, self._held = self._held, []
-        self.newest = accepted[-1].time
-        return accepted, None
+    def _hold(self, reading: Reading, reason: str) -> tuple[list[Reading], str | None]:
+        t = reading.time
+        if any(t == chain[-1].time for chain in self._held):  # a QoS 1 redelivery of a held one
+            return [], "duplicate"
+        for chain in self._held:  # extend the first candidate it agrees with ...
+            if 0 < t - chain[-1].time <= self.max_future:
+                chain.append(reading)
+                break
+        else:  # ... or start one: a stray among them must not discard the real ones
+            chain = [reading]
+            self._held.append(chain)
+            del self._held[:-MAX_CANDIDATES]
+        if len(chain) < self.confirm:
+            return [], reason
+        self._held = []
+        self.newest = chain[-1].time
+        return chain, None

@@ -11,8 +11,10 @@ The rule (at-least-once, identical copies):
 - a forecast enters the outbox when it is published, *before* the state file that
   records its hour is written; the outbox is saved in the same file (one atomic write),
   so "hour done" and "its forecast still owed" are durable together;
-- it leaves on the broker's PUBACK (paho ``on_publish`` with its message id); the state
-  file drops it with the next write;
+- it leaves on the broker's PUBACK (paho ``on_publish`` with its message id), and the
+  state file is rewritten soon after (``unsaved_acks``; the service's main thread writes
+  it, at most every ACK_SAVE_SECONDS): otherwise the file kept an acknowledged forecast
+  until the next completed hour, and a kill -9 in between re-sent it (issue 14);
 - after a restart every forecast still in the outbox is published again, first thing on
   the first connect, in hour order, with the stored payload byte for byte (same
   ``issued_at``, same value). A forecast the broker did receive but whose PUBACK was not
@@ -48,6 +50,7 @@ class Outbox:
         self._entries: list[list] = []  # [payload dict, mid or None (not published by this process)]
         self.dropped = 0
         self.republished = 0
+        self.unsaved_acks = False  # an entry left since the last snapshot() for the state file
 
     def add(self, payload: dict, mid: int | None) -> None:
         gone = []
@@ -60,13 +63,16 @@ class Outbox:
         if gone and self.on_drop is not None:  # outside the lock: it logs
             self.on_drop(len(gone), gone[-1][0].get("issued_at"))
 
-    def acked(self, mid: int) -> None:
-        """The broker acknowledged message ``mid`` (any message: most are not ours)."""
+    def acked(self, mid: int) -> bool:
+        """The broker acknowledged message ``mid`` (any message: most are not ours).
+        True when it was one of ours (the state file now owes a rewrite)."""
         with self._lock:
             for i, entry in enumerate(self._entries):
                 if entry[1] == mid:
                     del self._entries[i]
-                    return
+                    self.unsaved_acks = True
+                    return True
+        return False
 
     def unpublished(self) -> list[dict]:
         """Forecasts restored from the state file that this process has not published yet."""
@@ -86,6 +92,12 @@ class Outbox:
 
     def to_list(self) -> list[dict]:
         with self._lock:
+            return [p for p, _ in self._entries]
+
+    def snapshot(self) -> list[dict]:
+        """to_list() for the state file: what it saves includes every ack so far."""
+        with self._lock:
+            self.unsaved_acks = False
             return [p for p, _ in self._entries]
 
     def load_list(self, items) -> None:

@@ -26,7 +26,7 @@ from ..schema import ALIASES, CHANNEL_INDEX, CHANNELS, SENTINELS
 
 # Whole-reading rejection reasons and per-value drop reasons, as counted in stats.
 REJECT_REASONS = ("oversized", "malformed_json", "not_object", "bad_time", "no_channels",
-                  "duplicate", "out_of_order", "far_future", "bad_unit")
+                  "duplicate", "out_of_order", "far_future", "unconfirmed", "bad_unit")
 DROP_REASONS = ("non_numeric", "non_finite", "sentinel", "impossible")
 
 _KEY_TO_INDEX: dict[str, int] = {**{a: CHANNEL_INDEX[n] for a, n in ALIASES.items()}, **CHANNEL_INDEX}
@@ -54,7 +54,7 @@ class Rejection:
 
 
 def parse_time(text) -> float | None:
-    """ISO 8601 -> epoch seconds; no offset means UTC; None when unreadable."""
+    """ISO 8601 -> epoch seconds; no offset means UTC; None when unreadable or out of range."""
     if not isinstance(text, str) or not 10 <= len(text) <= 40:
         return None
     try:
@@ -64,15 +64,30 @@ def parse_time(text) -> float | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     try:
-        t = dt.timestamp()
+        return checked_time(dt.timestamp())
     except (OverflowError, OSError, ValueError):
         return None
-    # A forecast is valid 24 h after its hour: past 9999-12-30 that instant has no
-    # ISO 8601 year (and no sensor sends it; it is a corrupt clock).
-    return t if t < _LATEST else None
 
 
+# Event times must map back to a datetime, also 24 h later (a forecast's valid_at): from
+# 0001-01-01 (a +14:00 offset on year 1 would be year 0 in UTC) to before 9999-12-30. No
+# sensor sends such stamps; they are a corrupt clock (1e15, "9999-12-31T…"), and let in
+# they raised deep in the pipeline after the event clock had moved (issue 14, rows 1–2).
+_EARLIEST = datetime(1, 1, 1, tzinfo=timezone.utc).timestamp()
 _LATEST = datetime(9999, 12, 30, tzinfo=timezone.utc).timestamp()
+TIME_RULE = "ISO 8601 or Unix seconds from 0001-01-01 to before 9999-12-30 UTC"
+
+
+def checked_time(t) -> float | None:
+    """``t`` (epoch seconds) as a float when it is a usable event time, else None.
+    Every timestamp, native or from an adapter, passes here before the event clock sees it."""
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        return None
+    try:
+        t = float(t)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return t if math.isfinite(t) and _EARLIEST <= t < _LATEST else None
 
 
 def _number(raw) -> tuple[str, float | None]:
@@ -109,7 +124,7 @@ def parse(payload: bytes, max_bytes: int = 4096) -> Reading | Rejection:
         return obj
     time = parse_time(obj.get("time"))
     if time is None:
-        return Rejection("bad_time", f"time {str(obj.get('time'))[:40]!r} is not ISO 8601")
+        return Rejection("bad_time", f"time {str(obj.get('time'))[:40]!r} is not {TIME_RULE}")
     return from_values(time, obj)
 
 

@@ -37,6 +37,8 @@ class Service:
         self.stations = [Station(sc, self.last_problem, several) for sc in station_configs]
         self._stop = threading.Event()
         self._wake = threading.Event()
+        for station in self.stations:  # an acknowledged forecast: save the outbox soon
+            station.on_ack_saved_later = self._wake.set
         self._reload = False
 
     def status_text(self) -> str:
@@ -107,7 +109,12 @@ class Service:
                 if due:
                     self.notifier.status(self.status_text())
                     last_stats = now
-            self._wake.wait(min(1.0, self.notifier.watchdog_interval or 1.0))
+            timeout = min(1.0, self.notifier.watchdog_interval or 1.0)
+            for station in self.stations:
+                due = station.save_acks(time.monotonic())
+                if due is not None:
+                    timeout = min(timeout, due)
+            self._wake.wait(timeout)
             self._wake.clear()
         return self.shutdown()
 

@@ -35,7 +35,12 @@ from .logs import LastProblem, RateLimitedLog, StationLog
 from .mqtt_link import MqttLink
 from .ordering import EventClock
 from .outbox import Outbox
-from .readings import Reading, Rejection
+from .readings import TIME_RULE, Reading, Rejection, checked_time
+
+
+# Acknowledgements reach the state file at most this often: in live operation (one
+# forecast an hour) at once; during a fast catch-up a few extra writes a second.
+ACK_SAVE_SECONDS = 0.2
 
 
 def rss_bytes() -> int | None:
@@ -93,7 +98,10 @@ class Station:
             subscriptions.append(f"{cfg.homeassistant.prefix}/status")
         self.link = MqttLink(cfg, self.on_message, self.on_connect, subscriptions, self.log.child("edgecast.mqtt"))
         self.broker_watch = BrokerWatch(self.link.client, self.limiter)
-        self.broker_watch.on_ack = self.outbox.acked
+        self.link.on_refused = self.broker_watch.note
+        self.broker_watch.on_ack = self._acked
+        self.on_ack_saved_later = None  # service: wakes its main thread, which saves (save_acks)
+        self._last_ack_save = 0.0
         self.discovery = Discovery(cfg, self.link, self.log.child("edgecast.homeassistant")) \
             if cfg.homeassistant.discovery else None
         self.stats_dirty = True
@@ -113,6 +121,25 @@ class Station:
         self.clock.newest = newest
         self.outbox.load_list(data.get("outbox", []))  # absent in files written before the outbox
 
+    def _acked(self, mid: int) -> None:
+        # paho's thread, inside paho's locks: never write here (save_state takes the station
+        # lock, which a thread calling paho may hold); the service's main thread writes.
+        if self.outbox.acked(mid) and self.on_ack_saved_later is not None:
+            self.on_ack_saved_later()
+
+    def save_acks(self, now: float) -> float | None:
+        """Main thread: rewrite the state file when forecasts were acknowledged since the
+        last write, at most every ACK_SAVE_SECONDS. Returns the seconds until one is due
+        (None: nothing owed). After a failed write only the hourly writes retry."""
+        if not self.outbox.unsaved_acks or self.state_error:
+            return None
+        wait = self._last_ack_save + ACK_SAVE_SECONDS - now
+        if wait > 0:
+            return wait
+        self._last_ack_save = now
+        self.save_state()
+        return None
+
     def save_state(self) -> bool:
         """Write the buffer; on a disk fault keep serving from memory and report it.
 
@@ -123,7 +150,7 @@ class Station:
         with self.lock:
             try:
                 state.save(self.state_file, {"station": self.cfg.station.id, "newest": self.clock.newest,
-                                             "buffer": self.buffer.to_dict(), "outbox": self.outbox.to_list()})
+                                             "buffer": self.buffer.to_dict(), "outbox": self.outbox.snapshot()})
             except OSError as exc:
                 self.state_error = f"cannot write {self.state_file}: {exc.strerror or exc}"
                 self.counters["state_write_failures"] += 1
@@ -162,10 +189,16 @@ class Station:
             if isinstance(result, Rejection):
                 self._reject(result.reason, result.detail)
                 return
+            if checked_time(result.time) is None:  # an adapter's receive time from a wild wall clock
+                self._reject("bad_time", f"time {result.time!r} is not {TIME_RULE}")
+                return
             for reason, n in result.dropped.items():
                 self.counters["values_dropped"][reason] += n
                 self.limiter.event("value dropped", reason, f"{n} value(s) in the reading at "
                                    f"{self._time_text(result.time)}")
+            # Held readings (far_future, or unconfirmed after an empty state) are counted
+            # under that reason until agreeing readings confirm them.
+            held_as = "unconfirmed" if self.clock.newest is None else "far_future"
             admitted, reason = self.clock.admit(result)
             if reason == "out_of_order" and self.buffer.in_open_hour(result.time):
                 self._derive(result)
@@ -174,18 +207,28 @@ class Station:
                 self.counters["late"] += 1
                 self.log.debug("reading %s accepted (late, merged into the open hour)", self._time_text(result))
                 return
+            if reason == "unconfirmed":  # a normal start: not worth a warning unless it is never confirmed
+                self.counters["rejected"][reason] += 1
+                self.log.debug("reading %s held until %d readings agree on the time (empty state)",
+                               self._time_text(result), self.clock.confirm)
+                return
             if reason:
                 self._reject(reason, f"reading at {self._time_text(result)}, newest accepted "
                                      f"{self._time_text(self.clock.newest)}")
                 return
             if len(admitted) > 1:
-                self.counters["time_jumps"] += 1
-                # The held readings were counted as far_future; confirmed, they are accepted.
-                self.counters["rejected"]["far_future"] -= len(admitted) - 1
-                if not self.counters["rejected"]["far_future"]:
-                    del self.counters["rejected"]["far_future"]
-                self.log.warning("event time jumped to %s, confirmed by %d readings", self._time_text(admitted[0]),
-                            len(admitted))
+                # The held readings were counted as rejected; confirmed, they are accepted.
+                rejected = self.counters["rejected"]
+                rejected[held_as] = max(0, rejected[held_as] - (len(admitted) - 1))
+                if not rejected[held_as]:
+                    del rejected[held_as]
+                if held_as == "far_future":
+                    self.counters["time_jumps"] += 1
+                    self.log.warning("event time jumped to %s, confirmed by %d readings",
+                                     self._time_text(admitted[0]), len(admitted))
+                else:
+                    self.log.info("event time starts at %s, confirmed by %d readings",
+                                  self._time_text(admitted[0]), len(admitted))
             for reading in admitted:
                 self.log.debug("reading %s accepted", self._time_text(reading))
                 self._derive(reading)
@@ -200,7 +243,12 @@ class Station:
     @staticmethod
     def _time_text(t) -> str:
         t = t.time if isinstance(t, Reading) else t
-        return "none" if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat()
+        if t is None:
+            return "none"
+        try:  # only for log lines: it must never raise
+            return datetime.fromtimestamp(t, timezone.utc).isoformat()
+        except (OverflowError, OSError, ValueError):
+            return repr(t)
 
     def _reject(self, reason: str, detail: str) -> None:
         self.counters["rejected"][reason] += 1

@@ -12,10 +12,10 @@ import hashlib
 import os
 import shutil
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 
+from .. import atomic
 from .jena import DataError, read_file
 
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/jena_climate_2009_2016.csv.zip"
@@ -45,25 +45,20 @@ def _progress(done: int, total: int) -> None:
 
 def download(url: str, dest: Path, expected_sha256: str | None = None) -> Path:
     """Download ``url`` to ``dest`` atomically (a partial download never takes its name)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+    def fetch(out) -> None:
+        h = hashlib.sha256()
+        with urllib.request.urlopen(url, timeout=60) as resp:
             total = int(resp.headers.get("Content-Length") or 0)
             done = 0
             while block := resp.read(1 << 20):
                 out.write(block)
+                h.update(block)
                 done += len(block)
                 _progress(done, total)
         sys.stderr.write("\n")
-        digest = sha256_of(Path(tmp))
-        if expected_sha256 and digest != expected_sha256.lower():
-            raise DataError(f"{url}: SHA-256 {digest} does not match the expected {expected_sha256}")
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest
+        if expected_sha256 and h.hexdigest() != expected_sha256.lower():  # before it takes the name
+            raise DataError(f"{url}: SHA-256 {h.hexdigest()} does not match the expected {expected_sha256}")
+    return atomic.write(dest, fetch)
 
 
 def verify_keras_file(path: Path) -> None:
@@ -86,7 +81,7 @@ def fetch_keras(dest_dir: Path, url: str = KERAS_URL, expected_sha256: str | Non
             pass  # damaged: download it again
     download(url, dest, expected_sha256)
     verify_keras_file(dest)
-    (dest.parent / (dest.name + ".sha256")).write_text(f"{sha256_of(dest)}  {dest.name}\n")
+    atomic.write(dest.parent / (dest.name + ".sha256"), f"{sha256_of(dest)}  {dest.name}\n")
     return dest
 
 
@@ -96,7 +91,6 @@ def import_local(source: Path, dest_dir: Path) -> Path:
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / source.name
     if dest.resolve() != source.resolve():
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, dest)
+        with open(source, "rb") as src:
+            atomic.write(dest, lambda out: shutil.copyfileobj(src, out))
     return dest

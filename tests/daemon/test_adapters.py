@@ -58,6 +58,10 @@ def test_event_time_local_offset_and_unix():
     assert event_time("2024-02-21T21:16:55+01:00", "UTC") == epoch("2024-02-21T20:16:55+00:00")  # SetOption52
     assert event_time("1708550215", "") == 1708550215.0 and event_time(1708550215, "") == 1708550215.0
     assert event_time("yesterday", "") is None and event_time(None, "") is None
+    # Corrupt clocks: beyond what a datetime (and a forecast 24 h later) can hold.
+    for absurd in (1e15, -1e15, "1000000000000000", float("nan"), 10**400, "9999-12-31T23:59:59",
+                   "0001-01-01T00:00:00+14:00"):
+        assert event_time(absurd, "Pacific/Kiritimati") is None, absurd
 
 
 def test_native_is_the_plain_parser_and_the_map_renames_with_units():

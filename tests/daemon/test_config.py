@@ -124,6 +124,25 @@ def test_the_cli_names_the_key_and_prints_loadable_defaults(tmp_path):
     ('[input]\ntopic = "tele/{station}/SENSOR\\u0007"', "input.topic"),
     ('[homeassistant]\nprefix = "$homeassistant"', "homeassistant.prefix"),
     ('[homeassistant]\nprefix = "home\\nassistant"', "homeassistant.prefix"),
+    # issue 14, row 9: templates are not Python's format language (attribute access, indexing,
+    # format specs: "{station:>999999999}" took --check to 1 GB and a minute)
+    ('[topics]\nforecast = "{station.__class__}"', "topics.forecast"),
+    ('[topics]\nforecast = "{station.__class__.__mro__}"', "topics.forecast"),
+    ('[topics]\nforecast = "e/{station:>999999999}"', "topics.forecast"),
+    ('[topics]\nforecast = "e/{station:>9}"', "topics.forecast"),
+    ('[topics]\nstats = "e/{station!r}"', "topics.stats"),
+    ('[topics]\nstatus = "e/{station[0]}"', "topics.status"),
+    ('[topics]\nreadings = "e/{0}"', "topics.readings"),
+    ('[topics]\nreadings = "e/{}"', "topics.readings"),
+    ('[topics]\nreadings = "e/{station"', "topics.readings"),
+    ('[input]\ntopic = "tele/{station.__init__.__globals__}/SENSOR"', "input.topic"),
+    ('[input]\ntopic = "tele/{station:x<70000}/SENSOR"', "input.topic"),
+    # bidi overrides and invisible characters: a station id must read as what it is
+    ('[station]\nid = "roof\u202egnp.exe"', "station.id"),
+    ('[station]\nid = "ro\u200bof"', "station.id"),
+    ('[station]\nid = "roof\u2028x"', "station.id"),
+    ('[station]\nid = "\ufeffroof"', "station.id"),
+    ('[topics]\nforecast = "e/{station}/\u2066x"', "topics.forecast"),
 ])
 def test_ids_and_topics_are_hardened(text, key):
     with pytest.raises(ConfigError) as err:
@@ -212,3 +231,43 @@ def test_distinct_rtl433_devices_on_one_receiver_are_fine():
                       '[[stations]]\nid = "b"\ninput = { rtl433_id = "2" }\n'
                       '[[stations]]\nid = "c"\ninput = { rtl433_model = "Acurite-Tower" }\n')
     assert len(ok.station_configs()) == 3
+
+
+@pytest.mark.parametrize("problem", ["missing", "directory"])
+def test_an_unusable_password_file_fails_check_and_run_alike_without_a_traceback(tmp_path, problem):
+    """Before: `run --check` said "configuration ok"; `run` died with a ConfigError traceback
+    and systemd restarted it every 5 s (issue 14, row 5)."""
+    import subprocess
+    import sys
+    pw = tmp_path / "pw"
+    if problem == "directory":
+        pw.mkdir()
+    config = tmp_path / "edgecast.toml"
+    config.write_text(f'[mqtt]\nport = 9\nuser = "u"\npassword_file = "{pw}"\n[state]\ndir = "{tmp_path}"\n'
+                      f'[model]\npath = "{tmp_path / "none.tflite"}"\n')
+    cmd = [sys.executable, "-m", "edgecast.cli", "run", "--config", str(config)]
+    outs = [subprocess.run(cmd + extra, capture_output=True, text=True, timeout=60) for extra in (["--check"], [])]
+    for out in outs:
+        assert out.returncode != 0, out.stdout + out.stderr
+        assert "Traceback" not in out.stderr and "configuration ok" not in out.stdout
+        assert f"mqtt.password_file: cannot read {pw}" in out.stderr, out.stderr
+    assert outs[0].stderr == outs[1].stderr  # the same clear line
+
+
+def test_a_world_readable_password_file_is_warned_about(tmp_path):
+    import subprocess
+    import sys
+    pw = tmp_path / "pw"
+    pw.write_text("s3cret\n")
+    pw.chmod(0o644)
+    config = tmp_path / "edgecast.toml"
+    config.write_text(f'[mqtt]\nuser = "u"\npassword_file = "{pw}"\n[state]\ndir = "{tmp_path}"\n'
+                      f'[model]\npath = "{tmp_path / "none.tflite"}"\n')
+    out = subprocess.run([sys.executable, "-m", "edgecast.cli", "run", "--config", str(config), "--check"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "configuration ok" in out.stdout
+    assert f"mqtt.password_file: {pw} is readable by every user" in out.stderr and "s3cret" not in out.stderr
+    pw.chmod(0o600)
+    out = subprocess.run([sys.executable, "-m", "edgecast.cli", "run", "--config", str(config), "--check"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "readable by every user" not in out.stderr

@@ -8,6 +8,7 @@ import json
 import re
 import signal
 import subprocess
+import time
 from datetime import datetime, timedelta, timezone
 
 import paho.mqtt.client as mqtt
@@ -213,3 +214,25 @@ def test_home_assistant_discovery(broker, daemons, subscriber, tmp_path, jena_20
     wait_until(lambda: all(ha.get(t)[-1] == "" for t in CONFIG_TOPICS), 10, what="empty configs")
     gone = subscriber(broker, CONFIG_TOPICS)
     assert all(not gone.retained[t] for t in CONFIG_TOPICS)
+
+
+def test_remove_discovery_clears_retained_topics_and_warns_while_the_daemon_runs(broker, daemons, subscriber,
+                                                                                   tmp_path, jena_2020_path):
+    """Before: the retained forecast/status/stats stayed behind (a later HA install showed a
+    ghost forecast), and removing while the daemon ran gave no warning although its next
+    connect brought the entities back."""
+    station_topics = ["edgecast/jena/forecast", "edgecast/jena/status", "edgecast/jena/stats"]
+    daemon = daemons(broker, extra=NO_MODEL.format(dir=tmp_path)).start()
+    sub = subscriber(broker, station_topics)
+    sub.wait_online()
+    replay(broker, jena_2020_path, "2020-03-01T00:00:00", 2)
+    wait_until(lambda: len(sub.get("edgecast/jena/forecast")) == 2, 20, what="2 forecasts")
+    remove = EDGECAST + ["run", "--config", str(daemon.config), "--remove-discovery"]
+    running = subprocess.run(remove, capture_output=True, text=True, timeout=30)
+    assert running.returncode == 0 and "is running" in running.stderr and "stop it first" in running.stderr
+    assert daemon.stop() == 0
+    out = subprocess.run(remove, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "is running" not in out.stderr, out.stderr
+    late = subscriber(broker, CONFIG_TOPICS + station_topics)
+    time.sleep(1)  # retained messages arrive right after the subscription
+    assert all(not late.retained[t] for t in CONFIG_TOPICS + station_topics), late.retained

@@ -29,7 +29,7 @@ def feed(series, start, hours, buffer=None, clock=None, on_window=None):
             rejected.append(reading.reason)
             continue
         admitted, reason = clock.admit(reading)
-        if reason:
+        if reason and reason != "unconfirmed":  # the first rows wait for agreement, then enter
             rejected.append(reason)
         for r in admitted:
             buffer.add(r, on_hour=(lambda h: on_window(h, buffer.window())) if on_window else None)

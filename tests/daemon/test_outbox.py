@@ -28,3 +28,13 @@ def test_restored_forecasts_are_owed_until_published_again():
     assert len(box.unpublished()) == 2
     box.acked(7)
     assert len(box) == 2
+
+
+def test_an_acknowledgement_owes_the_state_file_a_rewrite():
+    box = Outbox(limit=5)
+    box.add({"issued_at": "h0"}, 7)
+    box.add({"issued_at": "h1"}, 8)
+    assert box.snapshot() == [{"issued_at": "h0"}, {"issued_at": "h1"}] and not box.unsaved_acks
+    assert box.acked(99) is False and not box.unsaved_acks  # not ours (a reading's PUBACK, stats …)
+    assert box.acked(7) is True and box.unsaved_acks
+    assert box.snapshot() == [{"issued_at": "h1"}] and not box.unsaved_acks

@@ -132,7 +132,7 @@ def _reading(t):
 
 
 def test_ordering_duplicates_out_of_order_and_far_future():
-    clock = EventClock(max_future_seconds=6 * 3600, confirm=3)
+    clock = EventClock(max_future_seconds=6 * 3600, confirm=3, newest=400.0)
     assert clock.admit(_reading(1000.0)) == ([_reading(1000.0)], None)
     assert clock.admit(_reading(1000.0))[1] == "duplicate"
     assert clock.admit(_reading(400.0))[1] == "out_of_order"
@@ -142,11 +142,44 @@ def test_ordering_duplicates_out_of_order_and_far_future():
 
 
 def test_a_genuine_time_jump_is_accepted_once_confirmed():
-    clock = EventClock(max_future_seconds=6 * 3600, confirm=3)
-    clock.admit(_reading(0.0))
+    clock = EventClock(max_future_seconds=6 * 3600, confirm=3, newest=0.0)
     day = 86400.0
     assert clock.admit(_reading(2 * day))[1] == "far_future"
     assert clock.admit(_reading(2 * day + 600))[1] == "far_future"
     accepted, reason = clock.admit(_reading(2 * day + 1200))
     assert reason is None and [r.time for r in accepted] == [2 * day, 2 * day + 600, 2 * day + 1200]
     assert clock.newest == 2 * day + 1200
+
+
+def test_with_no_reference_the_first_readings_wait_for_agreement():
+    """An empty state: a stray first stamp (2031) must not become the reference."""
+    clock = EventClock(max_future_seconds=6 * 3600, confirm=3)
+    stray, real = 1.9e9, 1.6e9
+    assert clock.admit(_reading(stray)) == ([], "unconfirmed")
+    assert clock.admit(_reading(real)) == ([], "unconfirmed")  # disagrees: the hold starts over
+    assert clock.admit(_reading(real)) == ([], "duplicate")  # a redelivery is no disagreement
+    assert clock.admit(_reading(real + 600)) == ([], "unconfirmed")
+    accepted, reason = clock.admit(_reading(real + 1200))
+    assert reason is None and [r.time for r in accepted] == [real, real + 600, real + 1200]
+    assert EventClock(6 * 3600, confirm=1).admit(_reading(real)) == ([_reading(real)], None)
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59", "0001-01-01T00:00:00+14:00", "9999-12-30T00:00:00Z"])
+def test_times_outside_the_usable_range_are_bad_time(text):
+    r = parse(json.dumps({"time": text, "T": 1.0}).encode())
+    assert isinstance(r, Rejection) and r.reason == "bad_time" and "9999-12-30" in r.detail
+    assert parse_time("0001-01-01T00:00:00Z") is not None and parse_time("0001-01-01T00:00:00-01:00") is not None
+
+
+def test_strays_between_the_first_readings_do_not_cost_the_real_ones():
+    """A stray in the middle of the first readings (or of a jump being confirmed) starts a
+    candidate of its own instead of discarding the readings held so far."""
+    clock = EventClock(max_future_seconds=6 * 3600, confirm=3)
+    real, stray = 1.6e9, 1.9e9
+    assert clock.admit(_reading(real))[1] == "unconfirmed"
+    assert clock.admit(_reading(stray))[1] == "unconfirmed"
+    assert clock.admit(_reading(real + 600))[1] == "unconfirmed"
+    assert clock.admit(_reading(stray - 1e8))[1] == "unconfirmed"
+    accepted, reason = clock.admit(_reading(real + 1200))
+    assert reason is None and [r.time for r in accepted] == [real, real + 600, real + 1200]
+    assert clock.newest == real + 1200 and clock.admit(_reading(stray + 600))[1] == "far_future"

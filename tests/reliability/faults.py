@@ -2,7 +2,8 @@
 full run (``python -m tests.reliability.full_run``). The broker, daemon subprocess,
 replay and subscriber are tests/daemon/daemon_harness.py's; this adds what faults need:
 an uninterrupted in-process reference run, a SIGKILL trial, a cuttable TCP link, and
-real disk faults (a tiny tmpfs when mounting works, else /dev/full)."""
+real disk faults (a tiny tmpfs: mounting needs root; the state writer's random temp
+names leave no fixed path to point at /dev/full)."""
 
 from __future__ import annotations
 
@@ -246,15 +247,6 @@ def fill(path: Path) -> Path:
     finally:
         os.close(fd)
     return filler
-
-
-def full_via_dev_full(state_dir: Path, station: str = "jena") -> None:
-    """Without a mount: the state writer's temp file becomes a symlink to /dev/full, so
-    its write() fails with a real ENOSPC from the kernel."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = state_dir / f".{station}.state.json.tmp"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to("/dev/full")
 
 
 def replay_cmd(port: int, data: Path, start: str, hours: float, speed: str = "max", station: str = "jena"):

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import re
+import signal
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -62,6 +63,39 @@ def kills(tmp: Path, series, n: int, rng) -> dict:
 
 READING_LINE = re.compile(r"reading (?:rejected \((\w+)\): reading at )?(\d{4}-\d\d-\d\dT[\d:]+)\+00:00"
                           r"(?: accepted( \(late)?)?")
+
+
+def live_kills(tmp: Path, series, n: int, rng) -> dict:
+    """Live pacing (an hour of readings, its forecast, a pause of 0.5-3 s), then SIGKILL and
+    a restart, ``n`` times: copies sent again after a kill of forecasts the subscriber had
+    received before it (so the broker had acknowledged them) — issue 14's figure, goal 0."""
+    d = tmp / "live"
+    (d / "broker").mkdir(parents=True)
+    broker = Broker(d / "broker")
+    broker.start()
+    sub = Subscriber(broker, TOPICS)
+    daemon = Daemon(d, broker, extra=NO_MODEL.format(dir=d)).start()
+    sub.wait_online("jena", 20)
+    items = payloads(series, "2020-06-01T00:00:00", n + 1)
+    port = broker.port
+    received_before_kills: list[str] = []
+    for k in range(n):
+        publish_all(port, "edgecast/jena/readings", items[6 * k:6 * (k + 1)])
+        wait_until(lambda: len(sub.get("edgecast/jena/forecast")) >= k + 1, 30, what="the hour's forecast")
+        time.sleep(rng.uniform(0.5, 3.0))
+        received_before_kills = [f["issued_at"] for f in sub.get("edgecast/jena/forecast")]
+        daemon.stop(signal.SIGKILL)
+        daemon.start()
+        wait_until(lambda: sub.get("edgecast/jena/status").count("online") >= k + 2, 30, what="the restart")
+    publish_all(port, "edgecast/jena/readings", items[6 * n:])
+    wait_until(lambda: len({f["issued_at"] for f in sub.get("edgecast/jena/forecast")}) >= n + 1, 30)
+    time.sleep(1)
+    daemon.stop()
+    got = [f["issued_at"] for f in sub.get("edgecast/jena/forecast")]
+    sub.close()
+    broker.stop()
+    return {"kills": n, "hours": len(set(got)), "copies": len(got),
+            "resent_acknowledged": len(got) - len(set(got)), "checked_before_last_kill": len(received_before_kills)}
 
 
 def reading_log(text: str) -> dict:
@@ -238,6 +272,7 @@ def fuzz(scale: int) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kills", type=int, default=100)
+    ap.add_argument("--live-kills", type=int, default=20)
     ap.add_argument("--restarts", type=int, default=5)
     ap.add_argument("--flood", type=int, default=20000)
     ap.add_argument("--fuzz-scale", type=int, default=10)
@@ -250,6 +285,8 @@ def main() -> int:
         tmp = Path(tmp)
         k = kills(tmp, series, a.kills, rng)
         print("kills:", json.dumps(k), flush=True)
+        lk = live_kills(tmp, series, a.live_kills, rng)
+        print("live kills:", json.dumps(lk), flush=True)
         b = broker_restarts(tmp, series, a.restarts)
         print("broker restarts:", json.dumps(b), flush=True)
         f = flood(tmp, series, a.flood, rng)
@@ -261,6 +298,9 @@ def main() -> int:
         ("  forecasts lost (hours never forecast)", k["missing"]),
         ("  duplicate forecasts (identical at-least-once copies)", k["duplicates"]),
         ("  forecasts republished from the state file's outbox", k["republished"]),
+        ("SIGKILL in live pacing (a pause after each hour's forecast)", lk["kills"]),
+        ("  hours forecast / copies received", f'{lk["hours"]} / {lk["copies"]}'),
+        ("  forecasts re-sent although acknowledged before the kill", lk["resent_acknowledged"]),
         ("broker restarts, persistence on", b["restarts"]),
         ("  QoS 1 readings sent (incl. while daemon away) / accepted", f'{b["sent"]} / {b["accepted"]}'),
         ("  readings lost (sent, never accepted)", b["lost"]),

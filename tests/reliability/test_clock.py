@@ -4,9 +4,10 @@
   days a far-future jump that three agreeing readings confirm; jumping back by hours or
   days makes its readings ``out_of_order`` until its stamps pass the newest accepted one:
   a completed (forecast) hour is never rewritten and never forecast twice;
-- a reading older than the window is ``out_of_order`` and changes nothing; a stray old
-  stamp as the very first reading after a cold start is taken as the reference (one
-  forecast for its hour), the real stream then confirms its jump and is served as usual;
+- a reading older than the window is ``out_of_order`` and changes nothing; a stray stamp
+  (past or future) as the very first reading after a cold start is never confirmed by the
+  real stream, so it is rejected (``unconfirmed``) and is not the reference;
+- absurd stamps (1e15, year 0 or 10000) are ``bad_time`` in every input format and move nothing;
 - the daemon's own wall clock (libfaketime: years ahead, years behind) changes nothing:
   the forecasts equal an uninterrupted in-process run's, byte for byte.
 The sensor-clock cases run a daemon Station in-process on real 2020 rows."""
@@ -30,9 +31,9 @@ START = "2020-03-01T00:00:00"
 HOUR = 3600
 
 
-def service(tmp_path) -> Station:
+def service(tmp_path, extra: str = "") -> Station:
     cfg = config_mod.parse(f'[station]\nid = "jena"\n[state]\ndir = "{tmp_path / "state"}"\n'
-                           + NO_MODEL.format(dir=tmp_path))
+                           + NO_MODEL.format(dir=tmp_path) + extra)
     s = Station(cfg)
     s.published = record_publishes(s)
     return s
@@ -124,14 +125,13 @@ def test_a_stray_old_first_reading_after_a_cold_start(tmp_path, series_2020):
     rows = payloads(series_2020, START, 8)
     s = feed(service(tmp_path), shifted(rows[:1], -20 * 365 * 86400) + rows)  # a year-2000 stamp first
     stats = s.stats()
-    assert stats["readings"]["time_jumps"] == 1 and stats["readings"]["accepted"] == 1 + len(rows)
+    # With an empty state the first readings wait until 3 agree (readings.confirm_jump_readings):
+    # the stray never does, so it is rejected and is not the reference; every real hour is
+    # forecast exactly as in a clean start.
+    assert stats["readings"]["time_jumps"] == 0 and stats["readings"]["accepted"] == len(rows)
+    assert stats["readings"]["rejected"] == {"unconfirmed": 1}
     got = [p for name, p in s.published if name == "forecast"]
-    reference = InProcess(tmp_path).feed(rows).forecasts()
-    # The stray is the reference (nothing to compare it with), so its own hour is forecast
-    # once; the 3 readings that confirmed the jump then entered in order, and every real
-    # hour is forecast exactly as in a clean start (the skipped hours had no temperature).
-    assert got[0]["issued_at"] == "2000-03-06T00:00:00Z"
-    assert got[1:] == reference
+    assert got == InProcess(tmp_path).feed(rows).forecasts()
 
 
 def libfaketime() -> str | None:
@@ -161,3 +161,74 @@ def test_the_daemons_wall_clock_far_off_changes_nothing(broker, daemons, subscri
     diff = compare_forecasts(sub.get("edgecast/jena/forecast"), reference)
     assert diff == {"missing": [], "differing": [], "extra": [], "duplicates": 0}
     assert daemon.stop() == 0
+
+
+# --- absurd stamps and stray first readings (issue 14, rows 1-3) -------------------------
+FORMATS = {  # [input] of each firmware, and one native row as that firmware sends it
+    "native": ("", lambda d, when: {**d, "time": when}),
+    "tasmota": ('[input]\nformat = "tasmota"\ntimezone = "UTC"\n',
+                lambda d, when: {"Time": when, "BME280": {"Temperature": d["T (degC)"], "Humidity": d["rh (%)"],
+                                                          "Pressure": d["p (mbar)"]}}),
+    "rtl_433": ('[input]\nformat = "rtl_433"\nrtl433_model = "WH24"\ntimezone = "UTC"\n',
+                lambda d, when: {"time": when, "model": "WH24", "id": 1, "temperature_C": d["T (degC)"],
+                                 "humidity": d["rh (%)"], "pressure_hPa": d["p (mbar)"]}),
+}
+
+
+def as_format(fmt: str, items: list[bytes], stamp=None) -> list[bytes]:
+    """Native rows as ``fmt`` sends them; ``stamp`` replaces every row's time."""
+    out = []
+    for p in items:
+        d = json.loads(p)
+        when = d["time"].rstrip("Z") if stamp is None else stamp
+        out.append(json.dumps(FORMATS[fmt][1](d, when)).encode())
+    return out
+
+
+@pytest.mark.parametrize("fmt, stamp", [
+    ("rtl_433", 1e15), ("rtl_433", "1000000000000000"), ("tasmota", "1000000000000000"),
+    ("tasmota", "9999-12-31T23:59:59"), ("native", "9999-12-31T23:59:59+00:00"),
+    ("native", "0001-01-01T00:00:00+14:00"), ("rtl_433", "0001-01-01 00:00:00+14:00"), ("rtl_433", -1e15),
+])
+def test_absurd_stamps_are_bad_time_and_move_nothing(tmp_path, series_2020, fmt, stamp):
+    """Before: 1e15 moved the event clock, then raised; no forecast ever again, also after a
+    restart (the bad ``newest`` was saved). Year 0/10000: a traceback, the reading uncounted."""
+    native = payloads(series_2020, START, 8)
+    rows = as_format(fmt, native)
+    s = feed(service(tmp_path / "a", FORMATS[fmt][0]), rows[:24])
+    newest = s.clock.newest
+    feed(s, as_format(fmt, native[23:24], stamp) * 3)  # three agreeing absurd readings
+    assert s.clock.newest == newest
+    assert s.stats()["readings"]["rejected"] == {"bad_time": 3}
+    feed(s, rows[24:])
+    clean = feed(service(tmp_path / "b", FORMATS[fmt][0]), rows)
+    assert issued(s) == issued(clean) and len(issued(s)) == 8
+    assert s.stats()["readings"]["accepted"] == len(rows)
+
+
+def test_a_stray_future_first_reading_does_not_become_the_reference(tmp_path, series_2020):
+    """Before: a first reading stamped 2031 after an empty state was the reference; the real
+    sensor was then out_of_order for good, also after a restart (the 2031 newest was saved)."""
+    rows = payloads(series_2020, START, 8)
+    stray = shifted(rows[:1], 11 * 365 * 86400)
+    s = feed(service(tmp_path), stray + rows[:24])
+    stats = s.stats()
+    assert stats["readings"]["rejected"] == {"unconfirmed": 1} and stats["readings"]["accepted"] == 24
+    assert stats["readings"]["time_jumps"] == 0
+    s.stop()
+    again = feed(service(tmp_path), rows[24:])  # a restart from the state file it saved
+    assert again.stats()["readings"]["accepted"] == len(rows) - 24 and not again.stats()["readings"]["rejected"]
+    reference = InProcess(tmp_path).feed(rows).forecasts()
+    assert issued(s) + issued(again) == [f["issued_at"] for f in reference]
+
+
+def test_a_stray_first_reading_held_at_a_stop_is_not_saved(tmp_path, series_2020):
+    """Stopped while only the stray is held: nothing was confirmed, so nothing is the
+    reference after the restart either."""
+    rows = payloads(series_2020, START, 8)
+    s = feed(service(tmp_path), shifted(rows[:1], 11 * 365 * 86400))
+    s.stop()
+    assert json.loads(s.state_file.read_text())["newest"] is None
+    again = feed(service(tmp_path), rows)
+    assert again.stats()["readings"]["accepted"] == len(rows) and not again.stats()["readings"]["rejected"]
+    assert issued(again) == [f["issued_at"] for f in InProcess(tmp_path).feed(rows).forecasts()]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import random
+import signal
+import time
 
 from tests.daemon.daemon_harness import replay, wait_until
 from tests.reliability.faults import (NO_MODEL, CuttableLink, InProcess, compare_forecasts, payloads,
@@ -70,3 +72,27 @@ def test_link_cut_and_broker_restart_deliver_queued_readings_once(broker, daemon
         assert daemon.stop() == 0
     finally:
         link.close()
+
+
+def test_sigkill_after_acknowledged_forecasts_resends_none(broker, daemons, subscriber, tmp_path, jena_2020_path):
+    """Before: the outbox on disk was only rewritten at the next completed hour, so after a
+    kill -9 the last forecast(s) went out again although the broker had acknowledged them
+    long before (a real Home Assistant showed old values at the current time)."""
+    sub = subscriber(broker, TOPICS)
+    daemon = daemons(broker, extra=NO_MODEL.format(dir=tmp_path)).start()
+    sub.wait_online()
+    for hour in range(3):  # live pacing: an hour of readings, its forecast, a pause
+        replay(broker, jena_2020_path, f"2020-03-01T0{hour}:00:00", 1)
+        wait_until(lambda: len(sub.get("edgecast/jena/forecast")) == hour + 1, 20, what="the hour's forecast")
+        time.sleep(1.5)
+    daemon.stop(signal.SIGKILL)
+    daemon.start()
+    wait_until(lambda: sub.get("edgecast/jena/status").count("online") >= 2, 20, what="the restart")
+    replay(broker, jena_2020_path, "2020-03-01T03:00:00", 1)  # and it goes on serving
+    wait_until(lambda: "2020-03-01T03:00:00Z" in [f["issued_at"] for f in sub.get("edgecast/jena/forecast")],
+               20, what="the next hour's forecast")
+    time.sleep(1.5)  # a re-sent copy would have arrived first
+    got = [f["issued_at"][11:13] for f in sub.get("edgecast/jena/forecast")]
+    assert got == ["00", "01", "02", "03"], got  # each once: nothing acknowledged was re-sent
+    assert "republished" not in daemon.log()
+    assert daemon.stop() == 0

@@ -89,10 +89,11 @@ def test_the_last_representable_hours_do_not_crash_the_forecast(tmp_path):
     # Before the fix: hour 9999-12-31T23:00 completed, its valid_at (year 10000) raised
     # ValueError out of on_payload, mid-way through the buffer update.
     run = InProcess(tmp_path)
-    for when in ("9999-12-29T22:50:00", "9999-12-29T23:10:00", "9999-12-31T22:50:00", "9999-12-31T23:10:00"):
+    for when in ("9999-12-29T22:40:00", "9999-12-29T22:50:00", "9999-12-29T23:10:00", "9999-12-31T22:50:00",
+                 "9999-12-31T23:10:00"):  # the first three agree: the start's time is confirmed
         run.station.on_payload(json.dumps({"time": when, "T": 1.0}).encode())
     c = run.station.counters
-    assert (c["accepted"], dict(c["rejected"])) == (2, {"bad_time": 2})
+    assert (c["accepted"], dict(c["rejected"])) == (3, {"bad_time": 2})
     assert [f["valid_at"] for f in run.forecasts()] == ["9999-12-30T23:00:00Z"]
 
 
@@ -198,11 +199,11 @@ pipeline_payloads = st.lists(st.one_of(
 def test_a_confirmed_time_jump_is_counted_once(tmp_path):
     # Before the fix the held readings were counted twice: far_future and accepted.
     run = InProcess(tmp_path)
-    for when in ("2020-03-01T00:00", "2020-03-01T00:10", "2020-03-03T00:00", "2020-03-03T00:10",
-                 "2020-03-03T00:20", "2031-01-01T00:00"):
+    for when in ("2020-03-01T00:00", "2020-03-01T00:10", "2020-03-01T00:20", "2020-03-03T00:00",
+                 "2020-03-03T00:10", "2020-03-03T00:20", "2031-01-01T00:00"):
         run.station.on_payload(json.dumps({"time": when + ":00Z", "T": 1.0}).encode())
     c = run.station.counters
-    assert (c["accepted"], dict(c["rejected"]), c["time_jumps"]) == (5, {"far_future": 1}, 1)
+    assert (c["accepted"], dict(c["rejected"]), c["time_jumps"]) == (6, {"far_future": 1}, 1)
 
 
 @settings(max_examples=80 * SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -6,7 +6,10 @@ password; test_config.py the topic/station-id rules. Reused here: its tls_broker
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+
+import pytest
 
 from tests.daemon.daemon_harness import Broker, replay, wait_until
 from tests.daemon.test_tls_auth import PASSWORD, _sh, tls_broker  # noqa: F401  (fixture)
@@ -62,7 +65,13 @@ def test_tls_is_verified_by_default_and_credentials_stay_secret(tls_broker, daem
     assert PASSWORD not in daemon.log() and "DEBUG" in daemon.log()
 
 
-def test_an_acl_denying_the_forecast_is_reported_not_a_crash_loop(tmp_path, daemons, jena_2020_path, subscriber):
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_an_acl_denying_the_forecast_is_reported_not_a_crash_loop(tmp_path, daemons, jena_2020_path, subscriber,
+                                                                  protocol):
+    """MQTT 5: the PUBACK says "Not authorized": one log line, a stats counter. MQTT 3.1.1 has
+    no way to say it (MQTT-3.3.5-2: acknowledge positively or close the connection);
+    mosquitto 2.0 acknowledges, so the denial is invisible to the daemon — and it must not
+    turn into a reconnect loop either (docs/daemon.md, "Broker ACLs")."""
     d = tmp_path / "acl"
     d.mkdir()
     _sh("mosquitto_passwd", "-b", "-c", str(d / "passwd"), "edgecast", PASSWORD, cwd=d)
@@ -71,24 +80,44 @@ def test_an_acl_denying_the_forecast_is_reported_not_a_crash_loop(tmp_path, daem
     from tests.daemon.daemon_harness import free_port
     port = free_port()
     broker = Broker(d, listeners=f"listener {port} 127.0.0.1\nallow_anonymous true\npassword_file {d / 'passwd'}\n"
-                                 f"acl_file {d / 'acl'}\n")
+                                 f"acl_file {d / 'acl'}\nlog_type all\n")  # "Denied PUBLISH" lines
     broker.start()
     try:
         pw = tmp_path / "password"
         pw.write_text(PASSWORD + "\n")
         broker.tls_port = port  # the ACL listener
         daemon = daemons(broker, extra=NO_MODEL.format(dir=tmp_path),
-                         mqtt=f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nprotocol = "5"\n'
+                         mqtt=f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nprotocol = "{protocol}"\n'
                               f'user = "edgecast"\npassword_file = "{pw}"\n').start()
         sub = subscriber(broker, TOPICS)
         sub.wait_online("jena", 20)
         replay(broker, jena_2020_path, "2020-03-01T00:00:00", 3)
-        wait_until(lambda: "not authorized" in daemon.log().lower(), 20, what="the denial in the log")
+        if protocol == "5":
+            wait_until(lambda: "not authorized" in daemon.log().lower(), 20, what="the denial in the log")
+        else:
+            wait_until(lambda: "Denied PUBLISH" in (d / "mosquitto.log").read_text(), 20, what="the broker's denial")
+            time.sleep(3)  # time for a disconnect/reconnect cycle to show
         assert sub.get("edgecast/jena/forecast") == []  # the broker really denied them
         assert daemon.proc.poll() is None
         log = daemon.log()
         assert log.lower().count("not authorized") <= 3  # logged once per reason, not per message
-        assert log.count("connected (session present") == 1  # no reconnect loop
+        assert log.count("connected (session present") == 1 and "disconnected from" not in log  # no loop
         assert daemon.stop() == 0
     finally:
         broker.stop()
+
+
+def test_plain_tcp_against_a_tls_port_is_a_clear_logged_error(tls_broker, daemons, tmp_path):
+    """Before: no error line at all, never connected, silently (issue 14, row 7)."""
+    pw = tmp_path / "password"
+    pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
+    daemon = daemons(tls_broker, extra=NO_MODEL.format(dir=tmp_path),
+                     mqtt=f'[mqtt]\nhost = "localhost"\nport = {tls_broker.tls_port}\nkeepalive = 5\n'
+                          f'user = "edgecast"\npassword_file = "{pw}"\n').start()
+    wait_until(lambda: "connect_failed" in daemon.log(), 30, what="the failed connection in the log")
+    log = daemon.log()
+    assert "TLS" in log and "tls" in log  # says what is likely wrong and which key fixes it
+    assert daemon.proc.poll() is None  # retries with backoff
+    assert daemon.stop() == 0
+    assert PASSWORD not in daemon.log()

@@ -19,11 +19,10 @@ formats. Units are converted first (adapters/units.py).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ..readings import Reading, Rejection, from_values
+from ..readings import TIME_RULE, Reading, Rejection, checked_time, from_values
 from .units import convert, parse_mapping
 
 FORMATS = ("native", "esphome", "tasmota", "rtl_433")
@@ -84,20 +83,21 @@ def number(text: bytes | str):
 
 
 def event_time(value, zone: str) -> float | None:
-    """A firmware's timestamp -> epoch seconds, None when unreadable.
+    """A firmware's timestamp -> epoch seconds, None when unreadable or out of range.
 
     Accepts ISO 8601 (``T`` or a space between date and time); with an offset it is
     used, without one the time is local time in ``zone`` (IANA name, "" = this box's
     zone; a time that a DST change makes ambiguous is taken as the first, fold=0). A
-    number, or a string of digits, is Unix time (rtl_433 ``-M time:unix``).
+    number, or a string of digits, is Unix time (rtl_433 ``-M time:unix``). Either must
+    be a usable event time (readings.checked_time: 1e15 or year 10000 is a corrupt clock).
     """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) if math.isfinite(value) else None
+        return checked_time(value)
     if not isinstance(value, str) or not 8 <= len(value) <= 40:
         return None
     text = value.strip()
     try:
-        return float(text)
+        return checked_time(float(text))
     except ValueError:
         pass
     try:
@@ -109,17 +109,26 @@ def event_time(value, zone: str) -> float | None:
             from zoneinfo import ZoneInfo
             dt = dt.replace(tzinfo=timezone.utc if zone.upper() == "UTC" else ZoneInfo(zone))
         else:
-            dt = dt.astimezone()  # naive: interpreted in the box's local zone
+            try:
+                dt = dt.astimezone()  # naive: interpreted in the box's local zone
+            except (OverflowError, OSError, ValueError):  # year 1 / 9999 at the edge of the zone
+                return None
     try:
-        return dt.timestamp()
+        return checked_time(dt.timestamp())
     except (OverflowError, OSError, ValueError):
         return None
 
 
+def bad_time(key: str, value) -> Rejection:
+    return Rejection("bad_time", f"{key} {str(value)[:40]!r} is not {TIME_RULE}")
+
+
 def input_topic(cfg) -> str:
     """The subscription ``[input]`` asks for, {station} filled in."""
+    from ..config import fill_template
+    key = "input.topic" if cfg.input.topic or DEFAULT_TOPICS[cfg.input.format] else "topics.readings"
     template = cfg.input.topic or DEFAULT_TOPICS[cfg.input.format] or cfg.topics.readings
-    return template.format(station=cfg.station.id)
+    return fill_template(key, template, cfg.station.id)
 
 
 def input_source(cfg) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ e.g. ``temperature_f = "T degF"``, for a sensor that sends its own JSON with a t
 from __future__ import annotations
 
 from ..readings import Rejection, decode, from_values, parse, parse_time
-from . import Adapter
+from . import Adapter, bad_time
 from .units import convert
 
 
@@ -20,7 +20,7 @@ class NativeAdapter(Adapter):
             return obj
         time = parse_time(obj.get("time"))
         if time is None:
-            return Rejection("bad_time", f"time {str(obj.get('time'))[:40]!r} is not ISO 8601")
+            return bad_time("time", obj.get("time"))
         values = dict(obj)
         for key, (alias, unit) in self.mapping.items():
             if key in obj:

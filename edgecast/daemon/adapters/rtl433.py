@@ -22,7 +22,7 @@
 from __future__ import annotations
 
 from ..readings import Rejection, decode
-from . import Adapter, Ignored, event_time
+from . import Adapter, Ignored, bad_time, event_time
 
 FIELDS = {
     "temperature_C": ("T", "degC"), "temperature_F": ("T", "degF"), "humidity": ("rh", ""),
@@ -55,7 +55,7 @@ class Rtl433Adapter(Adapter):
         if "time" in obj:
             time = event_time(obj["time"], want.timezone)
             if time is None:
-                return Rejection("bad_time", f"time {str(obj.get('time'))[:40]!r} is not readable")
+                return bad_time("time", obj["time"])
         else:
             time = received
         if time == self._last_time:

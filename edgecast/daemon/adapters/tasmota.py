@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 from ..readings import Rejection, decode
-from . import Adapter, event_time
+from . import Adapter, bad_time, event_time
 from .units import dimension
 
 DEFAULT_FIELDS = {"Temperature": "T", "Humidity": "rh", "Pressure": "p"}
@@ -36,7 +36,7 @@ class TasmotaAdapter(Adapter):
             return obj
         time = event_time(obj.get("Time"), self.cfg.input.timezone)
         if time is None:
-            return Rejection("bad_time", f"Time {str(obj.get('Time'))[:40]!r} is not ISO 8601")
+            return bad_time("Time", obj.get("Time"))
         wanted = self.cfg.input.tasmota_sensor
         if wanted:
             sensor = obj.get(wanted)

@@ -176,9 +176,18 @@ def run(config_path, check, print_config, remove_discovery):
 @click.option("--hours", type=float, default=None, help="How many hours of rows to send (default: all).")
 @click.option("--speed", default="max", show_default=True,
               help="Event-time speed-up factor (60 = an hour per minute), or 'max'.")
+@click.option("--pace", type=click.Choice(["auto", "daemon", "broker"]), default="auto", show_default=True,
+              help="daemon: stay at most 500 readings ahead of what the station's daemon has counted "
+                   "(its stats topic), so a broker's queue limit (mosquitto: 1000) never drops any; "
+                   "broker: open loop, broker acknowledgements only (benchmarks); auto: daemon when "
+                   "the daemon is online, else broker with a warning.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def replay(data_paths, config_path, host, port, station, start, hours, speed, quiet):
-    """Publish real Jena rows as the sensor would: one JSON reading per 10-minute row, QoS 1."""
+def replay(data_paths, config_path, host, port, station, start, hours, speed, pace, quiet):
+    """Publish real Jena rows as the sensor would: one JSON reading per row, QoS 1.
+
+    Returns when the broker has acknowledged every reading and (paced by the daemon)
+    the daemon has counted every one.
+    """
     if speed == "max":
         factor = None
     else:
@@ -199,9 +208,23 @@ def replay(data_paths, config_path, host, port, station, start, hours, speed, qu
         raise click.ClickException("no rows in the chosen period")
     topic = cfg.topic("readings")
     client = _connect(cfg, replay_mod.new_client_id())
+    progress = None
+    if pace != "broker":
+        progress = replay_mod.DaemonProgress(cfg.topic("status"), cfg.topic("stats"))
+        progress.attach(client)
+        if not progress.online(wait=5.0):
+            if pace == "daemon":
+                raise click.ClickException(f"no daemon online for station {cfg.station.id} "
+                                           f"({cfg.topic('status')}): start `edgecast run`, or use --pace broker")
+            click.echo(f"warning: no daemon online for station {cfg.station.id}: not paced; a broker drops "
+                       "QoS 1 readings beyond its queue limit (mosquitto: max_queued_messages 1000)", err=True)
+            progress = None
     log = (lambda n: click.echo(f"{n} readings sent", err=True)) if not quiet else None
-    acked = replay_mod.replay(client, topic, series.times[first:end], series.values[first:end], factor,
-                              qos=cfg.mqtt.qos, progress=log)
+    try:
+        acked = replay_mod.replay(client, topic, series.times[first:end], series.values[first:end], factor,
+                                  qos=cfg.mqtt.qos, progress=log, pace=progress)
+    except replay_mod.ReplayStalled as exc:
+        raise click.ClickException(str(exc)) from None
     client.disconnect()
     client.loop_stop()
     if not quiet:

@@ -33,7 +33,7 @@ def make_station(state_dir: Path) -> Station:
     cfg = config_mod.Config()
     cfg.station.id = "jena"
     cfg.state.dir = str(state_dir)
-    config_mod._validate(cfg)
+    config_mod.validate(cfg)
     station = Station(cfg)
     link = station.link
     station.bench_unacked = []

@@ -1,7 +1,10 @@
 """The forecasting daemon (`edgecast run`): one module per concern.
 
+    settings    how a key is declared once (default, doc, live/restart, check) and shown
+    topics      what a topic, template or id may hold
     config      the TOML file, as typed and validated sections; [[stations]] -> one Config each
-    adapters/   firmware payloads (native, ESPHome, Tasmota, rtl_433) -> readings, units
+    adapters/   firmware payloads (native, ESPHome, Tasmota, rtl_433) -> readings, units;
+                each adapter registers itself with its own [input] keys
     readings    one MQTT payload -> a validated Reading, or a counted rejection
     physics     derive the Jena humidity/pressure channels from p, T and rh
     ordering    event-time admission: duplicates, out-of-order, far-future jumps

@@ -39,7 +39,7 @@ def _broker_options(f):
 
 def _client_config(config_path, host, port, station):
     """The configuration of one station, for a client (replay, watch) of its topics."""
-    from .config import ConfigError, _validate
+    from .config import ConfigError, validate
     cfg = _config(config_path)
     if cfg.stations:  # a gateway's config: --station picks one of its [[stations]]
         by_id = {sc.station.id: sc for sc in cfg.station_configs()}
@@ -56,7 +56,7 @@ def _client_config(config_path, host, port, station):
     if port:
         cfg.mqtt.port = port
     try:
-        _validate(cfg)
+        validate(cfg)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     return cfg
@@ -110,10 +110,11 @@ def run(config_path, check, print_config, remove_discovery):
     receives several sensors, each of its [[stations]]: every station has its own
     buffer, state file, topics, MQTT session and model (docs/daemon.md, "Several stations").
     """
-    from . import service
     if print_config:
-        click.echo(service.default_config_text())
+        from .config import default_toml
+        click.echo(default_toml())
         return
+    from . import service
     cfg = _config(config_path)
     logging.basicConfig(level=cfg.log.level.upper(), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")

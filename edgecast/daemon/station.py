@@ -332,8 +332,9 @@ class Station:
         """SIGHUP: this station's new values that apply live, and its new model if it loads."""
         forecaster, error = load_model(new, self.log)
         with self.lock:
-            for section in ("model", "readings", "gaps", "log", "stats"):
-                setattr(self.cfg, section, getattr(new, section))
+            restart = config_mod.apply_live(self.cfg, new)
+            if restart:
+                self.log.warning("reload: %s changed; it takes effect at the next restart", ", ".join(restart))
             self.buffer.carry = new.gaps.carry_forward_hours * 3600
             self.clock.max_future = new.readings.max_future_minutes * 60
             self.clock.confirm = new.readings.confirm_jump_readings

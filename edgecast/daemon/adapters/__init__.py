@@ -14,20 +14,25 @@ Every adapter ends in ``readings.from_values`` (native JSON in ``readings.parse`
 value checks (non-numeric, non-finite, sentinel, impossible) are the same for all
 formats. Units are converted first (adapters/units.py).
 
+Each adapter module registers itself (``@register``) with its name, its default
+subscription and its own ``[input]`` keys (declared with settings.setting, like every
+key); this package imports every module in it, so adding a firmware is adding a module.
 ``[input] format`` picks the adapter; docs/daemon.md describes each format.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+import pkgutil
+from dataclasses import dataclass, make_dataclass
 from datetime import datetime, timezone
 
 from ..readings import TIME_RULE, Reading, Rejection, checked_time, from_values
+from ..settings import ConfigError, default_of, setting
+from ..topics import fill_template, subscription_problem
 from .units import convert, parse_mapping
 
-FORMATS = ("native", "esphome", "tasmota", "rtl_433")
-DEFAULT_TOPICS = {"native": "", "esphome": "{station}/sensor/+/state", "tasmota": "tele/{station}/SENSOR",
-                  "rtl_433": "rtl_433/+/events"}
+REGISTRY: dict[str, type["Adapter"]] = {}  # [input] format -> adapter class, filled by @register
 
 
 @dataclass
@@ -39,7 +44,20 @@ class Ignored:
 class Adapter:
     """Base: the configured topic, the mapping table, unit conversion into a Reading."""
 
-    name = ""
+    name = ""  # the [input] format
+    default_topic = ""  # subscription template; "" = topics.readings
+    settings: dict = {}  # this format's own [input] keys: name -> settings.setting(...)
+
+    @classmethod
+    def topic_problem(cls, topic: str) -> str | None:
+        """Why this format cannot use the subscription ``topic`` (None when fine)."""
+        return None
+
+    @classmethod
+    def sensor(cls, cfg) -> tuple[str, ...]:
+        """What identifies a station's sensor (same_sensor): its subscription, and whatever
+        tells one device from another on it."""
+        return (input_topic(cfg),)
 
     def __init__(self, cfg):
         self.cfg = cfg  # the daemon's Config (reload replaces cfg.readings in place)
@@ -123,21 +141,23 @@ def bad_time(key: str, value) -> Rejection:
     return Rejection("bad_time", f"{key} {str(value)[:40]!r} is not {TIME_RULE}")
 
 
+def register(cls: type[Adapter]) -> type[Adapter]:
+    """Class decorator of each adapter module: its format becomes a valid [input] format."""
+    REGISTRY[cls.name] = cls
+    return cls
+
+
 def input_topic(cfg) -> str:
     """The subscription ``[input]`` asks for, {station} filled in."""
-    from ..config import fill_template
-    key = "input.topic" if cfg.input.topic or DEFAULT_TOPICS[cfg.input.format] else "topics.readings"
-    template = cfg.input.topic or DEFAULT_TOPICS[cfg.input.format] or cfg.topics.readings
-    return fill_template(key, template, cfg.station.id)
+    default = REGISTRY[cfg.input.format].default_topic
+    key = "input.topic" if cfg.input.topic or default else "topics.readings"
+    return fill_template(key, cfg.input.topic or default or cfg.topics.readings, cfg.station.id)
 
 
 def input_source(cfg) -> tuple[str, ...]:
     """What identifies a station's sensor: its subscription, and for rtl_433 (one receiver,
     many devices on one topic) the device filter ("" = any)."""
-    i = cfg.input
-    if i.format == "rtl_433":
-        return input_topic(cfg), i.rtl433_model, i.rtl433_id, i.rtl433_channel
-    return (input_topic(cfg),)
+    return REGISTRY[cfg.input.format].sensor(cfg)
 
 
 def same_sensor(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
@@ -152,15 +172,67 @@ def same_sensor(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 
 def make(cfg) -> Adapter:
     """The adapter ``[input] format`` names."""
-    fmt = cfg.input.format
-    if fmt == "esphome":
-        from .esphome import EsphomeAdapter
-        return EsphomeAdapter(cfg)
-    if fmt == "tasmota":
-        from .tasmota import TasmotaAdapter
-        return TasmotaAdapter(cfg)
-    if fmt == "rtl_433":
-        from .rtl433 import Rtl433Adapter
-        return Rtl433Adapter(cfg)
-    from .native import NativeAdapter
-    return NativeAdapter(cfg)
+    return REGISTRY[cfg.input.format](cfg)
+
+
+# --- the [input] section: keys every format reads, then each adapter's own ----------------------
+def _format_problem(value, cfg) -> str | None:
+    return None if value in REGISTRY else f"{value!r} must be one of {', '.join(REGISTRY)}"
+
+
+def _topic_problem(value, cfg) -> str | None:
+    topic = input_topic(cfg)
+    return subscription_problem(topic) or REGISTRY[cfg.input.format].topic_problem(topic)
+
+
+def _timezone_problem(value, cfg) -> str | None:
+    if not value or value.upper() == "UTC":
+        return None
+    try:
+        from zoneinfo import ZoneInfo
+        ZoneInfo(value)
+    except Exception:
+        return f"{value!r} is not a known IANA time zone"
+    return None
+
+
+def _map_problem(value, cfg) -> str | None:
+    for key, text in value.items():
+        try:
+            parse_mapping(text)
+        except ValueError as exc:
+            raise ConfigError(f"input.map.{key}: {exc}") from None
+    return None
+
+
+COMMON_SETTINGS = {
+    "format": setting("native", "what the sensor publishes: `native`, `esphome`, `tasmota`, `rtl_433` (below)",
+                      check=_format_problem),
+    "topic": setting("", "subscription; may use `{station}` and `+`/`#`", check=_topic_problem,
+                     empty="the format's default: native `topics.readings`, esphome `{station}/sensor/+/state`, "
+                           "tasmota `tele/{station}/SENSOR`, rtl_433 `rtl_433/+/events`"),
+    "timezone": setting("", "IANA zone (or `UTC`) for Tasmota/rtl_433 times written without offset",
+                        check=_timezone_problem, empty="this box's zone"),
+    "map": setting({}, 'more fields: `source key = "alias [unit]"`, e.g. `{ wind_speed = "wv km/h" }`',
+                   check=_map_problem),
+}
+
+
+def _discover() -> None:
+    """Import every module of this package: each adapter registers itself."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+def _input_config_class() -> type:
+    declared = dict(COMMON_SETTINGS)
+    for cls in REGISTRY.values():
+        for name, f in cls.settings.items():
+            if name in declared:
+                raise TypeError(f"adapter {cls.name!r} redeclares [input] {name}")
+            declared[name] = f
+    return make_dataclass("InputConfig", [(name, type(default_of(f)), f) for name, f in declared.items()])
+
+
+_discover()
+InputConfig = _input_config_class()

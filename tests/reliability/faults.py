@@ -1,6 +1,6 @@
 """Fault-injection parts shared by the quick suite (tests/reliability/test_*.py) and the
 full run (``python -m tests.reliability.full_run``). The broker, daemon subprocess,
-replay and subscriber are tests/daemon/daemon_harness.py's; this adds what faults need:
+replay and subscriber are harness/processes.py's; this adds what faults need:
 an uninterrupted in-process reference run, a SIGKILL trial, a cuttable TCP link, and
 real disk faults (a tiny tmpfs: mounting needs root; the state writer's random temp
 names leave no fixed path to point at /dev/full)."""
@@ -23,7 +23,7 @@ from edgecast.daemon import state
 from edgecast.daemon.hourly import HourlyBuffer
 from edgecast.replay import reading_payload, select_rows
 
-from tests.daemon.daemon_harness import EDGECAST, wait_until
+from harness.processes import EDGECAST, wait_until
 
 NO_MODEL = '[model]\npath = "{dir}/no-such-model.tflite"\n'
 

@@ -24,7 +24,7 @@ import pytest
 from edgecast.daemon import config as config_mod
 from edgecast.daemon.station import Station
 from tests.conftest import require
-from tests.daemon.daemon_harness import replay, wait_until
+from harness.processes import replay, wait_until
 from tests.reliability.faults import NO_MODEL, InProcess, compare_forecasts, payloads, record_publishes
 
 START = "2020-03-01T00:00:00"

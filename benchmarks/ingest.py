@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import pstats
 import statistics
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
-
 from edgecast.daemon import config as config_mod
 from edgecast.daemon.station import Station
+from edgecast.daemon.wiring import build_station
 from edgecast.replay import reading_payload
+from harness.offline import OfflineLink
 
 from .daemon import rows
 
@@ -34,27 +33,7 @@ def make_station(state_dir: Path) -> Station:
     cfg.station.id = "jena"
     cfg.state.dir = str(state_dir)
     config_mod.validate(cfg)
-    station = Station(cfg)
-    link = station.link
-    station.bench_unacked = []
-
-    def publish(name, payload, retain=True, qos=None):  # what MqttLink.publish does, minus the socket
-        if not isinstance(payload, (str, bytes)):
-            payload = json.dumps(payload, separators=(",", ":"))
-        info = SimpleNamespace(mid=len(station.bench_unacked) + 1, topic=link.topics[name], payload=payload)
-        station.bench_unacked.append(info.mid)
-        return info
-    link.publish = publish
-    return station
-
-
-def acknowledge(station: Station) -> None:
-    """The broker's PUBACKs, as if instant (forecasts waiting for one are kept in the state)."""
-    on_ack = getattr(station.broker_watch, "on_ack", None)
-    if on_ack and station.bench_unacked:
-        for mid in station.bench_unacked:
-            on_ack(mid)
-    station.bench_unacked.clear()
+    return build_station(cfg, link=OfflineLink(cfg))  # publishes build their JSON, then stay here
 
 
 def run_once(payloads: list[bytes], state_dir: Path, profile: cProfile.Profile | None = None) -> float:
@@ -64,7 +43,7 @@ def run_once(payloads: list[bytes], state_dir: Path, profile: cProfile.Profile |
         profile.enable()
     for p in payloads:
         station.on_payload(p)
-        acknowledge(station)
+        station.link.acknowledge()  # the broker's PUBACKs, as if instant
     if profile:
         profile.disable()
     seconds = time.perf_counter() - t0

@@ -16,13 +16,14 @@ import time
 from . import config as config_mod
 from .logs import LastProblem
 from .notify import Notifier
-from .station import Station
+from .wiring import build_station
 
 log = logging.getLogger("edgecast.daemon")
 
 
 class Service:
-    def __init__(self, cfg: config_mod.Config, config_path: str | None = None):
+    def __init__(self, cfg: config_mod.Config, config_path: str | None = None, link_for=None):
+        """``link_for(station_cfg)``: a stand-in MQTT link per station (tests); default real ones."""
         self.cfg = cfg
         self.config_path = config_path
         self.last_problem = LastProblem()
@@ -30,7 +31,8 @@ class Service:
         self.notifier = Notifier()
         station_configs = cfg.station_configs()
         several = len(station_configs) > 1
-        self.stations = [Station(sc, self.last_problem, several) for sc in station_configs]
+        self.stations = [build_station(sc, self.last_problem, several, link_for(sc) if link_for else None)
+                         for sc in station_configs]
         self._stop = threading.Event()
         self._wake = threading.Event()
         for station in self.stations:  # an acknowledged forecast: save the outbox soon

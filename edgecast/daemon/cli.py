@@ -221,7 +221,7 @@ def watch(config_path, host, port, station, as_json, count):
     """Print forecasts as they arrive, and each one's actual temperature once it is known."""
     cfg = _client_config(config_path, host, port, station)
     from .. import replay as replay_mod
-    from .readings import Reading, parse, parse_time
+    from ..readings import Reading, parse, parse_time
     from ..schema import TARGET_INDEX
     topics = {cfg.topic("forecast"): "forecast", cfg.topic("readings"): "readings"}
     # Forecasts and readings arrive in any relative order (a replay runs ahead of the

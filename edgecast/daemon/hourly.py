@@ -27,7 +27,7 @@ import numpy as np
 
 from ..resample import CARRIED, HOUR, LIVE_MAX_AGE, MISSING, OBSERVED, carried, fresh
 from ..schema import CHANNELS, WINDOW_STEPS
-from .readings import Reading
+from ..readings import Reading
 
 N_CHANNELS = len(CHANNELS)
 __all__ = ["CARRIED", "MISSING", "OBSERVED", "HourlyBuffer", "Window"]

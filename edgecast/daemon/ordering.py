@@ -24,7 +24,7 @@ Rules:
 
 from __future__ import annotations
 
-from .readings import Reading
+from ..readings import Reading
 
 MAX_CANDIDATES = 4  # time lines held at once; the oldest gives way (its readings stay rejected)
 

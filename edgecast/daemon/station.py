@@ -34,7 +34,7 @@ from .hourly import HourlyBuffer
 from .logs import LastProblem, RateLimitedLog, StationLog
 from .ordering import EventClock
 from .outbox import Outbox
-from .readings import TIME_RULE, Reading, Rejection, checked_time
+from ..readings import TIME_RULE, Reading, Rejection, checked_time
 
 
 # Acknowledgements reach the state file at most this often: in live operation (one

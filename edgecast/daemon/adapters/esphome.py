@@ -25,7 +25,7 @@ from __future__ import annotations
 from paho.mqtt.client import topic_matches_sub
 
 from ..settings import at_least, setting
-from . import Adapter, Ignored, number, register
+from .base import Adapter, Ignored, number, register
 
 DEFAULT_MAP = {"temperature": ("T", ""), "humidity": ("rh", ""), "pressure": ("p", ""),
                "wind_speed": ("wv", ""), "wind_gust": ("max_wv", ""), "wind_direction": ("wd", "")}
@@ -62,7 +62,7 @@ class EsphomeAdapter(Adapter):
         if retained:
             return Ignored("retained", f"retained state of {name!r} has an unknown age")
         if len(payload) > self.max_bytes:
-            from ..readings import Rejection
+            from ...readings import Rejection
             return Rejection("oversized", f"{len(payload)} bytes > {self.max_bytes}")
         alias, unit = target
         self.held[alias] = (number(payload), unit, received)

@@ -21,9 +21,9 @@
 
 from __future__ import annotations
 
-from ..readings import Rejection, decode
+from ...readings import Rejection, decode
 from ..settings import setting
-from . import Adapter, Ignored, bad_time, event_time, input_topic, register
+from .base import Adapter, Ignored, bad_time, event_time, input_topic, register
 
 FIELDS = {
     "temperature_C": ("T", "degC"), "temperature_F": ("T", "degF"), "humidity": ("rh", ""),

@@ -19,9 +19,9 @@
 
 from __future__ import annotations
 
-from ..readings import Rejection, decode
+from ...readings import Rejection, decode
 from ..settings import setting
-from . import Adapter, bad_time, event_time, register
+from .base import Adapter, bad_time, event_time, register
 from .units import dimension
 
 DEFAULT_FIELDS = {"Temperature": "T", "Humidity": "rh", "Pressure": "p"}

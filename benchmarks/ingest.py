@@ -1,7 +1,7 @@
 """The daemon's own work per reading, without the network: real 2020 payloads through
 ``Station.on_payload`` (parse, physics, event clock, hourly buffer, forecast, state write
-with fsync) in this process. The MQTT link is not started; its publish still builds each
-payload's JSON, as the real one does, and drops it.
+with fsync) in this process. The MQTT link is harness/offline.py's stand-in: its publish
+builds each payload's JSON, as the real one does, and keeps it; PUBACKs come at once.
 
     python -m benchmarks.ingest [--hours 1000] [--repeats 5] [--profile] [--state-dir DIR]
 

@@ -281,5 +281,3 @@ def watch(config_path, host, port, station, as_json, count):
     client.disconnect()
     client.loop_stop()
 
-
-COMMANDS = (run, replay, watch)

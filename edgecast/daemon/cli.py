@@ -96,6 +96,16 @@ def _retained(client, topic: str, wait: float = 1.0) -> bytes | None:
 
 
 # --- run ------------------------------------------------------------------------------------
+def _one_mode(config_path, **flags) -> None:
+    """`run` is four commands chosen by flags: refuse a combination instead of picking one."""
+    chosen = ["--" + name.replace("_", "-") for name, on in flags.items() if on]
+    if len(chosen) > 1:
+        raise click.UsageError(f"{' and '.join(chosen)} cannot be combined: give one of them")
+    if flags["print_config"] and config_path:
+        raise click.UsageError("--print-config prints the defaults and reads no --config "
+                               "(to validate a file: --check --config FILE)")
+
+
 @click.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
 @click.option("--check", is_flag=True, help="Validate the configuration and the model, print them, exit.")
@@ -109,7 +119,11 @@ def run(config_path, check, print_config, remove_discovery):
     One process serves one station ([station] in the config) or, on a gateway box that
     receives several sensors, each of its [[stations]]: every station has its own
     buffer, state file, topics, MQTT session and model (docs/daemon.md, "Several stations").
+
+    --check, --print-config and --remove-discovery each do something else instead of
+    serving, so at most one of them is accepted.
     """
+    _one_mode(config_path, check=check, print_config=print_config, remove_discovery=remove_discovery)
     if print_config:
         from .config import default_toml
         click.echo(default_toml())

@@ -45,7 +45,7 @@ def test_the_docs_table_is_the_generated_one():
 def test_print_config_shows_every_key_under_its_doc_line():
     text = config.default_toml()
     assert config.parse(text) == config.Config()
-    for section, f in every_key():
+    for _section, f in every_key():
         applies = "live" if f.metadata["live"] else "restart"
         assert re.search(rf"^# {re.escape(f.metadata['doc'])} \[{applies}\]\n{f.name} = ", text, re.M), f.name
 

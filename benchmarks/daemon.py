@@ -1,5 +1,5 @@
 """The daemon on this box, measured through real parts: mosquitto, `edgecast run` as a
-process, real 2020 rows, a paho subscriber (tests/daemon/daemon_harness.py).
+process, real 2020 rows, a paho subscriber (harness/processes.py).
 
 Every figure is a median of ``--repeats`` fresh runs (a new broker, daemon and state
 directory each time); ratios are taken between figures of the same invocation.
@@ -17,7 +17,7 @@ directory each time); ratios are taken between figures of the same invocation.
                                            stations ([[stations]]), each fed real rows
 
 Run from the repository root with the .venv interpreter (it has TensorFlow, LiteRT and
-the test harness); ``--tflite-python`` names the tflite-runtime interpreter.
+the harness package); ``--tflite-python`` names the tflite-runtime interpreter.
 """
 
 from __future__ import annotations
@@ -39,8 +39,7 @@ import numpy as np
 
 from edgecast.data import load
 from edgecast.replay import new_client_id, replay, select_rows
-from tests.daemon import daemon_harness as harness
-from tests.daemon.daemon_harness import Broker, Daemon, Subscriber, wait_until
+from harness.processes import Broker, Daemon, Subscriber, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = str(Path(__file__).resolve().parent / "_launch.py")
@@ -125,20 +124,15 @@ class Rig:
         self.notify.bind(self.notify_path)
         self.python = python
         self.daemon = Daemon(self.dir, self.broker, station=STATION, extra=extra, stations=stations,
-                             env={**env, "NOTIFY_SOCKET": self.notify_path})
+                             env={**env, "NOTIFY_SOCKET": self.notify_path}, command=[python, LAUNCH])
         self.runtime = runtime
         self.sub = None
 
     def start_daemon(self, timeout: float = 60) -> float:
         """Start `edgecast run`; seconds from Popen to the READY=1 datagram."""
         self.notify.settimeout(timeout)
-        saved = harness.EDGECAST
-        harness.EDGECAST = [self.python, LAUNCH]  # the harness starts whatever this names
-        try:
-            t0 = time.perf_counter()
-            self.daemon.start()
-        finally:
-            harness.EDGECAST = saved
+        t0 = time.perf_counter()
+        self.daemon.start()
         while True:
             try:
                 msg = self.notify.recv(4096).decode()

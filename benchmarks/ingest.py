@@ -1,7 +1,7 @@
 """The daemon's own work per reading, without the network: real 2020 payloads through
 ``Station.on_payload`` (parse, physics, event clock, hourly buffer, forecast, state write
-with fsync) in this process. The MQTT link is not started; its publish still builds each
-payload's JSON, as the real one does, and drops it.
+with fsync) in this process. The MQTT link is harness/offline.py's stand-in: its publish
+builds each payload's JSON, as the real one does, and keeps it; PUBACKs come at once.
 
     python -m benchmarks.ingest [--hours 1000] [--repeats 5] [--profile] [--state-dir DIR]
 
@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import pstats
 import statistics
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
-
 from edgecast.daemon import config as config_mod
 from edgecast.daemon.station import Station
+from edgecast.daemon.wiring import build_station
 from edgecast.replay import reading_payload
+from harness.offline import OfflineLink
 
 from .daemon import rows
 
@@ -33,28 +32,8 @@ def make_station(state_dir: Path) -> Station:
     cfg = config_mod.Config()
     cfg.station.id = "jena"
     cfg.state.dir = str(state_dir)
-    config_mod._validate(cfg)
-    station = Station(cfg)
-    link = station.link
-    station.bench_unacked = []
-
-    def publish(name, payload, retain=True, qos=None):  # what MqttLink.publish does, minus the socket
-        if not isinstance(payload, (str, bytes)):
-            payload = json.dumps(payload, separators=(",", ":"))
-        info = SimpleNamespace(mid=len(station.bench_unacked) + 1, topic=link.topics[name], payload=payload)
-        station.bench_unacked.append(info.mid)
-        return info
-    link.publish = publish
-    return station
-
-
-def acknowledge(station: Station) -> None:
-    """The broker's PUBACKs, as if instant (forecasts waiting for one are kept in the state)."""
-    on_ack = getattr(station.broker_watch, "on_ack", None)
-    if on_ack and station.bench_unacked:
-        for mid in station.bench_unacked:
-            on_ack(mid)
-    station.bench_unacked.clear()
+    config_mod.validate(cfg)
+    return build_station(cfg, link=OfflineLink(cfg))  # publishes build their JSON, then stay here
 
 
 def run_once(payloads: list[bytes], state_dir: Path, profile: cProfile.Profile | None = None) -> float:
@@ -64,7 +43,7 @@ def run_once(payloads: list[bytes], state_dir: Path, profile: cProfile.Profile |
         profile.enable()
     for p in payloads:
         station.on_payload(p)
-        acknowledge(station)
+        station.link.acknowledge()  # the broker's PUBACKs, as if instant
     if profile:
         profile.disable()
     seconds = time.perf_counter() - t0

@@ -119,7 +119,7 @@ def select_rows(times: np.ndarray, start: str | None, hours: float | None) -> tu
     if start is None:
         first = 0
     else:
-        from .daemon.readings import parse_time
+        from .readings import parse_time
         seconds = parse_time(start if len(start) > 10 else start + "T00:00:00")
         if seconds is None:
             raise ValueError(f"--start {start!r} is not an ISO 8601 time")

@@ -76,7 +76,7 @@ def test_install_into_root_prefix_is_idempotent_and_has_no_tensorflow(tmp_path):
     state.mkdir(parents=True)
     (state / "roof1.state.json").write_text("{}")
     # Home Assistant entities of the daemon that ran: --uninstall deletes them on its broker
-    from tests.daemon.daemon_harness import Broker
+    from harness.processes import Broker
     from edgecast.daemon.homeassistant import configs
     (tmp_path / "broker").mkdir()
     broker = Broker(tmp_path / "broker")

@@ -1,9 +1,10 @@
 """The forecasting daemon (`edgecast run`): one module per concern.
 
+    settings    how a key is declared once (default, doc, live/restart, check) and shown
+    topics      what a topic, template or id may hold
     config      the TOML file, as typed and validated sections; [[stations]] -> one Config each
-    adapters/   firmware payloads (native, ESPHome, Tasmota, rtl_433) -> readings, units
-    readings    one MQTT payload -> a validated Reading, or a counted rejection
-    physics     derive the Jena humidity/pressure channels from p, T and rh
+    adapters/   firmware payloads (native, ESPHome, Tasmota, rtl_433) -> readings, units;
+                each adapter registers itself with its own [input] keys
     ordering    event-time admission: duplicates, out-of-order, far-future jumps
     hourly      event-time hourly resampler and the 120-hour buffer (gap policy)
     state       the buffer on disk, written atomically after every completed hour
@@ -14,9 +15,16 @@
     homeassistant  MQTT discovery of the forecast entities
     notify      the systemd notify protocol, written straight to $NOTIFY_SOCKET
     logs        per-station log tagging, rate-limited warnings, the last problem for stats
-    station     one station's pipeline: wires the above together, its stats and connection
+    station     one station's pipeline over its collaborators (given), its stats
+    wiring      builds a station's real collaborators from its Config
     service     the process: its stations, signals, watchdog, periodic stats, reload
     cli         the `run`, `replay` and `watch` commands
+
+Below the daemon, shared with the rest of edgecast: edgecast.readings (the reading
+payload contract: one payload -> a validated Reading or a counted rejection, also read
+by `edgecast replay`/`watch`), edgecast.physics (the channels derived from p, T, rh),
+edgecast.schema. Nothing in edgecast/ outside this package imports it, except the CLI
+(tests/test_imports.py).
 
 Nothing here imports TensorFlow; the model runs in a TFLite interpreter
 (edgecast.forecaster), loaded only when the daemon starts.

@@ -3,46 +3,39 @@ unreachable host), denied publishes (an ACL; MQTT 5 reports it in the PUBACK) an
 subscriptions (SUBACK failure). paho retries connections silently and drops a denied
 publish without a word; here each becomes a rate-limited log line and a counter in the
 stats topic, never an exception or a reconnect loop.
+
+The paho callbacks themselves belong to mqtt_link.MqttLink, which reports here.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections import Counter
 
-log = logging.getLogger("edgecast.mqtt")
-
 
 class BrokerWatch:
-    def __init__(self, client, limiter):
+    def __init__(self, limiter):
         self.limiter = limiter  # logs.RateLimitedLog
         self.refused: Counter = Counter()  # "connect_failed", "publish_denied", "subscribe_denied"
         self.last_error: str | None = None
-        self.on_ack = None  # called with the message id of every acknowledged publish (the outbox)
-        client.on_connect_fail = self._on_connect_fail
-        client.on_publish = self._on_publish
-        client.on_subscribe = self._on_subscribe
 
     def note(self, what: str, detail: str) -> None:
         self.refused[what] += 1
         self.last_error = detail
         self.limiter.event("broker", what, detail)
 
-    def _on_connect_fail(self, client, userdata) -> None:
-        # paho calls this inside its `except OSError` around the connect: the cause is
-        # the exception being handled (ssl.SSLCertVerificationError, ConnectionRefused …).
+    def connect_failed(self, host: str, port: int) -> None:
+        # paho calls on_connect_fail inside its `except OSError` around the connect: the
+        # cause is the exception being handled (ssl.SSLCertVerificationError, ConnectionRefused …).
         exc = sys.exc_info()[1]
         why = f"{type(exc).__name__}: {exc}" if exc else "unknown cause"
-        self.note("connect_failed", f"cannot connect to {client.host}:{client.port} ({why}); retrying with backoff")
+        self.note("connect_failed", f"cannot connect to {host}:{port} ({why}); retrying with backoff")
 
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        if self.on_ack is not None:  # answered, even if refused: publishing it again would not help
-            self.on_ack(mid)
+    def published(self, reason_code) -> None:
         if reason_code.is_failure:  # MQTT 5 PUBACK; MQTT 3.1.1 brokers drop denied publishes silently
             self.note("publish_denied", f"the broker refused a publish: {reason_code} (check its ACL)")
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+    def subscribed(self, reason_codes) -> None:
         for rc in reason_codes:
             if rc.is_failure:
                 self.note("subscribe_denied", f"the broker refused the subscription: {rc} (check its ACL); "

@@ -39,7 +39,7 @@ def _broker_options(f):
 
 def _client_config(config_path, host, port, station):
     """The configuration of one station, for a client (replay, watch) of its topics."""
-    from .config import ConfigError, _validate
+    from .config import ConfigError, validate
     cfg = _config(config_path)
     if cfg.stations:  # a gateway's config: --station picks one of its [[stations]]
         by_id = {sc.station.id: sc for sc in cfg.station_configs()}
@@ -56,7 +56,7 @@ def _client_config(config_path, host, port, station):
     if port:
         cfg.mqtt.port = port
     try:
-        _validate(cfg)
+        validate(cfg)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     return cfg
@@ -96,6 +96,16 @@ def _retained(client, topic: str, wait: float = 1.0) -> bytes | None:
 
 
 # --- run ------------------------------------------------------------------------------------
+def _one_mode(config_path, **flags) -> None:
+    """`run` is four commands chosen by flags: refuse a combination instead of picking one."""
+    chosen = ["--" + name.replace("_", "-") for name, on in flags.items() if on]
+    if len(chosen) > 1:
+        raise click.UsageError(f"{' and '.join(chosen)} cannot be combined: give one of them")
+    if flags["print_config"] and config_path:
+        raise click.UsageError("--print-config prints the defaults and reads no --config "
+                               "(to validate a file: --check --config FILE)")
+
+
 @click.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
 @click.option("--check", is_flag=True, help="Validate the configuration and the model, print them, exit.")
@@ -109,11 +119,16 @@ def run(config_path, check, print_config, remove_discovery):
     One process serves one station ([station] in the config) or, on a gateway box that
     receives several sensors, each of its [[stations]]: every station has its own
     buffer, state file, topics, MQTT session and model (docs/daemon.md, "Several stations").
+
+    --check, --print-config and --remove-discovery each do something else instead of
+    serving, so at most one of them is accepted.
     """
-    from . import service
+    _one_mode(config_path, check=check, print_config=print_config, remove_discovery=remove_discovery)
     if print_config:
-        click.echo(service.default_config_text())
+        from .config import default_toml
+        click.echo(default_toml())
         return
+    from . import service
     cfg = _config(config_path)
     logging.basicConfig(level=cfg.log.level.upper(), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -243,7 +258,7 @@ def watch(config_path, host, port, station, as_json, count):
     """Print forecasts as they arrive, and each one's actual temperature once it is known."""
     cfg = _client_config(config_path, host, port, station)
     from .. import replay as replay_mod
-    from .readings import Reading, parse, parse_time
+    from ..readings import Reading, parse, parse_time
     from ..schema import TARGET_INDEX
     topics = {cfg.topic("forecast"): "forecast", cfg.topic("readings"): "readings"}
     # Forecasts and readings arrive in any relative order (a replay runs ahead of the
@@ -303,5 +318,3 @@ def watch(config_path, host, port, station, as_json, count):
     client.disconnect()
     client.loop_stop()
 
-
-COMMANDS = (run, replay, watch)

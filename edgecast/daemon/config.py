@@ -1,5 +1,11 @@
 """The daemon's configuration: one TOML file, one typed dataclass per section.
 
+Each key is declared once, as a ``settings.setting`` field: its default (and so its type),
+its doc line, whether a SIGHUP applies it live, and its limit check. Validation
+(``validate``), reload (``apply_live``), ``run --print-config`` (``default_toml``) and the
+table in docs/daemon.md (``docs_table``) are derived from these declarations. The
+``[input]`` keys are declared by the input adapters (adapters/), each format its own.
+
 Every key has a default, so `edgecast run` with no file talks to localhost:1883 with
 the bundled model. A key the daemon does not know, or a value of the wrong type, stops
 the start with the key's dotted name: a typo in a config file must not be silently
@@ -15,118 +21,163 @@ from __future__ import annotations
 
 import os
 import socket
-import string
-import unicodedata
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10: the same parser as a package
     import tomli as tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from .adapters import InputConfig
+from .settings import ConfigError, at_least, between, check_section, markdown_table, one_of, read_section, \
+    setting, toml_text
+from .topics import TOPIC_MAX_BYTES, control_char, fill_template, publish_topic_problem, topic_problem
 
-class ConfigError(ValueError):
-    """The configuration cannot be used; the message names the key."""
+_FORBIDDEN_IN_ID = ("+", "#", "/", "\0")
+STATION_ID_MAX = 64  # also a file name (<id>.state.json) and part of the client id
+
+
+def _client_id_problem(client_id, cfg) -> str | None:
+    if client_id and (any(ch in client_id for ch in ("+", "#", "\0")) or control_char(client_id) is not None
+                      or len(client_id.encode("utf-8", "surrogatepass")) > TOPIC_MAX_BYTES):
+        return f"{client_id[:80]!r} must not contain + # NUL or control characters"
+    return None
+
+
+def _station_id_problem(sid, cfg) -> str | None:
+    if not sid or any(ch in sid for ch in _FORBIDDEN_IN_ID):
+        return f"{sid!r} must be non-empty, one topic level, without + # / or NUL"
+    if control_char(sid) is not None or sid.startswith("$") or sid in (".", "..") or len(sid) > STATION_ID_MAX \
+            or "{" in sid or "}" in sid:
+        return (f"{sid[:80]!r} must be at most {STATION_ID_MAX} characters, without control "
+                "characters or braces, not . or .., and not start with $")
+    return None
+
+
+def _published(name: str):
+    """The check of topics.<name>: its template filled in is a topic we may publish to."""
+    return lambda value, cfg: publish_topic_problem(cfg.topic(name))
+
+
+def _prefix_problem(prefix, cfg) -> str | None:
+    if not prefix or any(ch in prefix for ch in ("+", "#", "\0")):
+        return f"{prefix!r} must be a non-empty topic without + # or NUL"
+    problem = topic_problem(prefix)
+    return f"{prefix[:80]!r} {problem}" if problem else None
 
 
 @dataclass
 class MqttConfig:
-    host: str = "localhost"
-    port: int = 1883
-    client_id: str = ""  # "" -> edgecast-<hostname>-<station>: stable, so the broker keeps our session
-    user: str = ""
-    password_file: str = ""  # a file holding the password; never the password itself
-    tls: bool = False  # TLS with the system CAs; implied by any tls_* path below
-    tls_ca_certs: str = ""
-    tls_client_cert: str = ""
-    tls_client_key: str = ""
-    tls_insecure: bool = False  # skip certificate and host name verification (testing only)
-    keepalive: int = 60
-    qos: int = 1
-    protocol: str = "3.1.1"  # or "5"
-    session_expiry: int = 7 * 24 * 3600  # MQTT 5: how long the broker keeps our queued readings
-    reconnect_min_delay: int = 1
-    reconnect_max_delay: int = 60
+    host: str = setting("localhost", "broker host")
+    port: int = setting(1883, "broker port", check=between(1, 65535))
+    client_id: str = setting("", "must be stable: the broker keeps the session (queued readings) under it",
+                             check=_client_id_problem, empty="`edgecast-<hostname>-<station>`")
+    user: str = setting("", "user name (no user → anonymous)")
+    password_file: str = setting(
+        "", "file whose first line is the password; the password is never accepted on the command line and "
+        "never logged. Read at start by `run` and `run --check` alike: a missing, unreadable or directory path "
+        "ends both with `configuration: mqtt.password_file: cannot read …` and exit code 1 (no traceback); a "
+        "file every user may read gets a warning line")
+    tls: bool = setting(False, "TLS with the system CA store (implied by any `tls_*` path)")
+    tls_ca_certs: str = setting("", "CA bundle to verify the broker with")
+    tls_client_cert: str = setting("", "client certificate authentication: the certificate")
+    tls_client_key: str = setting("", "client certificate authentication: its key",
+                                  check=lambda v, cfg: "needs mqtt.tls_client_cert too"
+                                  if v and not cfg.mqtt.tls_client_cert else None)
+    tls_insecure: bool = setting(False, "skip certificate and host-name verification (testing only)")
+    keepalive: int = setting(60, "seconds", check=at_least(5, "must be at least 5 seconds"))
+    qos: int = setting(1, "subscription and forecast QoS", check=one_of((0, 1, 2), "must be 0, 1 or 2"))
+    protocol: str = setting("3.1.1", 'or `"5"`', check=one_of(("3.1.1", "5"), 'must be "3.1.1" or "5"'))
+    session_expiry: int = setting(7 * 24 * 3600, "MQTT 5 only: how long the broker keeps the session while we "
+                                  "are away, seconds", check=at_least(0))
+    reconnect_min_delay: int = setting(1, "reconnect backoff: first delay, seconds (doubles each attempt)",
+                                       check=at_least(1))
+    reconnect_max_delay: int = setting(60, "reconnect backoff: longest delay, seconds",
+                                       check=lambda v, cfg: None if v >= cfg.mqtt.reconnect_min_delay
+                                       else "must be >= mqtt.reconnect_min_delay")
 
 
 @dataclass
 class StationConfig:
-    id: str = "default"
+    id: str = setting(
+        "default", "one topic level: no `+ # /`, braces, control characters (NUL, newline, ESC, C1, U+FFFF …) or "
+        "invisible format characters (bidi overrides such as U+202E, zero-width spaces, BOM, line separators), "
+        f"not `.`/`..`, not starting with `$`, at most {STATION_ID_MAX} characters; several stations: "
+        "`[[stations]]` (below)", check=_station_id_problem)
 
 
 @dataclass
 class TopicsConfig:
-    readings: str = "edgecast/{station}/readings"
-    forecast: str = "edgecast/{station}/forecast"
-    status: str = "edgecast/{station}/status"
-    stats: str = "edgecast/{station}/stats"
+    readings: str = setting("edgecast/{station}/readings", "in", check=_published("readings"))
+    forecast: str = setting("edgecast/{station}/forecast", "out, retained, QoS 1", check=_published("forecast"))
+    status: str = setting("edgecast/{station}/status", "availability: `online` / `offline`, retained",
+                          check=_published("status"))
+    stats: str = setting("edgecast/{station}/stats", "counters, retained JSON", check=_published("stats"))
 
 
 @dataclass
 class ModelConfig:
-    path: str = ""  # "" -> the bundle shipped in the package
-    runtime: str = "auto"  # auto, litert or tflite-runtime
+    path: str = setting("", "an `edgecast export` bundle, or a bundled model by name: `default` (temperature "
+                        "only), `bme280` (p, T, rh + derived)", live=True, empty="the bundle shipped in the package")
+    runtime: str = setting("auto", "`litert`, `tflite-runtime`, or `auto`: the first installed", live=True,
+                           check=one_of(("auto", "litert", "tflite-runtime"),
+                                        'must be "auto", "litert" or "tflite-runtime"'))
 
 
 @dataclass
 class ReadingsConfig:
-    max_payload_bytes: int = 4096
-    # Far-future rule, relative to the newest accepted reading's time (not the wall
-    # clock: a box without RTC/NTP, or a replay of 2020, has no trustworthy "now").
-    max_future_minutes: int = 360
-    # ... but a real jump (sensor off for a day) must not lock the daemon out: this many
-    # consecutive readings that agree with each other confirm the new time.
-    confirm_jump_readings: int = 3
-    derive_missing: bool = True  # derive Tpot, Tdew, VP*, sh, H2OC, rho from p, T, rh
+    max_payload_bytes: int = setting(
+        4096, "larger payloads are rejected unread; on MQTT 5 also the packet size the broker may send us "
+        "(below, \"Payload size\"; that bound is set at connect)", live=True, check=between(64, 1 << 20))
+    # Event time, not the wall clock: a box without RTC/NTP, or a replay of 2020, has no "now".
+    max_future_minutes: int = setting(360, "far-future limit, relative to the newest accepted reading",
+                                      live=True, check=at_least(1))
+    # ... but a real jump (sensor off for a day) must not lock the daemon out.
+    confirm_jump_readings: int = setting(3, "consecutive far readings that confirm a genuine time jump",
+                                         live=True, check=at_least(1))
+    derive_missing: bool = setting(True, "derive Tpot, Tdew, VPmax, VPact, VPdef, sh, H2OC, rho from p, T, rh",
+                                   live=True)
 
 
 @dataclass
 class GapsConfig:
-    carry_forward_hours: int = 3  # an hour without a reading repeats the last value up to this long
-    min_observed_fraction: float = 0.75  # below this share of observed (not carried) cells: naive
+    carry_forward_hours: int = setting(3, "an hour without a fresh reading repeats the last observed value this "
+                                       "long", live=True, check=between(0, 120))
+    min_observed_fraction: float = setting(0.75, "below this share of observed (not carried) window cells the "
+                                           "model does not serve", live=True, check=between(0, 1))
 
 
 @dataclass
 class StateConfig:
     # systemd's StateDirectory= sets $STATE_DIRECTORY; elsewhere a per-user directory.
-    dir: str = ""
+    dir: str = setting("", "buffer file `<station>.state.json`",
+                       empty="`$STATE_DIRECTORY` (systemd), else `~/.local/state/edgecast`")
 
 
 @dataclass
 class LogConfig:
-    level: str = "info"
-    repeat_seconds: int = 300  # a repeated rejection reason is logged at most this often
+    level: str = setting("info", "`debug`, `info`, `warning`, `error`", live=True,
+                         check=one_of(("debug", "info", "warning", "error"), "must be debug, info, warning or error",
+                                      normalise=str.lower))
+    repeat_seconds: int = setting(300, "a repeated rejection reason is logged at most this often (always counted)",
+                                  live=True, check=at_least(0))
 
 
 @dataclass
 class StatsConfig:
-    interval_seconds: int = 10  # counters are republished at most this often when they changed
-
-
-@dataclass
-class InputConfig:
-    # How the sensor publishes: native (this daemon's JSON), esphome, tasmota, rtl_433.
-    format: str = "native"
-    # "" = the format's default subscription: native -> topics.readings, esphome
-    # "{station}/sensor/+/state", tasmota "tele/{station}/SENSOR", rtl_433 "rtl_433/+/events".
-    topic: str = ""
-    timezone: str = ""  # local timestamps without offset (Tasmota, rtl_433): IANA zone, "" = this box's
-    max_age_seconds: int = 300  # esphome: older held values are not combined into a reading
-    tasmota_sensor: str = ""  # "" = the first sensor object with a Temperature
-    rtl433_model: str = ""  # rtl_433: required, the device's "model"
-    rtl433_id: str = ""  # "" = any id of that model
-    rtl433_channel: str = ""  # "" = any channel
-    # source key -> "alias [unit]", e.g. {bme280_temperature = "T", wind_speed = "wv km/h"}
-    map: dict = field(default_factory=dict)
+    interval_seconds: int = setting(10, "changed counters are republished at most this often, seconds", live=True,
+                                    check=at_least(1))
 
 
 @dataclass
 class HomeAssistantConfig:
-    discovery: bool = True  # retained discovery configs on <prefix>/sensor/<unique_id>/config
-    prefix: str = "homeassistant"  # Home Assistant's discovery prefix; its birth topic is <prefix>/status
-    device_name: str = ""  # "" = "edgecast <station>"
-    republish_delay_seconds: float = 5.0  # after Home Assistant announces "online"
+    discovery: bool = setting(True, "Home Assistant MQTT discovery (below)")
+    prefix: str = setting("homeassistant", "HA's discovery prefix; its birth topic is `<prefix>/status`",
+                          check=_prefix_problem)
+    device_name: str = setting("", "the HA device name", empty="`edgecast <station>`")
+    republish_delay_seconds: float = setting(5.0, "wait after HA announces `online` before republishing",
+                                             check=between(0, 600))
 
 
 @dataclass
@@ -140,7 +191,7 @@ class Config:
     state: StateConfig = field(default_factory=StateConfig)
     log: LogConfig = field(default_factory=LogConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
-    input: InputConfig = field(default_factory=InputConfig)
+    input: InputConfig = field(default_factory=InputConfig)  # declared in adapters/ (common and per format)
     homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
     # [[stations]] tables as written (validated); empty = the single [station]
     stations: list = field(default_factory=list)
@@ -174,185 +225,43 @@ class Config:
         return Path(base) / "edgecast"
 
 
-def _check_type(key: str, value, default):
-    # bool is an int in Python; `port = true` must not pass as port 1.
-    if isinstance(default, dict):  # a mapping table: string keys, string values
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a table, got {type(value).__name__} {value!r}")
-        for k, v in value.items():
-            if not isinstance(v, str):
-                raise ConfigError(f"{key}.{k}: expected str, got {type(v).__name__} {v!r}")
-        return dict(value)
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    else:
-        ok = isinstance(value, str)
-    if not ok:
-        raise ConfigError(f"{key}: expected {type(default).__name__}, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _section(name: str, cls, table) -> object:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{name}: expected a [{name}] table, got {type(table).__name__}")
-    defaults = cls()
-    known = {f.name for f in fields(cls)}
-    for key in table:
-        if key not in known:
-            raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(sorted(known))})")
-    return cls(**{k: _check_type(f"{name}.{k}", v, getattr(defaults, k)) for k, v in table.items()})
-
-
 # The file's [tables] and their types (Config's other fields are derived, not written).
 SECTIONS = {f.name: f.default_factory for f in fields(Config) if f.name not in ("stations", "_gateway")}
 
 
-_FORBIDDEN_IN_ID = ("+", "#", "/", "\0")
-STATION_ID_MAX = 64  # also a file name (<id>.state.json) and part of the client id
-TOPIC_MAX_BYTES = 65535  # MQTT's limit for a UTF-8 string
+def validate(cfg: Config) -> None:
+    """Every key's check, section by section; ConfigError names the first bad key."""
+    for name in SECTIONS:
+        check_section(name, getattr(cfg, name), cfg)
 
 
-def _control_char(text: str) -> str | None:
-    """The first character MQTT topics should not carry (C0/C1 controls, DEL, U+FFFE/U+FFFF
-    non-characters: MQTT 3.1.1 section 1.5.3), or None. A newline in a topic also forges log
-    lines; format characters (bidi overrides such as U+202E, zero-width spaces, BOM) and
-    line/paragraph separators make an id or topic read as something it is not."""
-    for ch in text:
-        o = ord(ch)
-        if o < 0x20 or 0x7F <= o <= 0x9F or (o & 0xFFFE) == 0xFFFE or 0xFDD0 <= o <= 0xFDEF \
-                or (o > 0x9F and unicodedata.category(ch) in ("Cf", "Zl", "Zp")):
-            return ch
-    return None
+def apply_live(running: Config, new: Config) -> list[str]:
+    """SIGHUP: take ``new``'s live keys into ``running``; returns the dotted names of the
+    changed keys that need a restart. Sections are replaced, never edited in place: the
+    stations of one file share the process's sections."""
+    restart = []
+    for name in SECTIONS:
+        old_section, new_section = getattr(running, name), getattr(new, name)
+        live = {}
+        for f in fields(old_section):
+            value = getattr(new_section, f.name)
+            if f.metadata["live"]:
+                live[f.name] = value
+            elif value != getattr(old_section, f.name):
+                restart.append(f"{name}.{f.name}")
+        if live:
+            setattr(running, name, replace(old_section, **live))
+    return restart
 
 
-def fill_template(key: str, template: str, station: str) -> str:
-    """A topic template with ``{station}`` filled in: the only placeholder, with no attribute
-    access, indexing, conversion or format spec. str.format would evaluate
-    ``{station.__class__}`` and allocate ``{station:>999999999}`` (issue 14, row 9)."""
-    try:
-        parts = list(string.Formatter().parse(template))
-    except ValueError as exc:  # an unmatched brace
-        raise ConfigError(f"{key}: {template[:80]!r} is not a valid template ({exc}; "
-                          "write a literal brace as {{ or }})") from None
-    out = []
-    for literal, field, spec, conversion in parts:
-        out.append(literal)
-        if field is None:
-            continue
-        if field != "station" or spec or conversion:
-            found = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
-            raise ConfigError(f"{key}: {template[:80]!r} may only use the placeholder {{station}} "
-                              f"(found {found[:40]!r})")
-        out.append(station)
-    return "".join(out)
+def default_toml() -> str:
+    """The defaults as a TOML file, every key under its doc line (`edgecast run --print-config`)."""
+    return toml_text(SECTIONS)
 
 
-def _topic_problem(topic: str) -> str | None:
-    """Why ``topic`` cannot be one of ours (None when fine); wildcards are checked by the caller."""
-    if not topic:
-        return "must not be empty"
-    bad = _control_char(topic)
-    if bad is not None:
-        return f"must not contain control characters (found {bad!r})"
-    if topic.startswith("$"):
-        return "must not start with $ (reserved for the broker: $SYS/...)"
-    if len(topic.encode("utf-8", "surrogatepass")) > TOPIC_MAX_BYTES:
-        return f"is longer than MQTT's {TOPIC_MAX_BYTES} bytes"
-    return None
-
-
-def _validate(cfg: Config) -> None:
-    sid = cfg.station.id
-    if not sid or any(ch in sid for ch in _FORBIDDEN_IN_ID):
-        raise ConfigError(f"station.id: {sid!r} must be non-empty, one topic level, without + # / or NUL")
-    if _control_char(sid) is not None or sid.startswith("$") or sid in (".", "..") or len(sid) > STATION_ID_MAX \
-            or "{" in sid or "}" in sid:
-        raise ConfigError(f"station.id: {sid[:80]!r} must be at most {STATION_ID_MAX} characters, without control "
-                          "characters or braces, not . or .., and not start with $")
-    client_id = cfg.mqtt.client_id
-    if client_id and (any(ch in client_id for ch in ("+", "#", "\0")) or _control_char(client_id) is not None
-                      or len(client_id.encode("utf-8", "surrogatepass")) > TOPIC_MAX_BYTES):
-        raise ConfigError(f"mqtt.client_id: {client_id[:80]!r} must not contain + # NUL or control characters")
-    for f in fields(TopicsConfig):
-        topic = cfg.topic(f.name)
-        if not topic or any(ch in topic for ch in ("+", "#", "\0")):
-            raise ConfigError(f"topics.{f.name}: {topic!r} must be a non-empty topic without wildcards (+ #) or NUL")
-        problem = _topic_problem(topic)
-        if problem:
-            raise ConfigError(f"topics.{f.name}: {topic[:80]!r} {problem}")
-    checks = [
-        ("mqtt.port", 1 <= cfg.mqtt.port <= 65535, "must be 1..65535"),
-        ("mqtt.qos", cfg.mqtt.qos in (0, 1, 2), "must be 0, 1 or 2"),
-        ("mqtt.keepalive", cfg.mqtt.keepalive >= 5, "must be at least 5 seconds"),
-        ("mqtt.protocol", cfg.mqtt.protocol in ("3.1.1", "5"), 'must be "3.1.1" or "5"'),
-        ("mqtt.session_expiry", cfg.mqtt.session_expiry >= 0, "must be >= 0"),
-        ("mqtt.reconnect_min_delay", cfg.mqtt.reconnect_min_delay >= 1, "must be >= 1"),
-        ("mqtt.reconnect_max_delay", cfg.mqtt.reconnect_max_delay >= cfg.mqtt.reconnect_min_delay,
-         "must be >= mqtt.reconnect_min_delay"),
-        ("mqtt.tls_client_key", not cfg.mqtt.tls_client_key or cfg.mqtt.tls_client_cert,
-         "needs mqtt.tls_client_cert too"),
-        ("model.runtime", cfg.model.runtime in ("auto", "litert", "tflite-runtime"),
-         'must be "auto", "litert" or "tflite-runtime"'),
-        ("readings.max_payload_bytes", 64 <= cfg.readings.max_payload_bytes <= 1 << 20, "must be 64..1048576"),
-        ("readings.max_future_minutes", cfg.readings.max_future_minutes >= 1, "must be >= 1"),
-        ("readings.confirm_jump_readings", cfg.readings.confirm_jump_readings >= 1, "must be >= 1"),
-        ("gaps.carry_forward_hours", 0 <= cfg.gaps.carry_forward_hours <= 120, "must be 0..120"),
-        ("gaps.min_observed_fraction", 0.0 <= cfg.gaps.min_observed_fraction <= 1.0, "must be 0..1"),
-        ("log.level", cfg.log.level.lower() in ("debug", "info", "warning", "error"),
-         "must be debug, info, warning or error"),
-        ("log.repeat_seconds", cfg.log.repeat_seconds >= 0, "must be >= 0"),
-        ("stats.interval_seconds", cfg.stats.interval_seconds >= 1, "must be >= 1"),
-    ]
-    for key, ok, why in checks:
-        if not ok:
-            raise ConfigError(f"{key}: {why}")
-    _validate_input(cfg)
-
-
-def _validate_input(cfg: Config) -> None:
-    from .adapters import FORMATS, input_topic
-    from .adapters.units import parse_mapping
-    i = cfg.input
-    if i.format not in FORMATS:
-        raise ConfigError(f"input.format: {i.format!r} must be one of {', '.join(FORMATS)}")
-    topic = input_topic(cfg)
-    problem = _topic_problem(topic)
-    if problem:
-        raise ConfigError(f"input.topic: {topic[:80]!r} {problem}")
-    levels = topic.split("/")
-    if not topic or "\0" in topic or any(("+" in lv or "#" in lv) and lv not in ("+", "#") for lv in levels) \
-            or "#" in levels[:-1]:
-        raise ConfigError(f"input.topic: {topic!r} is not a valid subscription")
-    if i.format == "esphome" and levels.count("+") != 1:
-        raise ConfigError(f"input.topic: {topic!r} needs exactly one + level (the sensor name) for esphome")
-    if i.format == "rtl_433" and not i.rtl433_model:
-        raise ConfigError('input.rtl433_model: required for format "rtl_433" (the device\'s "model" field)')
-    if i.timezone and i.timezone.upper() != "UTC":
-        try:
-            from zoneinfo import ZoneInfo
-            ZoneInfo(i.timezone)
-        except Exception:
-            raise ConfigError(f"input.timezone: {i.timezone!r} is not a known IANA time zone") from None
-    if i.max_age_seconds < 1:
-        raise ConfigError("input.max_age_seconds: must be >= 1")
-    for key, text in i.map.items():
-        try:
-            parse_mapping(text)
-        except ValueError as exc:
-            raise ConfigError(f"input.map.{key}: {exc}") from None
-    h = cfg.homeassistant
-    if not h.prefix or any(ch in h.prefix for ch in ("+", "#", "\0")):
-        raise ConfigError(f"homeassistant.prefix: {h.prefix!r} must be a non-empty topic without + # or NUL")
-    problem = _topic_problem(h.prefix)
-    if problem:
-        raise ConfigError(f"homeassistant.prefix: {h.prefix[:80]!r} {problem}")
-    if not 0 <= h.republish_delay_seconds <= 600:
-        raise ConfigError("homeassistant.republish_delay_seconds: must be 0..600")
+def docs_table() -> str:
+    """The configuration table of docs/daemon.md (a test keeps the two equal)."""
+    return markdown_table(SECTIONS)
 
 
 # --- several stations ---------------------------------------------------------------------
@@ -385,7 +294,7 @@ def _station_config(cfg: Config, n: int, entry: dict) -> Config:
     sections = {}
     for name, cls in STATION_SECTIONS.items():
         merged = {**vars(getattr(cfg, name)), **entry.get(name, {})}
-        sections[name] = _section(f"stations[{n}].{name}", cls, merged)
+        sections[name] = read_section(f"stations[{n}].{name}", cls, merged)
     return Config(mqtt=cfg.mqtt, station=StationConfig(id=entry["id"]), state=cfg.state, log=cfg.log,
                   stats=cfg.stats, _gateway=True, **sections)
 
@@ -403,7 +312,7 @@ def _validate_stations(cfg: Config) -> None:
     sources: list[tuple[str, tuple]] = []
     for n, sc in enumerate(per_station):
         try:
-            _validate(sc)
+            validate(sc)
         except ConfigError as exc:
             raise ConfigError(f"stations[{n}] ({sc.station.id!r}): {exc}") from None
         sid = sc.station.id
@@ -429,14 +338,14 @@ def parse(text: str, source: str = "<config>") -> Config:
     for name in data:
         if name not in SECTIONS and name != "stations":
             raise ConfigError(f"{name}: unknown section (known: {', '.join(SECTIONS)}, stations)")
-    cfg = Config(**{name: _section(name, cls, data.get(name, {})) for name, cls in SECTIONS.items()})
+    cfg = Config(**{name: read_section(name, cls, data.get(name, {})) for name, cls in SECTIONS.items()})
     if "stations" in data:
         if "station" in data:
             raise ConfigError("stations: use either one [station] or several [[stations]], not both")
         cfg.stations = _station_entries(data["stations"])
         _validate_stations(cfg)
     else:
-        _validate(cfg)
+        validate(cfg)
     return cfg
 
 
@@ -444,7 +353,7 @@ def load(path: str | Path | None) -> Config:
     """The configuration from ``path``; None -> all defaults."""
     if path is None:
         cfg = Config()
-        _validate(cfg)
+        validate(cfg)
         return cfg
     try:
         text = Path(path).read_text(encoding="utf-8")

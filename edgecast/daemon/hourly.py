@@ -27,7 +27,7 @@ import numpy as np
 
 from ..resample import CARRIED, HOUR, LIVE_MAX_AGE, MISSING, OBSERVED, carried, fresh
 from ..schema import CHANNELS, WINDOW_STEPS
-from .readings import Reading
+from ..readings import Reading
 
 N_CHANNELS = len(CHANNELS)
 __all__ = ["CARRIED", "MISSING", "OBSERVED", "HourlyBuffer", "Window"]
@@ -48,7 +48,7 @@ class Window:
 
 class HourlyBuffer:
     def __init__(self, carry_forward_hours: int, steps: int = WINDOW_STEPS):
-        self.carry = carry_forward_hours * HOUR
+        self.set_carry_forward(carry_forward_hours)
         self.steps = steps
         self.hours = np.zeros(0, dtype=np.int64)  # completed hour stamps (epoch s), at most `steps`
         self.values = np.zeros((0, N_CHANNELS))
@@ -59,6 +59,10 @@ class HourlyBuffer:
         self.sample_value = np.full(N_CHANNELS, np.nan)
         self.observed_hour = np.full(N_CHANNELS, np.nan)
         self.observed_value = np.full(N_CHANNELS, np.nan)
+
+    def set_carry_forward(self, hours: int) -> None:
+        """The gap policy's limit (SIGHUP may change it): applies from the next hour."""
+        self.carry = hours * HOUR
 
     # --- feeding -----------------------------------------------------------------------
     def add(self, reading: Reading, on_hour=None) -> list[int]:

@@ -15,8 +15,11 @@ Conventions MQTT users expect (Zigbee2MQTT, Frigate):
 - TLS with certificate verification unless ``tls_insecure``; username and a password
   read from ``password_file``. Credentials are never logged.
 
-Messages are handled on paho's network thread; paho acknowledges a QoS 1 message only
-after ``on_reading`` returns, so a reading is never lost between receipt and use.
+This module is the one owner of the paho callbacks: MqttLink reports what the broker
+refuses to a broker_watch.BrokerWatch and every event of interest to the station
+attached as its listener (``on_message``, ``on_connect``, ``on_ack``). Messages are
+handled on paho's network thread; paho acknowledges a QoS 1 message only after
+``on_message`` returns, so a reading is never lost between receipt and use.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ import json
 import logging
 import socket
 import ssl
-from collections.abc import Callable
+from typing import Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from .broker_watch import BrokerWatch
 from .config import Config, read_password
 
 log = logging.getLogger("edgecast.mqtt")
@@ -87,29 +91,44 @@ def connect_args(cfg: Config, persistent: bool, bounded: bool = False) -> dict:
     return {"clean_start": not persistent, "properties": props}
 
 
+class Listener(Protocol):
+    """What a link reports to its station (on paho's thread)."""
+
+    def on_message(self, payload: bytes, topic: str, retained: bool) -> None: ...
+
+    def on_connect(self) -> None: ...
+
+    def on_ack(self, mid: int) -> None: ...
+
+
 class MqttLink:
-    def __init__(self, cfg: Config, on_reading: Callable[[bytes, str, bool], None],
-                 on_connect: Callable[[], None] | None = None, subscriptions: list[str] | None = None,
+    def __init__(self, cfg: Config, subscriptions: list[str], watch: BrokerWatch,
                  logger: logging.Logger | logging.LoggerAdapter = log):
-        """``on_reading(payload, topic, retained)`` for every message on ``subscriptions``
-        (default: the readings topic); ``logger``: the station's (logs.StationLog)."""
+        """``subscriptions``: what to subscribe to on every connect; ``watch``: where the
+        broker's refusals go; ``logger``: the station's (logs.StationLog)."""
         self.cfg = cfg
         self.log = logger
         self.qos = cfg.mqtt.qos
         self.topics = {name: cfg.topic(name) for name in ("readings", "forecast", "status", "stats")}
-        self.subscriptions = list(subscriptions or [self.topics["readings"]])
-        self._on_reading = on_reading
-        self._on_connect_hook = on_connect
+        self.subscriptions = list(subscriptions)
+        self.watch = watch
+        self.listener: Listener | None = None
         self.connected = False
         self.stopping = False
         self.connects = 0
-        self.on_refused: Callable[[str, str], None] | None = None  # (kind, detail): BrokerWatch.note
         self._answered = False  # a CONNACK (success or refusal) came on this connection
         self.client = make_client(cfg, cfg.client_id, persistent=True)
         self.client.will_set(self.topics["status"], "offline", qos=1, retain=True)
         self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_publish = self._on_publish
+        self.client.on_subscribe = self._on_subscribe
+
+    def attach(self, listener: Listener) -> None:
+        """The station that gets this link's messages, connects and acknowledgements."""
+        self.listener = listener
 
     def start(self) -> None:
         m = self.cfg.mqtt
@@ -133,16 +152,19 @@ class MqttLink:
         for topic in self.subscriptions:
             client.subscribe(topic, qos=self.qos)
         client.publish(self.topics["status"], "online", qos=1, retain=True)
-        if self._on_connect_hook:
-            self._on_connect_hook()
+        if self.listener is not None:
+            self.listener.on_connect()
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        self.watch.connect_failed(client.host, client.port)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.connected and not self.stopping:
             self.log.warning("disconnected from the broker (%s); reconnecting with backoff", reason_code)
-        elif not self.stopping and not self._answered and self.on_refused is not None:
+        elif not self.stopping and not self._answered:
             # Closed before any CONNACK: plain MQTT against a TLS port (the broker drops the
             # "wrong version number" handshake), or no MQTT broker there. paho says nothing.
-            self.on_refused("connect_failed", self._closed_before_connack(reason_code))
+            self.watch.note("connect_failed", self._closed_before_connack(reason_code))
         self.connected = self._answered = False
 
     def _closed_before_connack(self, reason_code) -> str:
@@ -158,10 +180,20 @@ class MqttLink:
         return bool(m.tls or m.tls_ca_certs or m.tls_client_cert)
 
     def _on_message(self, client, userdata, message) -> None:
+        if self.listener is None:
+            return
         try:
-            self._on_reading(message.payload, message.topic, bool(message.retain))
+            self.listener.on_message(message.payload, message.topic, bool(message.retain))
         except Exception:  # a bug must not kill paho's thread and with it the daemon
             self.log.exception("unexpected error while handling a reading")
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        if self.listener is not None:  # answered, even if refused: publishing it again would not help
+            self.listener.on_ack(mid)
+        self.watch.published(reason_code)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        self.watch.subscribed(reason_codes)
 
     def publish(self, name: str, payload, retain: bool = True, qos: int | None = None) -> mqtt.MQTTMessageInfo:
         """Queue a publish; the returned info's ``mid`` is what on_publish reports on PUBACK."""

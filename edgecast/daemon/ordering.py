@@ -7,7 +7,7 @@ Rules:
   ``out_of_order``. The buffer is built in time order and an hour, once completed and
   forecast, is never rewritten, so a reading from before the last completed hour cannot
   be used. (An out-of-order reading that still falls in the open hour — QoS 1
-  redelivery after a broker restart reorders a few — is merged by the service as
+  redelivery after a broker restart reorders a few — is merged by the station as
   ``late``: see HourlyBuffer.merge_late.)
 - ``far_future``: more than ``max_future`` seconds after the newest accepted reading.
   The reference is event time, not the wall clock: a box without a real-time clock, or
@@ -24,19 +24,24 @@ Rules:
 
 from __future__ import annotations
 
-from .readings import Reading
+from ..readings import Reading
 
 MAX_CANDIDATES = 4  # time lines held at once; the oldest gives way (its readings stay rejected)
 
 
 class EventClock:
     def __init__(self, max_future_seconds: float, confirm: int, newest: float | None = None):
-        self.max_future = max_future_seconds
-        self.confirm = confirm
+        self.set_limits(max_future_seconds, confirm)
         self.newest = newest
         # far-future (or, with no reference, first) readings waiting for confirmation: chains
         # of readings that agree with each other, one per candidate time line
         self._held: list[list[Reading]] = []
+
+    def set_limits(self, max_future_seconds: float, confirm: int) -> None:
+        """The far-future limit and how many agreeing readings confirm a jump (SIGHUP may
+        change them; readings already held keep waiting under the new ones)."""
+        self.max_future = max_future_seconds
+        self.confirm = confirm
 
     def admit(self, reading: Reading) -> tuple[list[Reading], str | None]:
         """(readings to feed the buffer now, in order; rejection reason or None)."""

@@ -12,21 +12,18 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import fields
 
 from . import config as config_mod
 from .logs import LastProblem
 from .notify import Notifier
-from .station import Station
+from .wiring import build_station
 
 log = logging.getLogger("edgecast.daemon")
 
-# Sections a SIGHUP cannot change in a running process (connections, files, subscriptions).
-RESTART_SECTIONS = ("mqtt", "station", "topics", "state", "input", "homeassistant")
-
 
 class Service:
-    def __init__(self, cfg: config_mod.Config, config_path: str | None = None):
+    def __init__(self, cfg: config_mod.Config, config_path: str | None = None, link_for=None):
+        """``link_for(station_cfg)``: a stand-in MQTT link per station (tests); default real ones."""
         self.cfg = cfg
         self.config_path = config_path
         self.last_problem = LastProblem()
@@ -34,7 +31,8 @@ class Service:
         self.notifier = Notifier()
         station_configs = cfg.station_configs()
         several = len(station_configs) > 1
-        self.stations = [Station(sc, self.last_problem, several) for sc in station_configs]
+        self.stations = [build_station(sc, self.last_problem, several, link_for(sc) if link_for else None)
+                         for sc in station_configs]
         self._stop = threading.Event()
         self._wake = threading.Event()
         for station in self.stations:  # an acknowledged forecast: save the outbox soon
@@ -70,13 +68,9 @@ class Service:
                         ", ".join(running), ", ".join(new_configs))
         for sid, sc in new_configs.items():
             station = running.get(sid)
-            if station is None:
-                continue
-            for section in RESTART_SECTIONS:
-                if getattr(sc, section) != getattr(station.cfg, section):
-                    station.log.warning("reload: [%s] changed; it takes effect at the next restart", section)
-            station.apply(sc)
-        self.cfg.log, self.cfg.stats = new.log, new.stats  # the process's own
+            if station is not None:
+                station.apply(sc)
+        config_mod.apply_live(self.cfg, new)  # the process's own [log] and [stats]
         logging.getLogger("edgecast").setLevel(new.log.level.upper())
         log.info("reloaded %s", self.config_path or "defaults")
         self.notifier.ready(self.status_text())
@@ -132,23 +126,3 @@ def run(config_path: str | None) -> int:
     logging.getLogger("edgecast").setLevel(cfg.log.level.upper())
     return Service(cfg, config_path).run()
 
-
-def default_config_text() -> str:
-    """The defaults as a TOML file (`edgecast run --print-config`)."""
-    cfg = config_mod.Config()
-    lines = []
-    for section in config_mod.SECTIONS:
-        lines.append(f"[{section}]")
-        for f in fields(getattr(cfg, section)):
-            value = getattr(getattr(cfg, section), f.name)
-            if isinstance(value, dict):
-                text = "{" + ", ".join(f'{k} = "{v}"' for k, v in value.items()) + "}"
-            elif isinstance(value, bool):
-                text = "true" if value else "false"
-            elif isinstance(value, (int, float)):
-                text = repr(value)
-            else:
-                text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-            lines.append(f"{f.name} = {text}")
-        lines.append("")
-    return "\n".join(lines)

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from .. import physics
-from . import adapters, state
+from . import state
 from . import config as config_mod
 from .adapters import Ignored
 from .broker_watch import BrokerWatch
@@ -32,10 +32,9 @@ from .forecast import decide, iso
 from .homeassistant import Discovery
 from .hourly import HourlyBuffer
 from .logs import LastProblem, RateLimitedLog, StationLog
-from .mqtt_link import MqttLink
 from .ordering import EventClock
 from .outbox import Outbox
-from .readings import TIME_RULE, Reading, Rejection, checked_time
+from ..readings import TIME_RULE, Reading, Rejection, checked_time
 
 
 # Acknowledgements reach the state file at most this often: in live operation (one
@@ -63,48 +62,51 @@ def load_model(cfg: config_mod.Config, log=logging.getLogger("edgecast.daemon"))
 
 
 class Station:
-    def __init__(self, cfg: config_mod.Config, last_problem: LastProblem | None = None, several: bool = False):
-        """``cfg``: this station's complete configuration (Config.station_configs());
-        ``several``: the daemon serves more than one station (log lines get a prefix)."""
+    def __init__(self, cfg: config_mod.Config, *, link, adapter, buffer: HourlyBuffer, clock: EventClock,
+                 outbox: Outbox, model: tuple, log: StationLog, limiter: RateLimitedLog,
+                 broker_watch: BrokerWatch, discovery: Discovery | None = None,
+                 last_problem: LastProblem | None = None):
+        """``cfg``: this station's complete configuration (Config.station_configs()); the
+        rest are its collaborators (wiring.build_station makes the real ones): ``link``
+        publishes and reports to this station (mqtt_link.MqttLink or a stand-in),
+        ``model``: (forecaster or None, why it is None)."""
         self.cfg = cfg
         self.id = cfg.station.id
-        self.log = StationLog(logging.getLogger("edgecast.daemon"), self.id, prefix=several)
+        self.log = log
         self.last_problem = last_problem or LastProblem()
         self.started = time.monotonic()
         self.lock = threading.RLock()
-        self.limiter = RateLimitedLog(cfg.log.repeat_seconds, self.log)
+        self.limiter = limiter
         self.counters = {"accepted": 0, "rejected": Counter(), "ignored": Counter(), "values_dropped": Counter(),
                          "derived_readings": 0, "time_jumps": 0, "late": 0, "hours_completed": 0,
                          "forecasts": Counter(), "state_write_failures": 0}
         self.state_error: str | None = None  # why the last state write failed, None when it worked
         self.state_saved_hour = None
         self.last_forecast: dict | None = None
-        # forecasts not yet acknowledged by the broker (saved with the buffer)
-        self.outbox = Outbox(on_drop=lambda n, issued: self.limiter.event(
-            "outbox full", "dropped_oldest", f"{self.outbox.limit} forecasts await the broker's PUBACK; dropped "
-            f"{n} older one(s), the newest issued at {issued} (normal while a backlog streams in)"))
-        self.buffer = HourlyBuffer(cfg.gaps.carry_forward_hours)
-        self.clock = EventClock(cfg.readings.max_future_minutes * 60, cfg.readings.confirm_jump_readings)
+        self.outbox = outbox  # forecasts not yet acknowledged by the broker (saved with the buffer)
+        self.outbox.on_drop = self._outbox_dropped
+        self.buffer = buffer
+        self.clock = clock
         self.state_file = state.state_path(cfg.state_dir, self.id)
         if state.load(self.state_file, self._restore):
             self.log.info("resumed %d buffered hours from %s (next hour %s)", len(self.buffer.hours),
                           self.state_file, self._hour_text(self.buffer.next_hour))
-        self.forecaster, self.model_error = load_model(cfg, self.log)
+        self.forecaster, self.model_error = model
         if self.forecaster is None:
             self.log.warning("no model, serving the naive forecast: %s", self.model_error)
-        self.adapter = adapters.make(cfg)  # [input] format: the firmware's payloads -> readings
-        subscriptions = self.adapter.topics()
-        if cfg.homeassistant.discovery:
-            subscriptions.append(f"{cfg.homeassistant.prefix}/status")
-        self.link = MqttLink(cfg, self.on_message, self.on_connect, subscriptions, self.log.child("edgecast.mqtt"))
-        self.broker_watch = BrokerWatch(self.link.client, self.limiter)
-        self.link.on_refused = self.broker_watch.note
-        self.broker_watch.on_ack = self._acked
+        self.adapter = adapter  # [input] format: the firmware's payloads -> readings
+        self.link = link
+        self.broker_watch = broker_watch
+        self.discovery = discovery
         self.on_ack_saved_later = None  # service: wakes its main thread, which saves (save_acks)
         self._last_ack_save = 0.0
-        self.discovery = Discovery(cfg, self.link, self.log.child("edgecast.homeassistant")) \
-            if cfg.homeassistant.discovery else None
         self.stats_dirty = True
+        link.attach(self)
+
+    def _outbox_dropped(self, n: int, issued: str) -> None:
+        self.limiter.event("outbox full", "dropped_oldest", f"{self.outbox.limit} forecasts await the broker's "
+                           f"PUBACK; dropped {n} older one(s), the newest issued at {issued} (normal while a "
+                           "backlog streams in)")
 
     # --- state ----------------------------------------------------------------------------
     @staticmethod
@@ -121,9 +123,10 @@ class Station:
         self.clock.newest = newest
         self.outbox.load_list(data.get("outbox", []))  # absent in files written before the outbox
 
-    def _acked(self, mid: int) -> None:
-        # paho's thread, inside paho's locks: never write here (save_state takes the station
-        # lock, which a thread calling paho may hold); the service's main thread writes.
+    def on_ack(self, mid: int) -> None:
+        """The broker acknowledged publish ``mid`` (the link, on paho's thread)."""
+        # Inside paho's locks: never write here (save_state takes the station lock, which
+        # a thread calling paho may hold); the service's main thread writes.
         if self.outbox.acked(mid) and self.on_ack_saved_later is not None:
             self.on_ack_saved_later()
 
@@ -332,12 +335,12 @@ class Station:
         """SIGHUP: this station's new values that apply live, and its new model if it loads."""
         forecaster, error = load_model(new, self.log)
         with self.lock:
-            for section in ("model", "readings", "gaps", "log", "stats"):
-                setattr(self.cfg, section, getattr(new, section))
-            self.buffer.carry = new.gaps.carry_forward_hours * 3600
-            self.clock.max_future = new.readings.max_future_minutes * 60
-            self.clock.confirm = new.readings.confirm_jump_readings
-            self.limiter.every = new.log.repeat_seconds
+            restart = config_mod.apply_live(self.cfg, new)
+            if restart:
+                self.log.warning("reload: %s changed; it takes effect at the next restart", ", ".join(restart))
+            self.buffer.set_carry_forward(self.cfg.gaps.carry_forward_hours)
+            self.clock.set_limits(self.cfg.readings.max_future_minutes * 60, self.cfg.readings.confirm_jump_readings)
+            self.limiter.every = self.cfg.log.repeat_seconds
             if forecaster is not None:
                 self.forecaster, self.model_error = forecaster, None
             elif self.forecaster is not None:

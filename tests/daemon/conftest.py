@@ -1,4 +1,4 @@
-"""Fixtures for the daemon tests (the parts themselves are in daemon_harness.py)."""
+"""Fixtures for the daemon tests (the parts themselves are in harness/processes.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon.daemon_harness import MOSQUITTO, Broker, Daemon, Subscriber
+from harness.processes import MOSQUITTO, Broker, Daemon, Subscriber
 
 
 @pytest.fixture

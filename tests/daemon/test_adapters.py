@@ -11,7 +11,7 @@ import pytest
 from edgecast.daemon import adapters, config
 from edgecast.daemon.adapters import Ignored, event_time
 from edgecast.daemon.adapters.units import convert, parse_mapping
-from edgecast.daemon.readings import Reading, Rejection
+from edgecast.readings import Reading, Rejection
 from edgecast.schema import CHANNEL_INDEX
 
 T, RH, P, WV, MAX_WV, WD, TPOT = (CHANNEL_INDEX[n] for n in (

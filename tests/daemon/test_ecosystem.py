@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from edgecast.schema import CHANNEL_INDEX
-from tests.daemon.daemon_harness import EDGECAST, free_port, replay, wait_until
+from harness.processes import EDGECAST, free_port, replay, wait_until
 
 NO_MODEL = '[model]\npath = "{dir}/no-such-model.tflite"\n'
 NO_DISCOVERY = "[homeassistant]\ndiscovery = false\n"

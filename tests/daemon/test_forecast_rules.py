@@ -12,7 +12,7 @@ from edgecast.daemon.forecast import decide, needed_channels
 from edgecast.daemon.hourly import CARRIED, MISSING, OBSERVED, HourlyBuffer
 from edgecast.resample import HOUR
 from edgecast.daemon.notify import Notifier
-from edgecast.daemon.readings import Reading
+from edgecast.readings import Reading
 from edgecast.forecaster import ModelCannotServe
 from edgecast.schema import CHANNEL_INDEX, TARGET_INDEX, FeatureSchema
 

@@ -10,7 +10,7 @@ from edgecast.daemon import state
 from edgecast.daemon.forecast import decide
 from edgecast.daemon.hourly import CARRIED, MISSING, OBSERVED, HourlyBuffer
 from edgecast.daemon.ordering import EventClock
-from edgecast.daemon.readings import Reading, parse
+from edgecast.readings import Reading, parse
 from edgecast.replay import reading_payload, select_rows
 from edgecast.schema import CHANNEL_INDEX, TARGET_INDEX, WINDOW_STEPS
 

@@ -14,7 +14,7 @@ import pytest
 from edgecast import protocol
 from edgecast.forecaster import DEFAULT_BUNDLE
 
-from tests.daemon.daemon_harness import replay, wait_until
+from harness.processes import replay, wait_until
 from tests.conftest import require
 
 TOPICS = ["edgecast/jena/forecast", "edgecast/jena/stats", "edgecast/jena/status"]

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgecast.daemon.ordering import EventClock
-from edgecast.daemon.readings import DROP_REASONS, REJECT_REASONS, Reading, Rejection, parse, parse_time
+from edgecast.readings import DROP_REASONS, REJECT_REASONS, Reading, Rejection, parse, parse_time
 from edgecast.schema import CHANNEL_INDEX, CHANNELS
 
 GOOD = {"time": "2020-03-01T12:00:00", "p (mbar)": 990.5, "T (degC)": 7.25, "rh (%)": 81.0, "wv (m/s)": 2.5}

@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 from edgecast import protocol
 from edgecast.schema import TARGET_INDEX
 
-from tests.daemon.daemon_harness import EDGECAST, replay, wait_until
+from harness.processes import EDGECAST, replay, wait_until
 
 START = "2020-03-01T00:00:00"  # a stretch without the file's duplicate, gap or -9999 rows
 NO_MODEL = '[model]\npath = "{dir}/no-such-model.tflite"\n'

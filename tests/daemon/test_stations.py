@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from edgecast.replay import select_rows
-from tests.daemon.daemon_harness import EDGECAST, replay, wait_until
+from harness.processes import EDGECAST, replay, wait_until
 from tests.daemon.test_ecosystem import publish
 
 STATIONS = ("roof", "garden", "shed")

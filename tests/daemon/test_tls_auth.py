@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.daemon.daemon_harness import EDGECAST, Broker, free_port, wait_until
+from harness.processes import EDGECAST, Broker, free_port, wait_until
 
 PASSWORD = "s3cret-Pa55word"
 

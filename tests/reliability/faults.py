@@ -1,7 +1,7 @@
 """Fault-injection parts shared by the quick suite (tests/reliability/test_*.py) and the
 full run (``python -m tests.reliability.full_run``). The broker, daemon subprocess,
-replay and subscriber are tests/daemon/daemon_harness.py's; this adds what faults need:
-an uninterrupted in-process reference run, a SIGKILL trial, a cuttable TCP link, and
+replay and subscriber are harness/processes.py's, the in-process link harness/offline.py's;
+this adds what faults need: an uninterrupted in-process reference run, a SIGKILL trial, a cuttable TCP link, and
 real disk faults (a tiny tmpfs: mounting needs root; the state writer's random temp
 names leave no fixed path to point at /dev/full)."""
 
@@ -21,9 +21,11 @@ from pathlib import Path
 from edgecast.daemon import config as config_mod
 from edgecast.daemon import state
 from edgecast.daemon.hourly import HourlyBuffer
+from edgecast.daemon.wiring import build_station
 from edgecast.replay import reading_payload, select_rows
 
-from tests.daemon.daemon_harness import EDGECAST, wait_until
+from harness.offline import OfflineLink
+from harness.processes import EDGECAST, wait_until
 
 NO_MODEL = '[model]\npath = "{dir}/no-such-model.tflite"\n'
 
@@ -40,11 +42,10 @@ class InProcess:
     An uninterrupted run to compare a faulted one with (same code, same config rules)."""
 
     def __init__(self, tmp_path: Path, extra: str = "", station: str = "jena"):
-        from edgecast.daemon.station import Station
         text = f'[station]\nid = "{station}"\n[state]\ndir = "{tmp_path / "inproc-state"}"\n'
         self.cfg = config_mod.parse(text + (extra or NO_MODEL.format(dir=tmp_path)))
-        self.station = Station(self.cfg)
-        self.published = record_publishes(self.station)
+        self.station = offline_station(self.cfg)
+        self.published = self.station.link.published
 
     def feed(self, items) -> "InProcess":
         for p in items:
@@ -55,16 +56,10 @@ class InProcess:
         return forecasts_of(self.published)
 
 
-def record_publishes(station) -> list[tuple[str, object]]:
-    """Replace the station's MQTT publish (the link never connects): every (topic name,
-    payload) it would publish is appended to the returned list, JSON text decoded as a
-    subscriber would."""
-    published: list[tuple[str, object]] = []
-
-    def publish(name, payload, retain=True, qos=None):
-        published.append((name, json.loads(payload) if isinstance(payload, (str, bytes)) else payload))
-    station.link.publish = publish
-    return published
+def offline_station(cfg):
+    """A real Station whose link never connects: what it publishes is in ``.link.published``
+    as (topic name, payload)."""
+    return build_station(cfg, link=OfflineLink(cfg))
 
 
 def forecasts_of(published: list[tuple[str, object]]) -> list[dict]:

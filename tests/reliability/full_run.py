@@ -22,7 +22,7 @@ from pathlib import Path
 
 from edgecast.data import load
 from tests.conftest import JENA_2020
-from tests.daemon.daemon_harness import Broker, Daemon, Subscriber, wait_until
+from harness.processes import Broker, Daemon, Subscriber, wait_until
 from tests.reliability.faults import (NO_MODEL, InProcess, compare_forecasts, payloads, publish_all, rss_kb,
                                       sigkill_trials, stats_of)
 

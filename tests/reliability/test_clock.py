@@ -24,8 +24,8 @@ import pytest
 from edgecast.daemon import config as config_mod
 from edgecast.daemon.station import Station
 from tests.conftest import require
-from tests.daemon.daemon_harness import replay, wait_until
-from tests.reliability.faults import NO_MODEL, InProcess, compare_forecasts, payloads, record_publishes
+from harness.processes import replay, wait_until
+from tests.reliability.faults import NO_MODEL, InProcess, compare_forecasts, offline_station, payloads
 
 START = "2020-03-01T00:00:00"
 HOUR = 3600
@@ -34,8 +34,8 @@ HOUR = 3600
 def service(tmp_path, extra: str = "") -> Station:
     cfg = config_mod.parse(f'[station]\nid = "jena"\n[state]\ndir = "{tmp_path / "state"}"\n'
                            + NO_MODEL.format(dir=tmp_path) + extra)
-    s = Station(cfg)
-    s.published = record_publishes(s)
+    s = offline_station(cfg)
+    s.published = s.link.published
     return s
 
 

@@ -14,7 +14,7 @@ import random
 import signal
 import time
 
-from tests.daemon.daemon_harness import replay, wait_until
+from harness.processes import replay, wait_until
 from tests.reliability.faults import (NO_MODEL, CuttableLink, InProcess, compare_forecasts, payloads,
                                       sigkill_trials, stats_of)
 

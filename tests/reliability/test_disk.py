@@ -14,7 +14,7 @@ import pytest
 from edgecast import atomic
 from edgecast.daemon import state
 
-from tests.daemon.daemon_harness import Subscriber, replay, wait_until
+from harness.processes import Subscriber, replay, wait_until
 from tests.conftest import require
 from tests.reliability.faults import (NO_MODEL, InProcess, fill, payloads, remount, stats_of, try_mount_tmpfs,
                                       umount)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from edgecast.daemon.hourly import MISSING, OBSERVED, CARRIED, HourlyBuffer
 from edgecast.resample import HOUR, LIVE_MAX_AGE as MAX_AGE
-from edgecast.daemon.readings import DROP_REASONS, REJECT_REASONS, Reading, Rejection, parse
+from edgecast.readings import DROP_REASONS, REJECT_REASONS, Reading, Rejection, parse
 from edgecast.schema import ALIASES, CHANNELS, CHANNEL_INDEX
 
 from tests.reliability.faults import InProcess

@@ -18,7 +18,8 @@ from edgecast.daemon import config as config_mod
 from edgecast.daemon.service import Service
 from edgecast.daemon.station import Station
 from edgecast.forecaster import DEFAULT_BUNDLE
-from tests.reliability.faults import forecasts_of, payloads, record_publishes
+from harness.offline import OfflineLink
+from tests.reliability.faults import forecasts_of, payloads
 
 START = "2020-03-01T00:00:00"
 
@@ -67,9 +68,9 @@ def service(tmp_path, model: str, config_name: str = "edgecast.toml") -> Service
     path = tmp_path / config_name
     path.write_text(f'[station]\nid = "jena"\n[state]\ndir = "{tmp_path / "state"}"\n'
                     f'[model]\npath = "{model}"\n')
-    svc = Service(config_mod.load(path), str(path))
+    svc = Service(config_mod.load(path), str(path), link_for=OfflineLink)
     s = svc.stations[0]
-    s.published = record_publishes(s)
+    s.published = s.link.published
     return svc
 
 

@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tests.daemon.daemon_harness import replay, wait_until
+from harness.processes import replay, wait_until
 from tests.reliability.faults import NO_MODEL, rss_kb, stats_of
 
 REPO = Path(__file__).resolve().parents[2]

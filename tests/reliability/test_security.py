@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon.daemon_harness import Broker, replay, wait_until
+from harness.processes import Broker, replay, wait_until
 from tests.daemon.test_tls_auth import PASSWORD, _sh, tls_broker  # noqa: F401  (fixture)
 from tests.reliability.faults import NO_MODEL
 
@@ -77,7 +77,7 @@ def test_an_acl_denying_the_forecast_is_reported_not_a_crash_loop(tmp_path, daem
     _sh("mosquitto_passwd", "-b", "-c", str(d / "passwd"), "edgecast", PASSWORD, cwd=d)
     # The daemon may read readings and announce its status, but not publish forecasts or stats.
     (d / "acl").write_text("user edgecast\ntopic read edgecast/jena/readings\ntopic write edgecast/jena/status\n")
-    from tests.daemon.daemon_harness import free_port
+    from harness.processes import free_port
     port = free_port()
     broker = Broker(d, listeners=f"listener {port} 127.0.0.1\nallow_anonymous true\npassword_file {d / 'passwd'}\n"
                                  f"acl_file {d / 'acl'}\nlog_type all\n")  # "Denied PUBLISH" lines

@@ -4,7 +4,7 @@ One small module per firmware, all behind one interface:
 
 - ``topics()``: the subscriptions (may hold MQTT wildcards);
 - ``convert(topic, payload, received, retained)``: a payload and its receive time
-  (epoch seconds, wall clock) -> ``Reading`` (edgecast.daemon.readings), ``Rejection``
+  (epoch seconds, wall clock) -> ``Reading`` (edgecast.readings), ``Rejection``
   (counted under ``readings.rejected``), ``Ignored`` (traffic that is expected but is not
   a reading for this station: another rtl_433 device, a retained ESPHome state of
   unknown age; counted under ``readings.ignored``) or ``None`` (held: an ESPHome value
@@ -14,153 +14,42 @@ Every adapter ends in ``readings.from_values`` (native JSON in ``readings.parse`
 value checks (non-numeric, non-finite, sentinel, impossible) are the same for all
 formats. Units are converted first (adapters/units.py).
 
+Each adapter module registers itself (``@register``) with its name, its default
+subscription and its own ``[input]`` keys (declared with settings.setting, like every
+key); this package imports every module in it, so adding a firmware is adding a module.
 ``[input] format`` picks the adapter; docs/daemon.md describes each format.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timezone
+import importlib
+import pkgutil
+from dataclasses import make_dataclass
 
-from ..readings import TIME_RULE, Reading, Rejection, checked_time, from_values
-from .units import convert, parse_mapping
+from ..settings import default_of
+from .base import (COMMON_SETTINGS, REGISTRY, Adapter, Ignored, bad_time, event_time, input_source, input_topic,
+                   make, number, register, same_sensor)
 
-FORMATS = ("native", "esphome", "tasmota", "rtl_433")
-DEFAULT_TOPICS = {"native": "", "esphome": "{station}/sensor/+/state", "tasmota": "tele/{station}/SENSOR",
-                  "rtl_433": "rtl_433/+/events"}
-
-
-@dataclass
-class Ignored:
-    reason: str  # counted under readings.ignored
-    detail: str
+__all__ = ["REGISTRY", "Adapter", "Ignored", "InputConfig", "bad_time", "event_time", "input_source", "input_topic",
+           "make", "number", "register", "same_sensor"]
 
 
-class Adapter:
-    """Base: the configured topic, the mapping table, unit conversion into a Reading."""
-
-    name = ""
-
-    def __init__(self, cfg):
-        self.cfg = cfg  # the daemon's Config (reload replaces cfg.readings in place)
-        self.topic = input_topic(cfg)
-        # source key -> (alias, unit); validated by config.py already
-        self.mapping = {key: parse_mapping(text) for key, text in cfg.input.map.items()}
-
-    def topics(self) -> list[str]:
-        return [self.topic]
-
-    @property
-    def max_bytes(self) -> int:
-        return self.cfg.readings.max_payload_bytes
-
-    def convert(self, topic: str, payload: bytes, received: float, retained: bool):
-        raise NotImplementedError
-
-    @staticmethod
-    def reading(time: float, fields: dict[str, tuple[object, str]]) -> Reading | Rejection:
-        """fields: alias -> (raw value, unit it is in) -> validated Reading or Rejection."""
-        values = {}
-        for alias, (raw, unit) in fields.items():
-            try:
-                values[alias] = convert(alias, raw, unit)
-            except ValueError as exc:
-                return Rejection("bad_unit", str(exc))
-        return from_values(time, values)
+def _discover() -> None:
+    """Import every module of this package: each adapter registers itself (base and
+    units register nothing)."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
 
 
-def number(text: bytes | str):
-    """A plain-text payload (ESPHome state) as a float, else the text (counted as non_numeric).
-
-    ESPHome sends ``nan`` for an unknown state: float('nan'), dropped as non_finite.
-    """
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    try:
-        return float(text.strip())
-    except ValueError:
-        return text
+def _input_config_class() -> type:
+    declared = dict(COMMON_SETTINGS)
+    for cls in REGISTRY.values():
+        for name, f in cls.settings.items():
+            if name in declared:
+                raise TypeError(f"adapter {cls.name!r} redeclares [input] {name}")
+            declared[name] = f
+    return make_dataclass("InputConfig", [(name, type(default_of(f)), f) for name, f in declared.items()])
 
 
-def event_time(value, zone: str) -> float | None:
-    """A firmware's timestamp -> epoch seconds, None when unreadable or out of range.
-
-    Accepts ISO 8601 (``T`` or a space between date and time); with an offset it is
-    used, without one the time is local time in ``zone`` (IANA name, "" = this box's
-    zone; a time that a DST change makes ambiguous is taken as the first, fold=0). A
-    number, or a string of digits, is Unix time (rtl_433 ``-M time:unix``). Either must
-    be a usable event time (readings.checked_time: 1e15 or year 10000 is a corrupt clock).
-    """
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return checked_time(value)
-    if not isinstance(value, str) or not 8 <= len(value) <= 40:
-        return None
-    text = value.strip()
-    try:
-        return checked_time(float(text))
-    except ValueError:
-        pass
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        if zone:
-            from zoneinfo import ZoneInfo
-            dt = dt.replace(tzinfo=timezone.utc if zone.upper() == "UTC" else ZoneInfo(zone))
-        else:
-            try:
-                dt = dt.astimezone()  # naive: interpreted in the box's local zone
-            except (OverflowError, OSError, ValueError):  # year 1 / 9999 at the edge of the zone
-                return None
-    try:
-        return checked_time(dt.timestamp())
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-def bad_time(key: str, value) -> Rejection:
-    return Rejection("bad_time", f"{key} {str(value)[:40]!r} is not {TIME_RULE}")
-
-
-def input_topic(cfg) -> str:
-    """The subscription ``[input]`` asks for, {station} filled in."""
-    from ..config import fill_template
-    key = "input.topic" if cfg.input.topic or DEFAULT_TOPICS[cfg.input.format] else "topics.readings"
-    template = cfg.input.topic or DEFAULT_TOPICS[cfg.input.format] or cfg.topics.readings
-    return fill_template(key, template, cfg.station.id)
-
-
-def input_source(cfg) -> tuple[str, ...]:
-    """What identifies a station's sensor: its subscription, and for rtl_433 (one receiver,
-    many devices on one topic) the device filter ("" = any)."""
-    i = cfg.input
-    if i.format == "rtl_433":
-        return input_topic(cfg), i.rtl433_model, i.rtl433_id, i.rtl433_channel
-    return (input_topic(cfg),)
-
-
-def same_sensor(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """Whether two stations' input_source() can take the same message as a reading: the
-    same subscription and, for rtl_433, filters that admit a common device."""
-    if a[0] != b[0]:
-        return False
-    if len(a) != len(b):  # one topic read in two formats: both would take its messages
-        return True
-    return all(x == y or not x or not y for x, y in zip(a[1:], b[1:]))
-
-
-def make(cfg) -> Adapter:
-    """The adapter ``[input] format`` names."""
-    fmt = cfg.input.format
-    if fmt == "esphome":
-        from .esphome import EsphomeAdapter
-        return EsphomeAdapter(cfg)
-    if fmt == "tasmota":
-        from .tasmota import TasmotaAdapter
-        return TasmotaAdapter(cfg)
-    if fmt == "rtl_433":
-        from .rtl433 import Rtl433Adapter
-        return Rtl433Adapter(cfg)
-    from .native import NativeAdapter
-    return NativeAdapter(cfg)
+_discover()
+InputConfig = _input_config_class()

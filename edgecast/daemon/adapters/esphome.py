@@ -24,19 +24,31 @@ from __future__ import annotations
 
 from paho.mqtt.client import topic_matches_sub
 
-from . import Adapter, Ignored, number
+from ..settings import at_least, setting
+from .base import Adapter, Ignored, number, register
 
 DEFAULT_MAP = {"temperature": ("T", ""), "humidity": ("rh", ""), "pressure": ("p", ""),
                "wind_speed": ("wv", ""), "wind_gust": ("max_wv", ""), "wind_direction": ("wd", "")}
 
 
+@register
 class EsphomeAdapter(Adapter):
     name = "esphome"
+    default_topic = "{station}/sensor/+/state"
+    settings = {"max_age_seconds": setting(
+        300, "esphome: held sensor values older than this are not combined into a reading",
+        check=at_least(1))}
+
+    @classmethod
+    def topic_problem(cls, topic):
+        if topic.split("/").count("+") != 1:
+            return f"{topic!r} needs exactly one + level (the sensor name) for esphome"
+        return None
 
     def __init__(self, cfg):
         super().__init__(cfg)
         levels = self.topic.split("/")
-        self._name_level = levels.index("+")  # config.py checks there is exactly one
+        self._name_level = levels.index("+")  # topic_problem() made sure there is exactly one
         self.sensors = {**DEFAULT_MAP, **self.mapping}
         self.held: dict[str, tuple[object, str, float]] = {}  # alias -> (value, unit, received)
 
@@ -50,7 +62,7 @@ class EsphomeAdapter(Adapter):
         if retained:
             return Ignored("retained", f"retained state of {name!r} has an unknown age")
         if len(payload) > self.max_bytes:
-            from ..readings import Rejection
+            from ...readings import Rejection
             return Rejection("oversized", f"{len(payload)} bytes > {self.max_bytes}")
         alias, unit = target
         self.held[alias] = (number(payload), unit, received)

@@ -4,11 +4,12 @@ e.g. ``temperature_f = "T degF"``, for a sensor that sends its own JSON with a t
 
 from __future__ import annotations
 
-from ..readings import Rejection, decode, from_values, parse, parse_time
-from . import Adapter, bad_time
+from ...readings import Rejection, decode, from_values, parse, parse_time
+from .base import Adapter, bad_time, register
 from .units import convert
 
 
+@register
 class NativeAdapter(Adapter):
     name = "native"
 

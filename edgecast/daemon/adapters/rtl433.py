@@ -21,8 +21,9 @@
 
 from __future__ import annotations
 
-from ..readings import Rejection, decode
-from . import Adapter, Ignored, bad_time, event_time
+from ...readings import Rejection, decode
+from ..settings import setting
+from .base import Adapter, Ignored, bad_time, event_time, input_topic, register
 
 FIELDS = {
     "temperature_C": ("T", "degC"), "temperature_F": ("T", "degF"), "humidity": ("rh", ""),
@@ -35,8 +36,27 @@ FIELDS = {
 }
 
 
+def _model_required(value, cfg) -> str | None:
+    if cfg.input.format == "rtl_433" and not value:
+        return 'required for format "rtl_433" (the device\'s "model" field)'
+    return None
+
+
+@register
 class Rtl433Adapter(Adapter):
     name = "rtl_433"
+    default_topic = "rtl_433/+/events"
+    settings = {
+        "rtl433_model": setting("", 'rtl_433: the one device to use, its `model` (required for this format)',
+                                check=_model_required),
+        "rtl433_id": setting("", "rtl_433: the device's `id`", empty="any"),
+        "rtl433_channel": setting("", "rtl_433: the device's `channel`", empty="any"),
+    }
+
+    @classmethod
+    def sensor(cls, cfg):
+        i = cfg.input  # one receiver, many devices on one topic: the filter tells them apart
+        return input_topic(cfg), i.rtl433_model, i.rtl433_id, i.rtl433_channel
 
     def __init__(self, cfg):
         super().__init__(cfg)

@@ -19,16 +19,21 @@
 
 from __future__ import annotations
 
-from ..readings import Rejection, decode
-from . import Adapter, bad_time, event_time
+from ...readings import Rejection, decode
+from ..settings import setting
+from .base import Adapter, bad_time, event_time, register
 from .units import dimension
 
 DEFAULT_FIELDS = {"Temperature": "T", "Humidity": "rh", "Pressure": "p"}
 _UNIT_KEYS = {"temperature": ("TempUnit", "C"), "pressure": ("PressureUnit", "hPa"), "speed": ("SpeedUnit", "m/s")}
 
 
+@register
 class TasmotaAdapter(Adapter):
     name = "tasmota"
+    default_topic = "tele/{station}/SENSOR"
+    settings = {"tasmota_sensor": setting("", "tasmota: the sensor object, e.g. `BME280`",
+                                          empty="first object with a `Temperature`")}
 
     def convert(self, topic, payload, received, retained):
         obj = decode(payload, self.max_bytes)

@@ -1,4 +1,6 @@
-"""One MQTT payload -> a validated Reading, or a rejection with a counted reason.
+"""The reading payload contract: one MQTT payload -> a validated Reading, or a rejection
+with a counted reason. The daemon reads it (edgecast.daemon); `edgecast replay` writes
+and `edgecast watch` reads the same format, so it lives below both.
 
 Rules (docs/daemon.md repeats them for users):
 
@@ -22,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..schema import ALIASES, CHANNEL_INDEX, CHANNELS, SENTINELS
+from .schema import ALIASES, CHANNEL_INDEX, CHANNELS, SENTINELS
 
 # Whole-reading rejection reasons and per-value drop reasons, as counted in stats.
 REJECT_REASONS = ("oversized", "malformed_json", "not_object", "bad_time", "no_channels",

@@ -1,6 +1,6 @@
-"""Real parts for the daemon tests: a mosquitto broker on a free loopback port, the
-daemon as a subprocess, `edgecast replay` on real 2020 rows, a paho subscriber.
-(Imported by conftest.py and the tests; fixtures live in conftest.py.)"""
+"""Real parts for the daemon tests and benchmarks: a mosquitto broker on a free loopback
+port, the daemon as a subprocess, `edgecast replay` on real 2020 rows, a paho subscriber.
+(The pytest fixtures around them live in tests/daemon/conftest.py.)"""
 
 from __future__ import annotations
 
@@ -79,9 +79,11 @@ class Daemon:
     """`edgecast run` as a subprocess with its own config and state directory."""
 
     def __init__(self, tmp_path: Path, broker: Broker, station: str = "jena", extra: str = "", env=None,
-                 mqtt: str = "", stations: str = ""):
+                 mqtt: str = "", stations: str = "", command: list[str] | None = None):
         """``stations``: [[stations]] tables serving several stations (then ``station`` only
-        names the config file)."""
+        names the config file); ``command``: what starts edgecast (default EDGECAST; a
+        benchmark names another interpreter or a launcher)."""
+        self.command = command or EDGECAST
         self.dir = tmp_path
         self.station = station
         self.config = tmp_path / f"{station}.toml"
@@ -102,7 +104,7 @@ class Daemon:
         self.log_path = self.dir / f"daemon-{len(self.logs)}.log"
         self.logs.append(self.log_path)
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(EDGECAST + ["run", "--config", str(self.config)], stdout=self._log,
+        self.proc = subprocess.Popen(self.command + ["run", "--config", str(self.config)], stdout=self._log,
                                      stderr=subprocess.STDOUT, env=self.env)
         return self
 

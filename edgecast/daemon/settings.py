@@ -1,0 +1,133 @@
+"""How one configuration key is declared, checked and shown: the schema machinery.
+
+A key is a dataclass field made by ``setting()``: its default (which also fixes its
+type), one doc line, whether a SIGHUP applies it live or it needs a restart, and its
+limit check. Validation, live reload, ``edgecast run --print-config`` and the table in
+docs/daemon.md all read these declarations (config.py), so a key's rules live in one
+place. Input adapters declare their own ``[input]`` keys the same way (adapters/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import MISSING, Field, field, fields
+
+# check(value, cfg) -> why the value cannot be used ("must be 1..65535"), or None.
+# ``cfg`` is the whole Config, for keys whose limits depend on another key. A check may
+# instead raise ConfigError itself when it can name a more precise key (input.map.<key>).
+Check = Callable[[object, object], "str | None"]
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the key."""
+
+
+def setting(default, doc: str, *, live: bool = False, check: Check | None = None, empty: str = "") -> Field:
+    """One key. ``live``: a SIGHUP applies it to the running daemon (else: at the next
+    restart); ``empty``: what the default "" stands for, in the docs table."""
+    meta = {"doc": doc, "live": live, "check": check, "empty": empty}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def default_of(f: Field):
+    return f.default_factory() if f.default is MISSING else f.default
+
+
+# --- limit checks (the message says what is allowed) -------------------------------------------
+def between(lo, hi) -> Check:
+    return lambda v, cfg: None if lo <= v <= hi else f"must be {lo}..{hi}"
+
+
+def at_least(lo, why: str = "") -> Check:
+    return lambda v, cfg: None if v >= lo else (why or f"must be >= {lo}")
+
+
+def one_of(allowed: tuple, why: str, normalise=lambda v: v) -> Check:
+    return lambda v, cfg: None if normalise(v) in allowed else why
+
+
+# --- reading a [section] table -------------------------------------------------------------------
+def check_type(key: str, value, default):
+    """``value`` as the type of ``default``, or ConfigError naming ``key``."""
+    # bool is an int in Python; `port = true` must not pass as port 1.
+    if isinstance(default, dict):  # a mapping table: string keys, string values
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table, got {type(value).__name__} {value!r}")
+        for k, v in value.items():
+            if not isinstance(v, str):
+                raise ConfigError(f"{key}.{k}: expected str, got {type(v).__name__} {v!r}")
+        return dict(value)
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(f"{key}: expected {type(default).__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def read_section(name: str, cls, table) -> object:
+    """A [name] table as ``cls``: unknown keys and wrong types refused (limits: check_section)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{name}: expected a [{name}] table, got {type(table).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(sorted(known))})")
+    return cls(**{k: check_type(f"{name}.{k}", v, default_of(known[k])) for k, v in table.items()})
+
+
+def check_section(name: str, section, cfg) -> None:
+    """Every key's limit check, in declaration order; the first failure names its key."""
+    for f in fields(section):
+        check = f.metadata["check"]
+        problem = check(getattr(section, f.name), cfg) if check else None
+        if problem:
+            raise ConfigError(f"{name}.{f.name}: {problem}")
+
+
+# --- showing the schema --------------------------------------------------------------------------
+def toml_value(value) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f'{k} = "{v}"' for k, v in value.items()) + "}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def applies(f: Field) -> str:
+    return "live" if f.metadata["live"] else "restart"
+
+
+def toml_text(sections: dict) -> str:
+    """The defaults as a TOML file, each key under its doc line."""
+    lines = []
+    for name, cls in sections.items():
+        lines.append(f"[{name}]")
+        for f in fields(cls):
+            lines.append(f"# {f.metadata['doc']} [{applies(f)}]")
+            lines.append(f"{f.name} = {toml_value(default_of(f))}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def markdown_table(sections: dict) -> str:
+    """The docs table: key, default, when a change applies, meaning."""
+    rows = ["| key | default | on SIGHUP | meaning |", "|---|---|---|---|"]
+    for name, cls in sections.items():
+        for n, f in enumerate(fields(cls)):
+            key = f"`[{name}] {f.name}`" if n == 0 else f"`{f.name}`"
+            default = f"`{toml_value(default_of(f))}`"
+            if f.metadata["empty"]:
+                default += f" → {f.metadata['empty']}"
+            rows.append(f"| {key} | {default} | {applies(f)} | {f.metadata['doc'].replace('|', chr(92) + '|')} |")
+    return "\n".join(rows)

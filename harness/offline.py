@@ -1,0 +1,48 @@
+"""A stand-in for mqtt_link.MqttLink that never connects: what a Station publishes is
+recorded in this process (text payloads JSON-decoded as a subscriber would), and the broker's
+acknowledgements come when the caller says so. Build a station with it:
+``wiring.build_station(cfg, link=OfflineLink(cfg))``; every other part stays real."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+
+class OfflineLink:
+    def __init__(self, cfg):
+        self.topics = {name: cfg.topic(name) for name in ("readings", "forecast", "status", "stats")}
+        self.published: list[tuple[str, object]] = []  # (topic name, or the topic for publish_to; payload)
+        self.unacked: list[int] = []  # message ids the "broker" has not acknowledged yet
+        self.listener = None
+        self.connected = False
+        self.stopping = False
+        self.connects = 0
+        self.alive = True
+
+    def attach(self, listener) -> None:
+        self.listener = listener
+
+    def publish(self, name: str, payload, retain: bool = True, qos: int | None = None):
+        """What MqttLink.publish does, minus the socket: the JSON is built all the same."""
+        text = payload if isinstance(payload, (str, bytes)) else json.dumps(payload, separators=(",", ":"))
+        self.published.append((name, payload if text is not payload else json.loads(text)))
+        self.unacked.append(len(self.published))
+        return SimpleNamespace(mid=len(self.published), topic=self.topics[name], payload=text)
+
+    def publish_to(self, topic: str, payload, retain: bool = True, qos: int = 1):
+        text = payload if isinstance(payload, (str, bytes)) else json.dumps(payload, ensure_ascii=False)
+        self.published.append((topic, payload if text is not payload else json.loads(text) if text else text))
+        return SimpleNamespace(mid=None, topic=topic, payload=text)
+
+    def acknowledge(self) -> None:
+        """The broker's PUBACK for everything published so far, as if instant."""
+        for mid in self.unacked:
+            self.listener.on_ack(mid)
+        self.unacked.clear()
+
+    def start(self) -> None:
+        pass
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping = True

@@ -1,0 +1,87 @@
+"""Import direction inside the edgecast package: no cycles, and the device-independent
+modules (edgecast/*.py) never reach into the daemon; only the CLI, which registers the
+daemon's commands, may."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "edgecast"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, modules: set[str]) -> set[str]:
+    """The edgecast modules ``path`` imports (at any depth: function-level imports too)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[:len(anchor) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            # `from . import x` imports the module x when there is one, else a name of the package
+            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in modules:  # edgecast.daemon.config.Config -> edgecast.daemon.config
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    paths = sorted(PACKAGE.rglob("*.py"))
+    modules = {module_name(p) for p in paths}
+    return {module_name(p): imports_of(p, modules) for p in paths}
+
+
+def test_the_graph_is_read():
+    g = graph()
+    assert "edgecast.daemon.config" in g["edgecast.daemon.station"]
+    assert "edgecast.daemon.readings" not in g  # moved below both its users
+    assert "edgecast.readings" in g["edgecast.replay"]
+
+
+def test_no_import_cycle_in_edgecast():
+    g = graph()
+    # A package imports nothing through its parent here: `import edgecast.daemon.x` runs
+    # edgecast/__init__ and edgecast/daemon/__init__ first, but neither imports back.
+    state: dict[str, str] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(g[node]):
+            if state.get(nxt) == "open":
+                cycle = stack[stack.index(nxt):] + [nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(g):
+        if node not in state:
+            visit(node)
+
+
+def test_only_the_cli_reaches_into_the_daemon():
+    g = graph()
+    for name, targets in g.items():
+        if name.startswith("edgecast.daemon") or name.split(".")[-1].startswith("cli"):
+            continue
+        into_daemon = sorted(t for t in targets if t == "edgecast.daemon" or t.startswith("edgecast.daemon."))
+        assert not into_daemon, f"{name} imports {into_daemon}: move what both need below edgecast.daemon"

@@ -8,7 +8,7 @@ import time
 
 from edgecast.data import load
 from edgecast.replay import select_rows
-from tests.daemon.daemon_harness import EDGECAST, Broker, wait_until
+from harness.processes import EDGECAST, Broker, wait_until
 
 START, HOURS = "2020-03-01T00:00:00", 500  # 3,000 ten-minute rows: three times mosquitto's default queue
 NO_MODEL = '[model]\npath = "{dir}/no-such-model.tflite"\n'

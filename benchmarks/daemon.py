@@ -311,9 +311,9 @@ def bench_coldstart(args) -> dict:
             rig.wait_connected()
             feed(rig, "2020-03-01T00:10", 125)
             rig.daemon.stop()  # SIGTERM: the 120-hour window is flushed to the state file
-            for i in range(args.repeats):
+            for _ in range(args.repeats):
                 times.append(rig.start_daemon())
-                wait_until(lambda: f"resumed 120 buffered hours" in rig.daemon.log(), 20, what="resume")
+                wait_until(lambda: "resumed 120 buffered hours" in rig.daemon.log(), 20, what="resume")
                 rig.daemon.stop()
         finally:
             rig.stop()

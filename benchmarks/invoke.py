@@ -116,7 +116,8 @@ def main(argv=None) -> None:
             # a fresh process each: no runtime shares a process with another
             out = subprocess.run([python, "-m", "benchmarks.invoke", "--child", "--bundle", bundle,
                                   "--runtime", runtime, "--repeats", str(args.repeats)],
-                                 capture_output=True, text=True, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                                 capture_output=True, text=True, cwd=ROOT,
+                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
             if out.returncode:
                 print(f"{runtime}: failed: {out.stderr.strip().splitlines()[-1:]}")
                 continue

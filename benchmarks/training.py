@@ -84,7 +84,8 @@ def run(kind: str, data: Path, seed: int) -> dict:
             total = time.perf_counter() - t0
     finally:
         keras.Model.fit, dataset.WindowFeed.__getitem__, dataset.prepare = orig_fit, orig_get, orig_prepare
-    return {"load_s": load_s, "prepare_s": prepare_s[0], "total_s": total, "epochs": epochs, "train_seconds": meta["train_seconds"],
+    return {"load_s": load_s, "prepare_s": prepare_s[0], "total_s": total, "epochs": epochs,
+            "train_seconds": meta["train_seconds"],
             "epochs_run": meta["epochs_run"], "val_mae": meta.get("val_mae"),
             "params": meta.get("parameters") or meta.get("params")}
 

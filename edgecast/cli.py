@@ -165,8 +165,8 @@ def _describe(model: str, protocol_name: str, result: dict) -> str:
         prefix = "" if part == "all" else f"{part}_"
         if f"{prefix}mae" in result:
             name = {"val": "validation", "test": "test", "all": "all windows"}[part]
-            lines.append(f"{name:>12}: MAE {result[f'{prefix}mae']:.3f} °C, naive {result[f'naive_{prefix}mae']:.3f} °C "
-                         f"over {result[f'{prefix}windows']} windows")
+            lines.append(f"{name:>12}: MAE {result[f'{prefix}mae']:.3f} °C, "
+                         f"naive {result[f'naive_{prefix}mae']:.3f} °C over {result[f'{prefix}windows']} windows")
         for period in ("by_quarter", "by_month"):
             for key, r in result.get(f"{prefix}{period}", {}).items():
                 lines.append(f"{key:>12}: MAE {r['mae']:.3f} °C, naive {r['naive_mae']:.3f} °C "

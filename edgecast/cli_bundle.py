@@ -45,7 +45,7 @@ def export(model_dir, out, unroll, fused, quantize, data_paths):
     try:
         from training.export import ExportError, export as run_export
     except ImportError as exc:
-        raise click.ClickException(f"export needs the training extra: pip install 'edgecast[train]' ({exc})")
+        raise click.ClickException(f"export needs the training extra: pip install 'edgecast[train]' ({exc})") from None
     form = "fused" if fused else "unrolled" if unroll else "loop"
     try:
         run_export(model_dir, out, graph_form=form, quantize=quantize, data_paths=list(data_paths) or None,
@@ -97,7 +97,8 @@ def inspect(bundle, runtime, as_json):
     click.echo(f"  accuracy   {protocol_name} protocol: " + (", ".join(figures) or
                "trained on every window, no held-out part; its recipe's `years` figures are in BENCHMARKS.md"))
     click.echo(f"  ops        {', '.join(meta.get('ops', []))}")
-    click.echo(f"  runtime    {forecaster.identity['runtime']}: median forecast {report['latency']['median_ms']:.3f} ms "
+    click.echo(f"  runtime    {forecaster.identity['runtime']}: "
+               f"median forecast {report['latency']['median_ms']:.3f} ms "
                f"(p99 {report['latency']['p99_ms']:.3f} ms)")
     mem = report["memory"]
     click.echo(f"  memory     peak RSS {mem['peak_rss_bytes'] / 2**20:.1f} MiB "

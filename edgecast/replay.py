@@ -161,7 +161,7 @@ def replay(client, topic: str, times: np.ndarray, values: np.ndarray, speed: flo
     sent = 0
     start_wall = time.monotonic()
     t0 = times[0].astype("datetime64[s]").astype(np.int64) if len(times) else 0
-    for i, (t, row) in enumerate(zip(times, values)):
+    for t, row in zip(times, values):
         if speed:
             due = start_wall + (t.astype("datetime64[s]").astype(np.int64) - t0) / speed
             delay = due - time.monotonic()

@@ -29,11 +29,12 @@ def _interpreter_class(runtime: str):
     if runtime not in _MODULES:
         raise RuntimeUnavailable(f"unknown runtime {runtime!r}; choose from {', '.join(_MODULES)} or auto")
     module, dist = _MODULES[runtime]
+    extra = "device" if runtime == "litert" else "device-legacy"
     try:
         return importlib.import_module(module).Interpreter, importlib.metadata.version(dist)
     except ImportError as exc:
         raise RuntimeUnavailable(f"{runtime} is not installed ({exc}); "
-                                 f"pip install 'edgecast[{'device' if runtime == 'litert' else 'device-legacy'}]'") from None
+                                 f"pip install 'edgecast[{extra}]'") from None
 
 
 def resolve(runtime: str = "auto"):

@@ -15,7 +15,7 @@ JENA_2020 = Path(os.environ.get("EDGECAST_TEST_DATA", REPO.parent / "shared" / "
 # TensorFlow, no broker or daemon process. Tests that use these fixtures are slow by
 # definition; the others that train, convert or spawn carry @pytest.mark.slow (or a
 # module-level pytestmark) themselves.
-SLOW_FIXTURES = {"broker", "daemons", "subscriber", "series_years"}
+SLOW_FIXTURES = {"broker", "tls_broker", "daemons", "subscriber", "series_years"}
 
 
 def pytest_collection_modifyitems(config, items):

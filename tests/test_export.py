@@ -91,7 +91,8 @@ def test_graph_forms_are_what_they_say(bundles, form, ops_present, ops_absent):
     assert meta["parity"]["windows"] == 1000 and meta["parity"]["max_abs_c"] <= 0.01
     features = models.MODELS["compact_lstm"].features
     assert meta["schema"]["features"] == features and len(meta["schema"]["mean"]) == len(features)
-    assert meta["training"]["rows"] == SLICE and meta["training"]["train_last"].startswith("2020-02-12")  # the last train window's target
+    # train_last: the last train window's target
+    assert meta["training"]["rows"] == SLICE and meta["training"]["train_last"].startswith("2020-02-12")
     for key in ("val_mae", "test_mae", "naive_val_mae", "naive_test_mae"):
         assert 0 < meta["metrics"][key] < 10, key
 

@@ -35,7 +35,8 @@ def measure(bundle: Path, repeats: int) -> dict:
     lat = [latency_ms(forecaster.runner)["median_ms"] for _ in range(repeats)]
     rss = [peak_rss(bundle)["peak_rss_bytes"] for _ in range(repeats)]
     return {"size": bundle.stat().st_size, "latency_ms": float(np.median(lat)), "rss": float(np.median(rss)),
-            "test_mae": forecaster.bundle.meta["metrics"]["test_mae"], "val_mae": forecaster.bundle.meta["metrics"]["val_mae"],
+            "test_mae": forecaster.bundle.meta["metrics"]["test_mae"],
+            "val_mae": forecaster.bundle.meta["metrics"]["val_mae"],
             "parity": forecaster.bundle.meta["parity"]["max_abs_c"], "runtime": forecaster.identity["runtime"]}
 
 
@@ -51,7 +52,8 @@ def table(model_dir: Path, out_dir: Path, repeats: int) -> list[str]:
         m = measure(bundle, repeats)
         base = base or m
         rows.append(f"| {form} | {q} | {m['size'] / 1024:.1f} KiB ({m['size'] / base['size']:.2f}×) "
-                    f"| {m['rss'] / 2**20:.1f} MiB | {m['latency_ms']:.3f} ms ({m['latency_ms'] / base['latency_ms']:.2f}×) "
+                    f"| {m['rss'] / 2**20:.1f} MiB "
+                    f"| {m['latency_ms']:.3f} ms ({m['latency_ms'] / base['latency_ms']:.2f}×) "
                     f"| {m['val_mae']:.3f} | {m['test_mae']:.3f} | max Δ {m['parity']:.4f} °C |")
         print(rows[-1], file=sys.stderr, flush=True)
     header = [f"#### {model_dir.name} (runtime {base['runtime'] if base else '?'})", "",

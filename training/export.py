@@ -70,7 +70,8 @@ def _variant(kind: str, schema: FeatureSchema, weights, graph_form: str, cells: 
     if graph_form == "fused":
         if cells != {"LSTM"}:
             raise ExportError(f"{kind}: the fused form exists only for LSTM layers (TFLite has no fused "
-                              f"{'/'.join(sorted(cells - {'LSTM'}))} op); export without --fused (loop form) or with --unroll")
+                              f"{'/'.join(sorted(cells - {'LSTM'}))} op); export without --fused (loop form) "
+                              "or with --unroll")
         import tf_keras as keras_module
     else:
         import keras as keras_module
@@ -178,7 +179,8 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
     representative = layout.windows(columns, np.sort(rng.choice(train_starts, REPRESENTATIVE_WINDOWS, replace=False)))
 
     log(f"converting {kind} as {graph_form}, quantisation {quantize}")
-    variant = keras_model if graph_form == "plain" else _variant(kind, schema, keras_model.get_weights(), graph_form, cells)
+    variant = (keras_model if graph_form == "plain"
+               else _variant(kind, schema, keras_model.get_weights(), graph_form, cells))
     model_bytes = _strip_names(_convert(variant, quantize, representative))
     ops = _op_names(model_bytes)
     runner = Runner(model_bytes)

@@ -21,7 +21,6 @@ from edgecast import protocol
 from edgecast.data import load
 from edgecast.features import layout_columns, required_channels
 from edgecast.forecaster import DEFAULT_BUNDLE, load_forecaster
-from edgecast.schema import TARGET_INDEX
 
 
 def hourly_forecasts(forecaster, series):

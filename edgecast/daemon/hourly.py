@@ -184,7 +184,8 @@ class HourlyBuffer:
         def status_grid(shape):
             raw = d["status"]
             if isinstance(raw, str):
-                if len(raw) != shape[0] * shape[1] or (raw and not (raw.isascii() and raw.isdigit())):  # "": no hours yet
+                # "" is a buffer with no hours yet
+                if len(raw) != shape[0] * shape[1] or (raw and not (raw.isascii() and raw.isdigit())):
                     raise ValueError("status is not one digit per cell")
                 return (np.frombuffer(raw.encode("ascii"), dtype=np.uint8) - ord("0")).astype(np.int8).reshape(shape)
             return np.array(raw, dtype=np.int8).reshape(shape)

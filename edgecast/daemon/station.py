@@ -50,8 +50,9 @@ def rss_bytes() -> int | None:
         return None
 
 
-def load_model(cfg: config_mod.Config, log=logging.getLogger("edgecast.daemon")):
+def load_model(cfg: config_mod.Config, log: logging.Logger | None = None):
     """(forecaster or None, reason it is None)."""
+    log = log or logging.getLogger("edgecast.daemon")
     try:
         from ..forecaster import load_forecaster
         forecaster = load_forecaster(cfg.model.path or None, cfg.model.runtime)

@@ -58,7 +58,8 @@ def test_a_box_without_wind_serves_a_model_that_does_not_read_wind():
     assert decide(b.window(), StandIn(["T (degC)", "p (mbar)", "rh (%)"]), None, "s", 0.75)["source"] == "model"
     f = decide(b.window(), StandIn(["T (degC)", "wind_x"]), None, "s", 0.75)
     assert f["source"] == "naive" and "the readings carry no wv (m/s), wd (deg)" in f["reason"]
-    assert needed_channels(["max_wind_y", "doy_cos"]) == sorted([CHANNEL_INDEX["max. wv (m/s)"], CHANNEL_INDEX["wd (deg)"]])
+    assert needed_channels(["max_wind_y", "doy_cos"]) == sorted([CHANNEL_INDEX["max. wv (m/s)"],
+                                                                 CHANNEL_INDEX["wd (deg)"]])
 
 
 def test_warming_up_is_naive_with_the_reason():

@@ -92,7 +92,7 @@ def test_buffer_window_equals_the_training_grid_window(name, start):
     feed(series, start, 160, on_window=check)
     assert len(checked) >= 160 - WINDOW_STEPS - 3
     if name.startswith("mpi_roof_2022"):  # the gap: missing cells beyond the 3 carried hours
-        assert any((w := grid.status[row_of[int(h)] - WINDOW_STEPS + 1:row_of[int(h)] + 1]) .max() == MISSING
+        assert any(grid.status[row_of[int(h)] - WINDOW_STEPS + 1:row_of[int(h)] + 1].max() == MISSING
                    for h in checked)
 
 

@@ -88,7 +88,8 @@ def test_a_bad_value_is_dropped_and_the_rest_kept(value, reason):
 
 def test_limits_are_the_schema_limits():
     for channel in CHANNELS:
-        for value, ok in ((channel.low, True), (channel.high, True), (channel.low - 1, False), (channel.high + 1, False)):
+        for value, ok in ((channel.low, True), (channel.high, True),
+                          (channel.low - 1, False), (channel.high + 1, False)):
             r = parse(json.dumps({"time": "2020-03-01T12:00:00", channel.name: value}).encode())
             assert isinstance(r, Reading) == ok, (channel.name, value)
 
@@ -114,7 +115,8 @@ def test_parser_never_raises_on_arbitrary_bytes(raw):
 
 
 json_values = st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
-                           lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+                           lambda children: st.lists(children, max_size=4)
+                           | st.dictionaries(st.text(max_size=8), children, max_size=4),
                            max_leaves=20)
 
 

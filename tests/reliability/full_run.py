@@ -262,8 +262,9 @@ def flood(tmp: Path, series, n_bad: int, rng) -> dict:
 
 def fuzz(scale: int) -> dict:
     env = {**os.environ, "EDGECAST_FUZZ_SCALE": str(scale)}
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/reliability/test_fuzz.py",
-                        "--hypothesis-show-statistics"], capture_output=True, text=True, env=env)
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "tests/reliability/test_fuzz.py", "--hypothesis-show-statistics"],
+                       capture_output=True, text=True, env=env)
     # hypothesis prints "- 800 passing, 0 failing, and 48 invalid test cases" per phase
     examples = sum(int(n) for n in re.findall(r"- (\d+) passing", r.stdout))
     return {"ok": r.returncode == 0, "examples": examples, "tail": r.stdout.strip().splitlines()[-1]}

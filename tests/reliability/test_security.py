@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.processes import Broker, replay, wait_until
-from tests.daemon.test_tls_auth import PASSWORD, _sh, tls_broker  # noqa: F401  (fixture)
+from tests.daemon.conftest import PASSWORD, _sh
 from tests.reliability.faults import NO_MODEL
 
 TOPICS = ["edgecast/jena/forecast", "edgecast/jena/stats", "edgecast/jena/status"]
@@ -55,7 +55,8 @@ def test_tls_is_verified_by_default_and_credentials_stay_secret(tls_broker, daem
     assert daemon.stop() == 0
     # With the right CA it serves, at debug level, and the password is still nowhere.
     sub = subscriber(tls_broker, TOPICS)
-    daemon.config.write_text(daemon.config.read_text().replace("tls = true", f'tls_ca_certs = "{tls_broker.dir / "ca.crt"}"'))
+    ca = tls_broker.dir / "ca.crt"
+    daemon.config.write_text(daemon.config.read_text().replace("tls = true", f'tls_ca_certs = "{ca}"'))
     daemon.start()
     sub.wait_online("jena", 20)
     replay(tls_broker, jena_2020_path, "2020-03-01T00:00:00", 1)

@@ -22,6 +22,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[device,train,test]'
+	@# training/ is not in the wheel (a box never gets it): the checkout itself goes on the path
+	echo "$(CURDIR)" > "$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/edgecast-checkout.pth"
 	touch $@
 
 # The older-board runtime: tflite-runtime 2.14 needs NumPy < 2, so it gets its own venv.

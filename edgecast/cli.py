@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .cli_options import data_option, load_data, protocol_option
+from .cli_options import data_option, load_data, protocol_option, training_unavailable
 
 EVALUATE_PROTOCOLS = ("seed", "reference", "years", "whole")
 
@@ -27,7 +27,7 @@ def main():
     \b
     Workstation:  edgecast data fetch       get the Jena climate data
                   edgecast evaluate naive   the baseline every model must beat
-                  edgecast train KIND       fit a model (needs the [train] extra)
+                  edgecast train KIND       fit a model (source checkout + [train] extra)
                   edgecast export MODEL     convert it to a TFLite bundle
     Sensor box:   edgecast run              the forecasting daemon
                   edgecast replay / watch   drive it with real data, see its forecasts
@@ -181,7 +181,7 @@ def _evaluate_model(model: str, series, protocol_name: str, runtime: str) -> dic
         try:
             from training.train import evaluate_model_dir
         except ImportError as exc:
-            raise click.ClickException(f"evaluating a Keras model needs the training extra ({exc})") from None
+            raise training_unavailable(exc) from None
         return evaluate_model_dir(path, series, protocol_name)
     from .bundle import BundleError
     from .features import layout_columns, required_channels

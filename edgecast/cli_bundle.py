@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .bundle import BundleError
-from .cli_options import data_option
+from .cli_options import data_option, training_unavailable
 
 
 @click.command()
@@ -17,7 +17,7 @@ from .cli_options import data_option
               help="The bundle to write (e.g. compact_gru.tflite).")
 @click.option("--unroll/--no-unroll", default=False, show_default=True,
               help="Unrolled: one straight-line copy of the cell per time step (5 for the compact "
-                   "models, 120 for the book's) — no control flow, a bigger file. Rolled: a WHILE loop "
+                   "models' daily RNN, 120 for the book's) — no control flow, a bigger file. Rolled: a WHILE loop "
                    "(or the fused LSTM op with --fused).")
 @click.option("--fused", is_flag=True, help="LSTM only: rebuild in tf_keras so the LSTM becomes the single "
                                            "builtin op UNIDIRECTIONAL_SEQUENCE_LSTM (implies --no-unroll).")
@@ -35,17 +35,18 @@ def export(model_dir, out, unroll, fused, quantize, data_paths):
 
     \b
     Graph forms of a recurrent model (compact_lstm, measured in BENCHMARKS.md):
-      --no-unroll            WHILE loop                        66 KiB, 0.077 ms
-      --unroll               straight-line, no control flow    96 KiB, 0.026 ms
-      --fused (LSTM only)    UNIDIRECTIONAL_SEQUENCE_LSTM op   35 KiB, 0.026 ms (the default bundle)
-    For a 120-step model unrolling costs ~18x the file size and is not faster on x86.
+      --no-unroll            WHILE loops                       56 KiB, 0.119 ms
+      --unroll               straight-line, no control flow   165 KiB, 0.050 ms
+      --fused (LSTM only)    UNIDIRECTIONAL_SEQUENCE_LSTM op   38 KiB, 0.057 ms (the default bundle)
+    The compact models loop over 5 day-steps and 24 hours; for the book's 120-step
+    models unrolling costs far more file size for little speed (BENCHMARKS.md).
     """
     if unroll and fused:
         raise click.UsageError("--fused and --unroll exclude each other")
     try:
         from training.export import ExportError, export as run_export
     except ImportError as exc:
-        raise click.ClickException(f"export needs the training extra: pip install 'edgecast[train]' ({exc})") from None
+        raise training_unavailable(exc) from None
     form = "fused" if fused else "unrolled" if unroll else "loop"
     try:
         run_export(model_dir, out, graph_form=form, quantize=quantize, data_paths=list(data_paths) or None,

@@ -13,6 +13,17 @@ import click
 DATA_HELP = ("Jena CSV file(s): the Keras jena_climate_2009_2016.csv[.zip|.xz] or its hourly copy, "
              "mpi_roof*.csv exports (10-minute or hourly) or the 2020 weather.csv[.xz]. Repeat to join "
              "several files in time order. Default: $EDGECAST_DATA.")
+TRAINING_HOME = ("training and export run from a source checkout of edgecast (git clone, then `make setup`), "
+                 "not from the wheel a box installs")
+
+
+def training_unavailable(exc: ImportError) -> click.ClickException:
+    """The one message for `train`, `export` and Keras `evaluate` without the training side."""
+    if getattr(exc, "name", None) == "training":
+        return click.ClickException(f"{TRAINING_HOME}: the `training` package is not importable here")
+    return click.ClickException(f"{TRAINING_HOME}, with the [train] extra (TensorFlow, statsmodels): {exc}")
+
+
 PROTOCOL_HELP = ("seed: the Keras book's split of one file by rows, 50/25/25 % (alias reference). "
                  "years: train on the years before 2021, validate on 2021, test on 2022, from every file "
                  "given (per-quarter and per-month figures). whole: every window of the files, no split. "

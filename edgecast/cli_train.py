@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import data_option, load_data, protocol_option
+from .cli_options import data_option, load_data, protocol_option, training_unavailable
 
 
 def _kinds() -> list[str]:
@@ -64,14 +64,14 @@ def train(kind, data_paths, protocol_name, epochs, out_dir, seed, patience, limi
     """
     kinds = _kinds()
     if not kinds:
-        raise click.ClickException("the training package is missing: install edgecast with the [train] extra")
+        raise training_unavailable(ModuleNotFoundError("no module named 'training'", name="training"))
     if kind not in kinds:
         raise click.ClickException(f"unknown kind {kind!r}; choose one of: {', '.join(kinds)}")
     series = load_data(data_paths)
     try:
         from training.train import train as run
     except ImportError as exc:
-        raise click.ClickException(f"training needs the [train] extra (TensorFlow, statsmodels): {exc}") from None
+        raise training_unavailable(exc) from None
     try:
         run(kind, out_dir=out_dir, epochs=epochs, seed=seed, patience=patience, limit_rows=limit_rows,
             series=series, protocol_name=protocol_name, log=lambda msg: click.echo(msg, err=True))

@@ -126,7 +126,10 @@ def data_check(data_paths, as_json):
 @click.option("--runtime", type=click.Choice(["auto", "litert", "tflite-runtime"]), default="auto",
               show_default=True, help="TFLite runtime for a bundle.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def evaluate(model, data_paths, protocol_name, runtime, as_json):
+@click.option("--per-horizon", is_flag=True,
+              help="naive only: MAE at every horizon +1 … +24 h of the two naive curves, persistence "
+                   "(T now) and yesterday (T at the same hour yesterday), per part (`by_horizon`).")
+def evaluate(model, data_paths, protocol_name, runtime, as_json, per_horizon):
     """Measure MODEL on a protocol: MAE in °C per part, beside the naive forecast's.
 
     MODEL is `naive` (temperature in 24 h = temperature now), a model directory
@@ -144,11 +147,15 @@ def evaluate(model, data_paths, protocol_name, runtime, as_json):
     """
     from . import protocol
     from .data import DataError
+    if per_horizon and model != "naive":
+        raise click.UsageError("--per-horizon scores the naive curves; the models forecast +24 h only")
     series = load_data(data_paths)
     try:
         if model == "naive":
             layout = protocol.layout(protocol_name, series)
             result = protocol.evaluate(layout, layout.naive)
+            if per_horizon:
+                result["by_horizon"] = protocol.evaluate_horizons(layout)
         else:
             result = _evaluate_model(model, series, protocol_name, runtime)
     except DataError as exc:
@@ -171,6 +178,10 @@ def _describe(model: str, protocol_name: str, result: dict) -> str:
             for key, r in result.get(f"{prefix}{period}", {}).items():
                 lines.append(f"{key:>12}: MAE {r['mae']:.3f} °C, naive {r['naive_mae']:.3f} °C "
                              f"({1 - r['mae'] / r['naive_mae']:+.1%} better) over {r['windows']} windows")
+    for part, rows in result.get("by_horizon", {}).items():
+        lines.append(f"{part} part, MAE °C by horizon:   h  persistence  yesterday  windows")
+        lines += [f"{'':>30}{r['h']:>3}  {r['persistence']:>11.3f}  {r['yesterday']:>9.3f}  {r['windows']:>7}"
+                  for r in rows]
     return f"{model} on the {protocol_name} protocol\n" + "\n".join(lines)
 
 

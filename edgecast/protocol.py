@@ -111,6 +111,7 @@ class Layout:
     parts: dict[str, np.ndarray]  # part -> window start rows
     train_rows: slice  # the rows whose statistics normalise the inputs
     sources: list[str] = field(default_factory=list)
+    observed: np.ndarray | None = None  # (rows,) the temperature was measured there (grid: not carried)
 
     @property
     def evaluated(self) -> tuple[str, ...]:
@@ -143,6 +144,13 @@ class Layout:
     def naive(self, starts: np.ndarray) -> np.ndarray:
         """The naive forecast: temperature in 24 h = temperature at the last input step."""
         return self.raw[self.last_step_rows(starts), TARGET_INDEX]
+
+    def temperature_observed(self) -> np.ndarray:
+        """(rows,) True where the raw temperature is a valid measurement (a target may sit there)."""
+        if self.observed is None:
+            from .data.clean import invalid_mask
+            self.observed = ~invalid_mask(self.raw)[:, TARGET_INDEX]
+        return self.observed
 
     def data_range(self) -> dict:
         train = self.parts.get("train")
@@ -219,7 +227,8 @@ def _grid_layout(protocol: str, series, channels) -> Layout:
         train_rows = slice(0, n)
     # Targets are observed cells (target_ok); the naive forecast may read a carried T, as
     # the daemon's does within its gap policy.
-    return Layout(protocol, grid.times, grid.values, grid.values, 1, parts, train_rows, series.sources)
+    return Layout(protocol, grid.times, grid.values, grid.values, 1, parts, train_rows, series.sources,
+                  observed=grid.status[:, TARGET_INDEX] == OBSERVED)
 
 
 # --- scoring ----------------------------------------------------------------------------------
@@ -261,3 +270,52 @@ def evaluate(layout: Layout, predict: Callable[[np.ndarray], np.ndarray], parts=
                 result[f"{prefix}by_quarter"] = _by_period(layout, starts, predicted, "quarter")
             result[f"{prefix}by_month"] = _by_period(layout, starts, predicted, "month")
     return result
+
+
+# --- every hour of the next day (issue 16) ------------------------------------------------
+HORIZONS = np.arange(1, HORIZON_HOURS + 1)  # +1 h … +24 h after the last input step
+
+
+def curve_rows(layout: Layout, starts: np.ndarray, offset_hours: np.ndarray) -> np.ndarray:
+    """(n, len(offset_hours)) rows ``offset_hours`` after each window's last input step."""
+    return layout.last_step_rows(starts)[:, None] + layout.rows_per_step * np.asarray(offset_hours)[None, :]
+
+
+def curve_targets(layout: Layout, starts: np.ndarray) -> np.ndarray:
+    """(n, 24) measured temperature at +1 … +24 h; NaN where it was not measured."""
+    rows = curve_rows(layout, starts, HORIZONS)
+    actual = layout.raw[rows, TARGET_INDEX].astype(np.float64)
+    return np.where(layout.temperature_observed()[rows], actual, np.nan)
+
+
+def naive_curves(layout: Layout, starts: np.ndarray) -> dict[str, np.ndarray]:
+    """The two honest naive forecasts of hour +h: the temperature now (persistence), and
+    the temperature at the same hour yesterday, T(now + h − 24 h). They agree at +24 h."""
+    now = layout.raw[layout.last_step_rows(starts), TARGET_INDEX].astype(np.float64)
+    yesterday = layout.raw[curve_rows(layout, starts, HORIZONS - HORIZON_HOURS), TARGET_INDEX]
+    return {"persistence": np.repeat(now[:, None], len(HORIZONS), axis=1),
+            "yesterday": yesterday.astype(np.float64)}
+
+
+def evaluate_horizons(layout: Layout, curves: dict[str, np.ndarray] | None = None, parts=None) -> dict:
+    """MAE per horizon and part of each named (n, 24) forecast curve, beside both naives.
+
+    ``curves``: {name: function(starts) -> (n, 24) °C}; the naive curves are always added.
+    Per horizon, every forecast is scored on the same windows: those whose target was
+    measured and every curve has a value.
+    """
+    out = {}
+    for part in tuple(parts or layout.evaluated):
+        starts = layout.starts(part)
+        forecasts = naive_curves(layout, starts) | {k: np.asarray(f(starts), np.float64)
+                                                     for k, f in (curves or {}).items()}
+        actual = curve_targets(layout, starts)
+        usable = np.isfinite(actual) & np.all([np.isfinite(c) for c in forecasts.values()], axis=0)
+        rows = []
+        for j, h in enumerate(HORIZONS):
+            sel = usable[:, j]
+            row = {"h": int(h), "windows": int(sel.sum())}
+            row |= {name: round(mae(c[sel, j], actual[sel, j]), 4) for name, c in forecasts.items()}
+            rows.append(row)
+        out[part] = rows
+    return out

@@ -117,3 +117,34 @@ def test_a_half_year_hourly_file_is_too_short_for_the_seed_split(tmp_path):
     series = load(shared_file(YEARS_FILES[-1])).slice(0, 500)
     with pytest.raises(ValueError, match="500 rows are too few for a test window.*split needs about"):
         protocol.layout("seed", series)
+
+
+def test_naive_curves_per_horizon_on_the_seed_protocol():
+    from edgecast.data import load
+    layout = protocol.layout("seed", load(shared_file("jena_climate_2009_2016_hourly.csv.xz")))
+    rows = protocol.evaluate_horizons(layout)["test"]
+    assert [r["h"] for r in rows] == list(range(1, 25))
+    # +24 h: both naives are "the temperature now", the book's test figure
+    assert rows[-1]["persistence"] == rows[-1]["yesterday"] == pytest.approx(2.6249, abs=1e-4)
+    # persistence wins the first hours, yesterday's same hour the rest of the day
+    assert rows[0]["persistence"] < 1.0 < 2.5 < rows[0]["yesterday"]
+    assert rows[11]["yesterday"] < rows[11]["persistence"]
+    # by hand: window 0's +5 h yesterday forecast is the temperature 19 h before its last step
+    starts = layout.starts("test")[:1]
+    last = layout.last_step_rows(starts)[0]
+    assert protocol.naive_curves(layout, starts)["yesterday"][0, 4] == layout.raw[last - 19, TARGET_INDEX]
+    assert protocol.curve_targets(layout, starts)[0, 4] == layout.raw[last + 5, TARGET_INDEX]
+
+
+def test_curve_targets_are_measured_hours_only():
+    """On the grid a carried temperature fills a gap for the inputs, never as a target."""
+    from edgecast.data import load
+    from edgecast.resample import OBSERVED
+    series = load(shared_file("mpi_roof_2022_hourly.csv.xz"))
+    layout = protocol.layout("whole", series)
+    starts = layout.starts("all")
+    targets = protocol.curve_targets(layout, starts)
+    grid = series.hourly(protocol.CARRY_FORWARD_HOURS)
+    observed = grid.status[protocol.curve_rows(layout, starts, protocol.HORIZONS), TARGET_INDEX] == OBSERVED
+    assert (~observed).any()  # 2022 has gaps the carry-forward rule fills
+    assert np.array_equal(np.isnan(targets), ~observed)

@@ -82,15 +82,16 @@ def test_training_feed_matches_protocol_windows(series):
 # --- models ----------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", list(models.MODELS))
 def test_every_kind_builds_and_outputs_one_value(kind):
+    """One value per window: +24 h; a curve kind one per horizon +1 … +24 h."""
     schema = _fitted_schema(kind)
     model = models.build(kind, schema)
     out = np.asarray(model(_window(schema.n_features, batch=5), training=False))
-    assert out.shape == (5, 1) and np.isfinite(out).all()
+    assert out.shape == (5, models.MODELS[kind].horizons) and np.isfinite(out).all()
     # no Lambda / custom layers: the export must be able to rebuild it under tf_keras
     assert all(type(layer).__module__.startswith("keras") for layer in model.layers)
 
 
-@pytest.mark.parametrize("kind", ["compact_lstm", "compact_gru"])
+@pytest.mark.parametrize("kind", ["compact_lstm", "compact_gru", "compact_lstm_curve"])
 def test_residual_model_outputs_last_temperature_when_correction_is_zero(kind):
     schema = _fitted_schema(kind)
     model = models.build(kind, schema)
@@ -100,7 +101,8 @@ def test_residual_model_outputs_last_temperature_when_correction_is_zero(kind):
     x = _window(schema.n_features)
     j = schema.features.index(TARGET)
     expected = x[:, -1, j] * schema.std[j] + schema.mean[j]
-    np.testing.assert_allclose(np.asarray(model(x))[:, 0], expected, rtol=1e-5, atol=1e-4)
+    out = np.asarray(model(x))  # every output (a curve: every horizon) is the last temperature
+    np.testing.assert_allclose(out, np.repeat(expected[:, None], out.shape[1], axis=1), rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("kind", ["compact_lstm", "compact_gru", "gru_reversed", "bilstm"])
@@ -230,3 +232,25 @@ def test_arima_on_a_slice(series):
     hourly = temperature[last % 6::6][:last // 6 + 1]
     own = arima._model(hourly, fitted["order"], fitted["seasonal_order"]).filter(np.asarray(fitted["params"]))
     assert predict(np.array([start]))[0] == pytest.approx(own.forecast(24)[-1], abs=1e-6)
+
+
+def test_curve_kind_fits_every_horizon_and_is_scored_beside_both_naives(tmp_path):
+    """compact_lstm_curve (issue 16): 24 outputs, fitted where all 24 hours were measured,
+    the +24 h output is the headline, by_horizon has the model beside both naive curves."""
+    from click.testing import CliRunner
+
+    from edgecast.cli import main
+
+    from .conftest import shared_file
+    out = tmp_path / "curve"
+    result = CliRunner().invoke(main, ["train", "compact_lstm_curve", "--data",
+                                       str(shared_file("jena_climate_2009_2016_hourly.csv.xz")),
+                                       "--epochs", "1", "--limit-rows", "6000", "--out", str(out)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    meta = json.loads((out / "metadata.json").read_text())
+    test = meta["by_horizon"]["test"]
+    assert [r["h"] for r in test] == list(range(1, 25))
+    assert set(test[0]) == {"h", "windows", "persistence", "yesterday", "model"}
+    assert test[-1]["persistence"] == meta["naive_test_mae"] and test[-1]["model"] == meta["test_mae"]
+    refused = CliRunner().invoke(main, ["export", str(out), "-o", str(tmp_path / "c.tflite")])
+    assert refused.exit_code == 1 and "serves +24 h bundles only" in refused.output

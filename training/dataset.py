@@ -26,6 +26,7 @@ class Prepared:
     schema: FeatureSchema  # features + mean/std fitted on the train rows
     columns: np.ndarray  # (rows, F) float32, normalised
     layout: protocol.Layout  # rows, step geometry, each part's window starts, raw targets
+    horizons: int = 1  # 1: the +24 h target; 24: the curve +1 … +24 h (protocol.curve_targets)
 
     @property
     def protocol(self) -> str:
@@ -35,7 +36,10 @@ class Prepared:
         return self.layout.starts(part)
 
     def targets(self, starts: np.ndarray) -> np.ndarray:
-        return self.layout.targets(starts).astype(np.float32)
+        """(n, horizons) °C."""
+        if self.horizons == 1:
+            return self.layout.targets(starts).astype(np.float32)[:, None]
+        return protocol.curve_targets(self.layout, starts).astype(np.float32)
 
     def trainable_starts(self, part: str) -> np.ndarray:
         """Window starts for fitting: those whose raw target is a valid reading.
@@ -44,6 +48,8 @@ class Prepared:
         -9999 target would only teach the model the sentinel.
         """
         starts = self.starts(part)
+        if self.horizons > 1:  # a curve is fitted where all 24 hours were measured
+            return starts[np.isfinite(protocol.curve_targets(self.layout, starts)).all(axis=1)]
         bad = invalid_mask(self.layout.raw)[self.layout.target_rows(starts), TARGET_INDEX]
         return starts[~bad]
 
@@ -51,17 +57,19 @@ class Prepared:
         """Batches of ``part``'s windows; ``stride`` keeps every n-th (for fitting only)."""
         return WindowFeed(self, self.trainable_starts(part)[::stride], batch_size, shuffle=shuffle, seed=seed)
 
-    def predict_fn(self, model, batch_size: int = 1024):
-        """``predict(starts) -> °C`` for edgecast.protocol.evaluate."""
+    def predict_fn(self, model, batch_size: int = 1024, curve: bool = False):
+        """``predict(starts) -> °C`` at +24 h for edgecast.protocol.evaluate, or with
+        ``curve`` the (n, 24) curve for protocol.evaluate_horizons."""
         def predict(starts: np.ndarray) -> np.ndarray:
-            out = [np.asarray(model.predict_on_batch(x)).reshape(-1)
+            out = [np.asarray(model.predict_on_batch(x)).reshape(len(x), -1)
                    for x in self.layout.batches(self.columns, starts, batch_size)]
-            return np.concatenate(out) if out else np.zeros(0, np.float32)
+            out = np.concatenate(out) if out else np.zeros((0, self.horizons), np.float32)
+            return out if curve else out[:, -1]  # the last output is +24 h in both forms
         return predict
 
 
 def prepare(series: Series, feature_names: list[str], schema: FeatureSchema | None = None,
-            protocol_name: str = "seed") -> Prepared:
+            protocol_name: str = "seed", horizons: int = 1) -> Prepared:
     """Lay out the protocol's windows, compute the columns, fit mean/std on the train rows.
 
     Pass ``schema`` (with fitted statistics, e.g. from a model's metadata) to reuse its
@@ -73,7 +81,7 @@ def prepare(series: Series, feature_names: list[str], schema: FeatureSchema | No
         schema = features.fit_statistics(FeatureSchema(list(feature_names)), columns[layout.train_rows])
     elif list(schema.features) != list(feature_names):
         raise ValueError(f"schema features {schema.features} != requested {feature_names}")
-    return Prepared(schema, features.normalise(schema, columns), layout)
+    return Prepared(schema, features.normalise(schema, columns), layout, horizons)
 
 
 class WindowFeed(keras.utils.PyDataset):
@@ -93,7 +101,7 @@ class WindowFeed(keras.utils.PyDataset):
 
     def __getitem__(self, i):
         s = self.starts[i * self.batch_size:(i + 1) * self.batch_size]
-        return self.prepared.layout.windows(self.prepared.columns, s), self.prepared.targets(s)[:, None]
+        return self.prepared.layout.windows(self.prepared.columns, s), self.prepared.targets(s)
 
     def on_epoch_end(self):
         if self.shuffle:

@@ -154,6 +154,9 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
         raise ExportError(f"unknown quantisation {quantize!r}; choose from {QUANTIZATIONS}")
     keras_model, meta = load_model_dir(model_dir)
     kind = meta["kind"]
+    if meta.get("hyperparameters", {}).get("horizons", 1) > 1:
+        raise ExportError(f"{kind} forecasts the curve +1 … +24 h; the daemon serves +24 h bundles only "
+                          "until it publishes the curve (issue 16)")
     schema = FeatureSchema.from_dict(meta["schema"])
     cells = _recurrent_cells(keras_model)
     if not cells:

@@ -100,6 +100,7 @@ class ModelSpec:
     #                 body(keras, x, last, unroll, members) -> correction in °C
     residual: bool = False  # True: output = last temperature + body (correction in °C)
     members: int = 1  # >1: an ensemble of independently trained members (residual kinds)
+    horizons: int = 1  # outputs: 1 = +24 h only; 24 = the curve +1 … +24 h (issue 16)
     loss: str = "mse"  # "mse" | "mae" | "huber"
     optimizer: str = "rmsprop"  # "rmsprop" | "adam"
     lr: float = 1e-3
@@ -116,7 +117,8 @@ class ModelSpec:
         return {"loss": self.loss, "optimizer": self.optimizer, "lr": self.lr,
                 "batch_size": self.batch_size, "epochs": self.epochs, "patience": self.patience,
                 "lr_schedule": self.lr_schedule, "monitor": self.monitor, "train_stride": self.train_stride,
-                "residual": self.residual, "members": self.members, "description": self.description, **self.extra}
+                "residual": self.residual, "members": self.members, "horizons": self.horizons,
+                "description": self.description, **self.extra}
 
 
 # --- bodies: (batch, 120, F) normalised -> (batch, 1) -----------------------------------
@@ -169,7 +171,7 @@ def _bilstm(k, x, unroll):
     return k.layers.Dense(1)(k.layers.Bidirectional(k.layers.LSTM(16, unroll=unroll))(x))
 
 
-def _compact(cell: str, inputs: CompactInputs):
+def _compact(cell: str, inputs: CompactInputs, horizons: int = 1):
     def body(k, x, last, unroll, members, select):
         steps = x.shape[1]
         days = steps // 24
@@ -196,7 +198,7 @@ def _compact(cell: str, inputs: CompactInputs):
             h = states[0] if len(states) == 1 else k.layers.Concatenate(name=f"head_in_{i}")(states)
             if levels is not None:
                 h = k.layers.Dense(COMPACT_HIDDEN, activation="tanh", name=f"hidden_{i}")(h)
-            corrections.append(k.layers.Dense(1, use_bias=levels is not None, name=f"correction_{i}")(h))
+            corrections.append(k.layers.Dense(horizons, use_bias=levels is not None, name=f"correction_{i}")(h))
         return corrections[0] if members == 1 else k.layers.Average(name="ensemble")(corrections)
     return body
 
@@ -227,19 +229,29 @@ MODELS: dict[str, ModelSpec] = {
     "gru_reversed": _book("GRU(32) on time-reversed input -> Dense(1)", _gru_reversed),
     "bilstm": _book("Bidirectional(LSTM(16)) -> Dense(1)", _bilstm),
 }
+
+
+def _compact_spec(cell: str, inputs: CompactInputs, horizons: int = 1) -> ModelSpec:
+    channels = ", ".join(f for f in inputs.features if f not in CLOCK)
+    out = "the curve +1 … +24 h" if horizons > 1 else "+24 h"
+    return ModelSpec(
+        f"T_now + mean of {COMPACT_MEMBERS} x Dense(tanh Dense({cell}({COMPACT_UNITS}) over 5 daily steps "
+        f"of anomalies, {cell}({COMPACT_UNITS}) over the last {COMPACT_RECENT_HOURS} h, levels now)) -> {out}; "
+        f"reads {channels} and the clock", inputs.features, _compact(cell, inputs, horizons),
+        residual=True, members=COMPACT_MEMBERS, horizons=horizons, loss=COMPACT_LOSS, optimizer="adam",
+        lr=COMPACT_LR, lr_schedule="cosine", monitor="val_mae", batch_size=COMPACT_BATCH, epochs=COMPACT_EPOCHS,
+        patience=COMPACT_PATIENCE, train_stride=COMPACT_TRAIN_STRIDE, final_epochs=COMPACT_FINAL_EPOCHS,
+        extra={"units": COMPACT_UNITS, "hidden": COMPACT_HIDDEN, "pool_hours": COMPACT_POOL,
+               "recent_hours": COMPACT_RECENT_HOURS, "full": list(inputs.full), "pooled": list(inputs.pooled),
+               "recent": list(inputs.recent), "levels": list(inputs.levels)})
+
+
 for _suffix, _inputs in SENSOR_SETS.items():
     for _kind, _cell in (("compact_lstm", "LSTM"), ("compact_gru", "GRU")):
-        channels = ", ".join(f for f in _inputs.features if f not in CLOCK)
-        MODELS[_kind + _suffix] = ModelSpec(
-            f"T_now + mean of {COMPACT_MEMBERS} x Dense(tanh Dense({_cell}({COMPACT_UNITS}) over 5 daily steps "
-            f"of anomalies, {_cell}({COMPACT_UNITS}) over the last {COMPACT_RECENT_HOURS} h, levels now)); "
-            f"reads {channels} and the clock", _inputs.features, _compact(_cell, _inputs),
-            residual=True, members=COMPACT_MEMBERS, loss=COMPACT_LOSS, optimizer="adam", lr=COMPACT_LR,
-            lr_schedule="cosine", monitor="val_mae", batch_size=COMPACT_BATCH, epochs=COMPACT_EPOCHS,
-            patience=COMPACT_PATIENCE, train_stride=COMPACT_TRAIN_STRIDE, final_epochs=COMPACT_FINAL_EPOCHS,
-            extra={"units": COMPACT_UNITS, "hidden": COMPACT_HIDDEN, "pool_hours": COMPACT_POOL,
-                   "recent_hours": COMPACT_RECENT_HOURS, "full": list(_inputs.full), "pooled": list(_inputs.pooled),
-                   "recent": list(_inputs.recent), "levels": list(_inputs.levels)})
+        MODELS[_kind + _suffix] = _compact_spec(_cell, _inputs)
+# The whole next day in one pass (issue 16): the same recipe with 24 outputs, fitted on
+# the mean loss over the 24 horizons; the +24 h output is the headline.
+MODELS["compact_lstm_curve"] = _compact_spec("LSTM", SENSOR_SETS[""], horizons=24)
 
 
 def get(kind: str) -> ModelSpec:
@@ -294,10 +306,11 @@ def build(kind: str, schema: FeatureSchema, *, unroll: bool = False, keras_modul
         last = k.layers.Flatten(name="last_step")(
             k.layers.Cropping1D((schema.window_steps - 1, 0), name="crop_last")(window))
         out = spec.body(k, window, last, unroll, spec.members if members is None else members, select)
-        denorm = k.layers.Dense(1, trainable=False, name="last_temperature")
-        kernel = np.zeros((n, 1), np.float32)
-        kernel[j, 0] = std_t
-        fixed.append((denorm, [kernel, np.array([mean_t], np.float32)]))
+        # the last temperature in °C, once per output (the curve's 24 share it)
+        denorm = k.layers.Dense(spec.horizons, trainable=False, name="last_temperature")
+        kernel = np.zeros((n, spec.horizons), np.float32)
+        kernel[j, :] = std_t
+        fixed.append((denorm, [kernel, np.full(spec.horizons, mean_t, np.float32)]))
         out = k.layers.Add(name="celsius")([denorm(last), out])
     else:
         out = spec.body(k, window, unroll)

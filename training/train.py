@@ -160,7 +160,7 @@ def train(kind: str, data_paths=(), out_dir="model", epochs: int | None = None, 
     patience = int(patience if patience is not None else spec.patience)
 
     # data -> windows
-    prep = dataset.prepare(series, spec.features, protocol_name=protocol_name)
+    prep = dataset.prepare(series, spec.features, protocol_name=protocol_name, horizons=spec.horizons)
     train_feed = prep.feed("train", spec.batch_size, shuffle=True, seed=seed, stride=spec.train_stride)
     val_feed = prep.feed("val", 1024) if "val" in prep.layout.parts else None
     if val_feed is None:
@@ -191,6 +191,8 @@ def train(kind: str, data_paths=(), out_dir="model", epochs: int | None = None, 
     # evaluation: exactly the protocol naive is measured with
     log(f"{kind}: scoring on the {protocol_name} protocol's held-out parts …")
     result = protocol.evaluate(prep.layout, prep.predict_fn(model))
+    if spec.horizons > 1:  # the curve beside both naive curves, per horizon
+        result["by_horizon"] = protocol.evaluate_horizons(prep.layout, {"model": prep.predict_fn(model, curve=True)})
     key = spec.monitor if val_feed is not None else "loss"
     best_epochs = [int(np.argmin(h[key])) + 1 if val_feed is not None else len(h[key]) for h in histories]
     best_epoch = best_epochs[0] if spec.members == 1 else best_epochs

@@ -12,6 +12,7 @@ naive forecast but verify none, missing ones get no forecast).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,8 @@ from harness.processes import replay, wait_until
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mpi_roof_2022_hourly.csv.xz"
 START, HOURS = "2022-07-16T00:00:00", 33 * 24
 NO_MODEL = '[model]\npath = "{dir}/no-such-model.tflite"\n[homeassistant]\ndiscovery = false\n'
+HA_CONFIGS = [f"homeassistant/sensor/edgecast_jena_{e}/config" for e in ("model_mae_30d", "naive_mae_30d",
+                                                                         "skill_30d")]
 TOPICS = ["edgecast/jena/forecast", "edgecast/jena/stats", "edgecast/jena/status"]
 
 
@@ -57,8 +60,8 @@ def offline_skill(grid, forecasts: dict[int, tuple]) -> dict:
     return out
 
 
-def run(broker, daemons, subscriber, extra: str):
-    sub = subscriber(broker, TOPICS)
+def run(broker, daemons, subscriber, extra: str, topics=()):
+    sub = subscriber(broker, TOPICS + list(topics))
     daemons(broker, extra=extra).start()
     sub.wait_online()
     replay(broker, DATA, START, HOURS)
@@ -66,7 +69,7 @@ def run(broker, daemons, subscriber, extra: str):
     hours = len(grid)
     stats = wait_until(lambda: [s for s in sub.get(TOPICS[1]) if s["hours_completed"] == hours], 30,
                        what=f"stats after {hours} hours")[-1]
-    return grid, stats, sub.get(TOPICS[0])
+    return grid, stats, sub
 
 
 def check(daemon: dict, offline: dict) -> None:
@@ -85,7 +88,8 @@ def data():
 
 
 def test_naive_skill_equals_the_offline_figures(data, broker, daemons, subscriber, tmp_path):
-    grid, stats, published = run(broker, daemons, subscriber, NO_MODEL.format(dir=tmp_path))
+    grid, stats, sub = run(broker, daemons, subscriber, NO_MODEL.format(dir=tmp_path))
+    published = sub.get(TOPICS[0])
     t = grid.values[:, TARGET_INDEX]
     forecasts = {h: (t[i], None, t[i]) for i, h in enumerate(grid.hours.tolist()) if np.isfinite(t[i])}
     assert len(published) == len(forecasts) == stats["forecasts"]["naive"]  # the gap's missing hours: none
@@ -100,7 +104,8 @@ def test_naive_skill_equals_the_offline_figures(data, broker, daemons, subscribe
 
 
 def test_model_skill_equals_the_offline_figures(data, broker, daemons, subscriber, tmp_path):
-    grid, stats, published = run(broker, daemons, subscriber, "[homeassistant]\ndiscovery = false\n")
+    grid, stats, sub = run(broker, daemons, subscriber, "", HA_CONFIGS)
+    published = sub.get(TOPICS[0])
     assert stats["forecasts"]["model"] > 20 * 24
     stamp = {iso: h for h, iso in zip(grid.hours.tolist(),
                                       np.datetime_as_string(grid.hours.astype("datetime64[s]"), unit="s"))}
@@ -108,3 +113,13 @@ def test_model_skill_equals_the_offline_figures(data, broker, daemons, subscribe
     assert len(forecasts) == len(published)
     check(stats["skill"], offline_skill(grid, forecasts))
     assert 0 < stats["skill"]["days_30"]["model_n"] < stats["skill"]["days_30"]["n"]  # the gap cost model hours
+    # Home Assistant's diagnostic sensors read these figures from the stats topic
+    days_30 = stats["skill"]["days_30"]
+    shown = []
+    for topic in HA_CONFIGS:
+        config = (sub.retained[topic] or sub.get(topic))[-1]
+        assert config["state_topic"] == TOPICS[1] and config["entity_category"] == "diagnostic"
+        path = re.fullmatch(r"\{\{ value_json\.skill\.days_30\.(\w+) \}\}", config["value_template"])
+        shown.append(days_30[path.group(1)])
+    assert shown == [days_30["model_mae"], days_30["naive_mae"], days_30["skill_pct"]]
+    assert all(isinstance(x, float) for x in shown)

@@ -129,7 +129,7 @@ class ModelConfig:
                                 "\"On-box skill\")", live=True)
     skill_guard_min_days: int = setting(7, "the guard acts only once this many days (× 24 forecasts) of the last "
                                         "30 are verified", live=True, check=between(1, 30))
-    skill_guard_margin: float = setting(0.1, "°C by which the model's 30-day MAE must exceed naive's before the "
+    skill_guard_margin: float = setting(0.25, "°C by which the model's 30-day MAE must exceed naive's before the "
                                         "guard serves naive", live=True, check=between(0, 10))
 
 

@@ -123,6 +123,14 @@ class ModelConfig:
     runtime: str = setting("auto", "`litert`, `tflite-runtime`, or `auto`: the first installed", live=True,
                            check=one_of(("auto", "litert", "tflite-runtime"),
                                         'must be "auto", "litert" or "tflite-runtime"'))
+    skill_guard: bool = setting(False, "serve naive while the model's 30-day MAE on this box (its forecasts "
+                                "verified 24 h later) exceeds naive's by more than `skill_guard_margin`; the model "
+                                "is still scored and serves again once its MAE is below naive's (below, "
+                                "\"On-box skill\")", live=True)
+    skill_guard_min_days: int = setting(7, "the guard acts only once this many days (× 24 forecasts) of the last "
+                                        "30 are verified", live=True, check=between(1, 30))
+    skill_guard_margin: float = setting(0.25, "°C by which the model's 30-day MAE must exceed naive's before the "
+                                        "guard serves naive", live=True, check=between(0, 10))
 
 
 @dataclass

@@ -10,7 +10,12 @@ Rules, in order:
    naive, reason says how many hours/cells;
 4. the model raises ModelCannotServe (interpreter error, non-finite output): naive,
    reason = its message;
-5. otherwise the model's forecast.
+5. the skill guard holds (skill.py: the model did worse than naive on this box): naive,
+   reason = the guard's figures; the model's value still goes out as ``model_c``, so
+   it keeps being scored;
+6. otherwise the model's forecast.
+
+``model_c`` is the model's own value whenever it computed one, else null.
 """
 
 from __future__ import annotations
@@ -68,14 +73,15 @@ def _incomplete_reason(window: Window, channels: list[int], quality: dict) -> st
 
 
 def decide(window: Window, forecaster, model_error: str | None, station: str,
-           min_observed_fraction: float) -> dict | None:
-    """The forecast payload for the window's last hour, or None when nothing may go out."""
+           min_observed_fraction: float, guard: str | None = None) -> dict | None:
+    """The forecast payload for the window's last hour, or None when nothing may go out.
+    ``guard``: the skill guard's reason when it holds, else None."""
     t_now = window.values[-1, TARGET_INDEX]
     if not np.isfinite(t_now):
         return None
     channels = needed_channels(forecaster.schema.features) if forecaster else list(range(len(CHANNEL_NAMES)))
     quality = completeness(window, channels)
-    value, source, reason = float(t_now), "naive", None
+    value, source, reason, model_value = float(t_now), "naive", None, None
     if forecaster is None:
         reason = f"no model: {model_error}" if model_error else "no model"
     elif quality["missing_cells"]:
@@ -87,9 +93,14 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
         from ..forecaster import ModelCannotServe
         filled = np.where(np.isnan(window.values), 0.0, window.values)  # channels the model does not read
         try:
-            value, source = float(forecaster.forecast(filled, window.times)), "model"
+            model_value = float(forecaster.forecast(filled, window.times))
         except ModelCannotServe as exc:
             reason = str(exc) or "the model could not serve"
+        if model_value is not None:
+            if guard:
+                reason = guard
+            else:
+                value, source = model_value, "model"
     issued = window.issued_at
     return {
         "station": station,
@@ -99,6 +110,7 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
         "source": source,
         "reason": reason,
         "naive_c": round(float(t_now), 3),
+        "model_c": None if model_value is None else round(model_value, 3),
         "model": forecaster.identity if forecaster else None,
         "window": quality,
     }

@@ -15,10 +15,13 @@ Entities (one HA device per station, identifier ``edgecast_<station>``):
   °C, state_class measurement, from ``temperature_c`` of the forecast topic; its
   attributes are valid_at, issued_at, source, reason, naive_c;
 - ``edgecast_<station>_source`` (diagnostic): ``model`` or ``naive`` (enum);
-- ``edgecast_<station>_window_observed`` (diagnostic): share of observed window cells, %.
+- ``edgecast_<station>_window_observed`` (diagnostic): share of observed window cells, %;
+- ``edgecast_<station>_model_mae_30d``, ``…_naive_mae_30d`` (diagnostic, °C) and
+  ``…_skill_30d`` (diagnostic, %): the on-box skill of the last 30 days (skill.py), from
+  the retained stats topic; null until a forecast is verified (HA shows "unknown").
 
-All read the retained forecast topic and use the station's status topic (``online`` /
-``offline``, last will) as availability.
+The others read the retained forecast topic; all use the station's status topic
+(``online`` / ``offline``, last will) as availability.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def configs(cfg) -> dict[str, dict]:
     """discovery topic -> config payload, for every entity of this station."""
     station = cfg.station.id
     prefix = cfg.homeassistant.prefix
-    forecast, status = cfg.topic("forecast"), cfg.topic("status")
+    forecast, status, stats = cfg.topic("forecast"), cfg.topic("status"), cfg.topic("stats")
     version = _version()
     common = {
         "state_topic": forecast,
@@ -80,12 +83,22 @@ def configs(cfg) -> dict[str, dict]:
             "icon": "mdi:percent",
             "value_template": "{{ (value_json.window.observed * 100) | round(1) }}",
         },
+        # No device_class temperature: an error is a difference, which HA must not convert as a reading.
+        "model_mae_30d": _skill_entity(stats, "Model error (30 days)", "°C", "model_mae", "mdi:target"),
+        "naive_mae_30d": _skill_entity(stats, "Naive error (30 days)", "°C", "naive_mae", "mdi:target"),
+        "skill_30d": _skill_entity(stats, "Skill vs naive (30 days)", "%", "skill_pct", "mdi:chart-line"),
     }
     out = {}
     for key, entity in entities.items():
         unique_id = f"edgecast_{station}_{key}"
-        out[f"{prefix}/sensor/{unique_id}/config"] = {**entity, "unique_id": unique_id, **common}
+        out[f"{prefix}/sensor/{unique_id}/config"] = {**common, **entity, "unique_id": unique_id}
     return out
+
+
+def _skill_entity(stats_topic: str, name: str, unit: str, key: str, icon: str) -> dict:
+    return {"name": name, "entity_category": "diagnostic", "unit_of_measurement": unit,
+            "state_class": "measurement", "suggested_display_precision": 2 if unit == "°C" else 1, "icon": icon,
+            "state_topic": stats_topic, "value_template": f"{{{{ value_json.skill.days_30.{key} }}}}"}
 
 
 class Discovery:

@@ -46,6 +46,26 @@ class Window:
         return self.times[-1]
 
 
+def pack_f8(a: np.ndarray) -> str:
+    """A float64 array as base64 of its little-endian bytes: bit-exact, NaN kept, fast."""
+    return base64.b64encode(np.ascontiguousarray(a, dtype="<f8").tobytes()).decode("ascii")
+
+
+def unpack_f8(raw: str, shape: tuple, key: str) -> np.ndarray:
+    """pack_f8's inverse; ValueError naming ``key`` when ``raw`` does not fill ``shape``
+    (rows, columns); rows -1: as many as there are."""
+    if not isinstance(raw, str):
+        raise TypeError(f"{key}: not a string")
+    try:
+        data = base64.b64decode(raw.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise ValueError(f"{key}: not base64 ({exc})") from None
+    row_bytes = 8 * shape[1]
+    if len(data) % row_bytes or (shape[0] != -1 and len(data) != row_bytes * shape[0]):
+        raise ValueError(f"{key}: {len(data)} bytes for {shape[0]} rows of {shape[1]}")
+    return np.frombuffer(data, dtype="<f8").astype(np.float64).reshape(shape)
+
+
 class HourlyBuffer:
     def __init__(self, carry_forward_hours: int, steps: int = WINDOW_STEPS):
         self.set_carry_forward(carry_forward_hours)
@@ -154,7 +174,7 @@ class HourlyBuffer:
             return [x if math.isfinite(x) else None for x in a.tolist()]
         return {
             "hours": self.hours.tolist(),
-            "values": base64.b64encode(np.ascontiguousarray(self.values, dtype="<f8").tobytes()).decode("ascii"),
+            "values": pack_f8(self.values),
             "status": (np.ravel(self.status).astype(np.uint8) + ord("0")).tobytes().decode("ascii"),
             "next_hour": self.next_hour,
             "sample_time": nan_to_none(self.sample_time),
@@ -172,13 +192,7 @@ class HourlyBuffer:
         def grid(key, shape):
             raw = d[key]
             if isinstance(raw, str):  # the compact form
-                try:
-                    data = base64.b64decode(raw.encode("ascii"), validate=True)
-                except (binascii.Error, UnicodeEncodeError) as exc:
-                    raise ValueError(f"{key}: not base64 ({exc})") from None
-                if len(data) != 8 * shape[0] * shape[1]:
-                    raise ValueError(f"{key}: {len(data)} bytes for {shape[0]} hours")
-                return np.frombuffer(data, dtype="<f8").astype(np.float64).reshape(shape)
+                return unpack_f8(raw, shape, key)
             return arr(key, shape)
 
         def status_grid(shape):

@@ -24,16 +24,18 @@ from datetime import datetime, timezone
 import numpy as np
 
 from .. import physics
+from ..schema import TARGET_INDEX
 from . import state
 from . import config as config_mod
 from .adapters import Ignored
 from .broker_watch import BrokerWatch
 from .forecast import decide, iso
 from .homeassistant import Discovery
-from .hourly import HourlyBuffer
+from .hourly import OBSERVED, HourlyBuffer
 from .logs import LastProblem, RateLimitedLog, StationLog
 from .ordering import EventClock
 from .outbox import Outbox
+from .skill import Skill
 from ..readings import TIME_RULE, Reading, Rejection, checked_time
 
 
@@ -88,6 +90,7 @@ class Station:
         self.outbox.on_drop = self._outbox_dropped
         self.buffer = buffer
         self.clock = clock
+        self.skill = Skill()  # its forecasts scored against the readings (kept in the state file)
         self.state_file = state.state_path(cfg.state_dir, self.id)
         if state.load(self.state_file, self._restore):
             self.log.info("resumed %d buffered hours from %s (next hour %s)", len(self.buffer.hours),
@@ -123,6 +126,14 @@ class Station:
             raise TypeError("newest is not a number")
         self.clock.newest = newest
         self.outbox.load_list(data.get("outbox", []))  # absent in files written before the outbox
+        if "skill" in data:  # absent in files written before issue 17
+            try:
+                self.skill.load_dict(data["skill"])
+            except (ValueError, TypeError, KeyError) as exc:
+                # The scores are worth less than the window: start them afresh, keep the rest.
+                self.skill = Skill()
+                self.log.warning("state file %s: its skill scores are unusable (%s); scoring starts afresh",
+                                 self.state_file, str(exc)[:200])
 
     def on_ack(self, mid: int) -> None:
         """The broker acknowledged publish ``mid`` (the link, on paho's thread)."""
@@ -154,7 +165,8 @@ class Station:
         with self.lock:
             try:
                 state.save(self.state_file, {"station": self.cfg.station.id, "newest": self.clock.newest,
-                                             "buffer": self.buffer.to_dict(), "outbox": self.outbox.snapshot()})
+                                             "buffer": self.buffer.to_dict(), "outbox": self.outbox.snapshot(),
+                                             "skill": self.skill.to_dict()})
             except OSError as exc:
                 self.state_error = f"cannot write {self.state_file}: {exc.strerror or exc}"
                 self.counters["state_write_failures"] += 1
@@ -262,20 +274,40 @@ class Station:
     def _forecast(self, hour: int) -> None:
         """One forecast for each completed hour (called by the buffer as it completes)."""
         self.counters["hours_completed"] += 1
+        # The forecast issued 24 h ago meets its hour; only an observed cell verifies it.
+        observed = self.buffer.status[-1, TARGET_INDEX] == OBSERVED
+        self.skill.verify(hour, float(self.buffer.values[-1, TARGET_INDEX]) if observed else None)
+        guard = self._skill_guard()
         payload = decide(self.buffer.window(), self.forecaster, self.model_error, self.cfg.station.id,
-                         self.cfg.gaps.min_observed_fraction)
+                         self.cfg.gaps.min_observed_fraction, guard)
         if payload is None:
             self.counters["forecasts"]["skipped_no_temperature"] += 1
             self.limiter.event("no forecast", "no_temperature",
                                f"no recent temperature for {self._hour_text(hour)}")
             return
         self.counters["forecasts"][payload["source"]] += 1
+        self.skill.issued(hour, payload)
         self.last_forecast = payload
         info = self.link.publish("forecast", payload, retain=True)
         # Owed until the broker's PUBACK; the caller's state write (after this hour) saves it.
         self.outbox.add(payload, getattr(info, "mid", None))
         self.publish_stats()
         self.log.debug("forecast %s", payload)
+
+    def _skill_guard(self) -> str | None:
+        """The guard's reason when it holds this hour (logged when it starts and ends)."""
+        m = self.cfg.model
+        was = self.skill.guarding
+        if self.skill.guard(m.skill_guard, m.skill_guard_min_days, m.skill_guard_margin) != was:
+            if was:
+                f = self.skill.figures(30)
+                self.log.info("skill guard released at %s: model MAE %.2f vs naive %.2f over the last 30 days; "
+                              "the model serves again", self._hour_text(self.skill.now), f["model_mae"],
+                              f["naive_mae"])
+            else:
+                self.log.warning("%s: serving naive from %s", self.skill.guard_text(),
+                                 self._hour_text(self.skill.now))
+        return self.skill.guard_text()
 
     # --- stats and status -----------------------------------------------------------------
     def stats(self) -> dict:
@@ -295,6 +327,7 @@ class Station:
             "last_issued_at": self.last_forecast["issued_at"] if self.last_forecast else None,
             "model": self.forecaster.identity if self.forecaster else None,
             "model_error": self.model_error,
+            "skill": self.skill.stats(),
             "connects": self.link.connects,
             "broker": self.broker_watch.stats(),
             "input": self.cfg.input.format,

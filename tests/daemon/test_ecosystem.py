@@ -147,16 +147,18 @@ SENSOR_KEYS = {"name": str, "unique_id": str, "state_topic": str, "value_templat
 DEVICE_KEYS = {"identifiers", "name", "manufacturer", "model", "sw_version", "hw_version", "connections",
                "configuration_url", "suggested_area", "via_device", "serial_number", "model_id"}
 ORIGIN_KEYS = {"name", "sw_version", "support_url"}
-UNIQUE_IDS = ["edgecast_jena_forecast_24h", "edgecast_jena_source", "edgecast_jena_window_observed"]
+UNIQUE_IDS = ["edgecast_jena_forecast_24h", "edgecast_jena_source", "edgecast_jena_window_observed",
+              "edgecast_jena_model_mae_30d", "edgecast_jena_naive_mae_30d", "edgecast_jena_skill_30d"]
 CONFIG_TOPICS = [f"homeassistant/sensor/{u}/config" for u in UNIQUE_IDS]
 
 
-def check_discovery(topic: str, config: dict, forecast: dict) -> None:
+def check_discovery(topic: str, config: dict, payloads: dict) -> None:
+    """``payloads``: a real payload of each state topic (forecast, stats)."""
     assert topic == f"homeassistant/sensor/{config['unique_id']}/config"
     assert set(config) <= set(SENSOR_KEYS), set(config) - set(SENSOR_KEYS)
     for key, kind in SENSOR_KEYS.items():
         assert key not in config or isinstance(config[key], kind), key
-    assert config["state_topic"] == "edgecast/jena/forecast"
+    assert config["state_topic"] in payloads
     assert config["availability_topic"] == "edgecast/jena/status"
     assert (config["payload_available"], config["payload_not_available"]) == ("online", "offline")
     device, origin = config["device"], config["origin"]
@@ -169,30 +171,42 @@ def check_discovery(topic: str, config: dict, forecast: dict) -> None:
         assert config["unit_of_measurement"] in ("°C", "°F", "K")
     if config.get("device_class") == "enum":  # enum sensors: options, no unit, no state class
         assert config["options"] and "unit_of_measurement" not in config and "state_class" not in config
-    # every value_json path a template reads exists in a real forecast payload
+    if config.get("unit_of_measurement") == "°C" and config.get("device_class") != "temperature":
+        assert "state_class" in config  # an error in °C: a measurement HA must not convert as a temperature
+    # every value_json path a template reads exists in a real payload of its state topic
     for template in (config["value_template"], config.get("json_attributes_template", "")):
         for path in re.findall(r"value_json\.([\w.]+)", template):
-            node = forecast
+            node = payloads[config["state_topic"]]
             for part in path.split("."):
-                assert part in node, f"{path} not in the forecast payload"
+                assert part in node, f"{path} not in the {config['state_topic']} payload"
                 node = node[part]
 
 
 def test_home_assistant_discovery(broker, daemons, subscriber, tmp_path, jena_2020_path):
-    ha = subscriber(broker, CONFIG_TOPICS + ["edgecast/jena/forecast", "edgecast/jena/status"])
+    ha = subscriber(broker, CONFIG_TOPICS + ["edgecast/jena/forecast", "edgecast/jena/status", "edgecast/jena/stats"])
     daemon = daemons(broker, extra=NO_MODEL.format(dir=tmp_path) +
                      "[homeassistant]\nrepublish_delay_seconds = 0.5\n").start()
     wait_until(lambda: all(ha.get(t) for t in CONFIG_TOPICS), 15, what="discovery configs")
     replay(broker, jena_2020_path, "2020-03-01T00:00:00", 6)
     forecast = wait_until(lambda: len(f := ha.get("edgecast/jena/forecast")) >= 6 and f[-1], 20, what="forecasts")
+    stats = wait_until(lambda: (s := ha.get("edgecast/jena/stats")) and s[-1]["hours_completed"] >= 6 and s[-1],
+                       20, what="stats")
     configs = {t: ha.get(t)[-1] for t in CONFIG_TOPICS}
     for topic, config in configs.items():
-        check_discovery(topic, config, forecast)
+        check_discovery(topic, config, {"edgecast/jena/forecast": forecast, "edgecast/jena/stats": stats})
     main = configs[CONFIG_TOPICS[0]]
     assert (main["device_class"], main["unit_of_measurement"], main["state_class"]) == ("temperature", "°C",
                                                                                         "measurement")
     assert main["value_template"] == "{{ value_json.temperature_c }}"
-    assert [configs[t].get("entity_category") for t in CONFIG_TOPICS] == [None, "diagnostic", "diagnostic"]
+    assert [configs[t].get("entity_category") for t in CONFIG_TOPICS] == [None] + ["diagnostic"] * 5
+    # the on-box skill (issue 17) from the stats topic; null until a forecast is verified (HA: unknown)
+    skill = {t: configs[t] for t in CONFIG_TOPICS[3:]}
+    assert all(c["state_topic"] == "edgecast/jena/stats" for c in skill.values())
+    assert [c["value_template"] for c in skill.values()] == [
+        "{{ value_json.skill.days_30.model_mae }}", "{{ value_json.skill.days_30.naive_mae }}",
+        "{{ value_json.skill.days_30.skill_pct }}"]
+    assert [c["unit_of_measurement"] for c in skill.values()] == ["°C", "°C", "%"]
+    assert stats["skill"]["days_30"]["naive_mae"] is None  # 6 hours: nothing verified yet
     assert all(len(ha.get(t)) == 1 for t in CONFIG_TOPICS)  # once per connect, never with readings
 
     # Retained: Home Assistant connecting later still finds them.

@@ -1,0 +1,135 @@
+"""The box checks its own forecasts: each one is scored when its hour comes (issue 17).
+
+A forecast issued at hour H waits as *pending* (at most 25 of them): the value published,
+its source, the model's own value when it computed one (also when naive went out: shadow
+scoring) and the naive value. When hour H + 24 completes, its temperature verifies the
+forecast only if that cell was OBSERVED — the rule the training targets follow
+(edgecast.protocol: a carried or missing cell is no target); otherwise the forecast is
+dropped as unverifiable. A verified forecast keeps its signed errors (forecast − actual)
+for 30 days of event time, so the figures are exact rolling means, not per-day buckets.
+
+Figures over the verified forecasts whose valid hour lies in the last 7 or 30 days:
+
+- ``model_mae``: the model as it serves on its own — its value where it computed one,
+  its naive fallback elsewhere (warm-up, gaps) — so model and naive are compared on the
+  same forecasts, and hours the model could not serve count as a draw;
+- ``naive_mae``; ``published_mae`` and ``bias``: of what was published (they differ from
+  the model's only while the skill guard serves naive); ``skill_pct`` = 100·(1 − model/naive);
+- ``n`` verified forecasts, ``model_n`` of them with a model value.
+
+The skill guard (``[model] skill_guard``) serves naive while the model's 30-day MAE is
+worse than naive's by more than ``skill_guard_margin`` °C, once ``skill_guard_min_days``
+× 24 forecasts are verified; it lets the model serve again when its MAE (still scored in
+the shadow) is below naive's: the gap between the two thresholds keeps it from flapping.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..resample import HOUR
+from ..schema import HORIZON_HOURS
+from .hourly import pack_f8, unpack_f8
+
+DAY = 24 * HOUR
+WINDOWS_DAYS = (7, 30)
+KEEP = max(WINDOWS_DAYS) * DAY
+HORIZON = HORIZON_HOURS * HOUR
+COLUMNS = 4  # valid hour, then the signed errors of: published, model (NaN: none computed), naive
+
+
+def _mean(x: np.ndarray) -> float | None:
+    return round(float(np.mean(x)), 4) if len(x) else None
+
+
+class Skill:
+    def __init__(self):
+        self.pending: dict[int, list] = {}  # issued hour -> [published, source, model or None, naive]
+        self.records = np.zeros((0, COLUMNS))
+        self.now: int | None = None  # the last completed hour: the end of the rolling windows
+        self.unverified = 0  # forecasts whose valid hour was not observed (or skipped by a gap)
+        self.guarding = False
+
+    # --- scoring ---------------------------------------------------------------------------
+    def issued(self, hour: int, payload: dict) -> None:
+        """The forecast published for ``hour`` (its payload, as it went out)."""
+        self.pending[int(hour)] = [payload["temperature_c"], payload["source"], payload.get("model_c"),
+                                   payload["naive_c"]]
+
+    def verify(self, hour: int, actual: float | None) -> None:
+        """Hour ``hour`` completed; ``actual`` is its observed temperature, None if not observed."""
+        self.now = int(hour)
+        issued = self.now - HORIZON
+        forecast = self.pending.pop(issued, None)
+        stale = [h for h in self.pending if h < issued]  # their hour went by in a gap
+        for h in stale:
+            del self.pending[h]
+        self.unverified += len(stale)
+        if forecast is not None:
+            if actual is None:
+                self.unverified += 1
+            else:
+                published, _, model, naive = forecast
+                row = [self.now, published - actual, np.nan if model is None else model - actual, naive - actual]
+                self.records = np.vstack([self.records, row])
+        self.records = self.records[self.records[:, 0] > self.now - KEEP]
+
+    def figures(self, days: int) -> dict:
+        r = self.records
+        if self.now is not None:
+            r = r[r[:, 0] > self.now - days * DAY]
+        has_model = np.isfinite(r[:, 2])
+        model_err = np.where(has_model, r[:, 2], r[:, 3])
+        model, naive = _mean(np.abs(model_err)), _mean(np.abs(r[:, 3]))
+        return {"n": int(len(r)), "model_n": int(has_model.sum()), "model_mae": model, "naive_mae": naive,
+                "published_mae": _mean(np.abs(r[:, 1])), "bias": _mean(r[:, 1]),
+                "skill_pct": round(100 * (1 - model / naive), 1) if naive else None}
+
+    def stats(self) -> dict:
+        out = {f"days_{d}": self.figures(d) for d in WINDOWS_DAYS}
+        out |= {"pending": len(self.pending), "unverified": self.unverified, "guard": self.guard_text()}
+        return out
+
+    # --- the guard -------------------------------------------------------------------------
+    def guard(self, enabled: bool, min_days: int, margin: float) -> bool:
+        """Whether naive must serve this hour; changes state once per completed hour."""
+        f = self.figures(30)
+        if not enabled or f["n"] < min_days * 24:
+            self.guarding = False
+        elif self.guarding:
+            self.guarding = f["model_mae"] >= f["naive_mae"]  # back once the model does better
+        else:
+            self.guarding = f["model_mae"] > f["naive_mae"] + margin
+        return self.guarding
+
+    def guard_text(self) -> str | None:
+        if not self.guarding:
+            return None
+        f = self.figures(30)
+        return f"skill guard: model MAE {f['model_mae']:.2f} vs naive {f['naive_mae']:.2f} over the last 30 days"
+
+    # --- persistence (in the station's state file) ----------------------------------------
+    def to_dict(self) -> dict:
+        return {"now": self.now, "pending": [[h, *f] for h, f in sorted(self.pending.items())],
+                "records": pack_f8(self.records), "unverified": self.unverified, "guarding": self.guarding}
+
+    def load_dict(self, d: dict) -> None:
+        """Restore from to_dict(); ValueError/TypeError/KeyError when it does not fit."""
+        now = d["now"]
+        if now is not None and (not isinstance(now, int) or now % HOUR):
+            raise ValueError("skill.now is not an hour stamp")
+        pending = {}
+        for h, published, source, model, naive in d["pending"]:
+            if source not in ("model", "naive") or not all(
+                    isinstance(x, (int, float)) and math.isfinite(x) for x in (h, published, naive)) \
+                    or not (model is None or isinstance(model, (int, float))):
+                raise ValueError(f"skill.pending: bad entry for hour {h!r}")
+            pending[int(h)] = [float(published), source, model, float(naive)]
+        records = unpack_f8(d["records"], (-1, COLUMNS), "skill.records")
+        unverified, guarding = d["unverified"], d["guarding"]
+        if not isinstance(unverified, int) or not isinstance(guarding, bool):
+            raise TypeError("skill.unverified / skill.guarding")
+        self.now, self.pending, self.records = now, pending, records
+        self.unverified, self.guarding = unverified, guarding

@@ -159,6 +159,9 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
         raise ExportError(f"unknown quantisation {quantize!r}; choose from {QUANTIZATIONS}")
     keras_model, meta = load_model_dir(model_dir)
     kind = meta["kind"]
+    if keras_model is None:  # arima, ridge, lightgbm: no network to convert
+        raise ExportError(f"{kind} is not a neural network and cannot be exported to TFLite; only the Keras "
+                          "kinds (dense … compact_*) can: train one of those")
     schema = FeatureSchema.from_dict(meta["schema"])
     cells = _recurrent_cells(keras_model)
     if not cells:

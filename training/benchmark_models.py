@@ -70,7 +70,7 @@ def _epochs(meta: dict) -> str:
     best, run = meta["best_epoch"], meta["epochs_run"]
     text = f"{len(best)} members, best {best} of {run}" if isinstance(best, list) else f"{best}/{run}"
     stride = meta.get("hyperparameters", {}).get("train_stride", 1)
-    return text + (f", every {stride}th train window" if stride > 1 else "")
+    return text + (f", 1 in {stride} train windows" if stride > 1 else "")
 
 
 def row(kind: str, meta: dict, command: str, protocol: str) -> str:
@@ -137,15 +137,15 @@ def write_table(path: Path, protocol: str, rows: dict[str, str], note: str) -> N
 def _note(args) -> str:
     cap = f"at most {args.epochs} epochs" if args.epochs else "each kind's default epochs"
     pat = f"patience {args.patience}" if args.patience else "each kind's patience"
-    stride = (f"; Keras kinds fitted on every {args.train_stride}th train window (`--train-stride`)"
-              if args.train_stride else "")
     note = (f"Measured by `python -m training.benchmark_models --protocol {args.protocol}` on "
             f"{platform.node() or 'this machine'} ({os.cpu_count()} CPU cores, shared, no GPU), "
             f"{time.strftime('%Y-%m-%d')}, data {', '.join(args.data)}; {cap}, early stopping ({pat}) on "
-            f"validation, best validation epoch kept{stride}. One seed ({args.seed}). MAE in °C against the raw "
-            "target; naive = temperature now, on the model's own windows; \"+x %\" = the MAE's change against "
-            "that naive (negative = better). Parameters: trainable parameters (ridge: coefficients, "
-            "LightGBM: leaves of its trees). Training time includes the per-epoch validation pass; "
+            "validation, best validation epoch kept; a row whose command has `--train-stride N` was fitted on "
+            f"1 in N train windows (neighbours an hour apart are near-copies). One seed ({args.seed}). MAE in °C "
+            "against the raw target; naive = temperature now, on the model's own windows; \"+x %\" = the "
+            "MAE's change against that naive (negative = better). Parameters: trainable parameters "
+            "(ridge: coefficients, LightGBM: leaves of its trees). Training time includes the per-epoch "
+            "validation pass; "
             f"load average at the start {os.getloadavg()[0]:.1f} (other jobs share the cores, so times "
             "are an upper bound). Rows of kinds not re-run keep their earlier figures and command.")
     if args.protocol == "years":

@@ -17,11 +17,11 @@ system:
 	  command -v faketime >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); }
 
-# Workstation + LiteRT environment: training, export, the daemon and the tests.
+# Workstation + LiteRT environment: training (with the LightGBM peer), export, the daemon and the tests.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[device,train,test]'
+	$(VENV)/bin/pip install -q -e '.[device,train,peers,test]'
 	@# training/ is not in the wheel (a box never gets it): the checkout itself goes on the path
 	echo "$(CURDIR)" > "$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/edgecast-checkout.pth"
 	touch $@

@@ -193,7 +193,10 @@ def _evaluate_model(model: str, series, protocol_name: str, runtime: str) -> dic
             from training.train import evaluate_model_dir
         except ImportError as exc:
             raise training_unavailable(exc) from None
-        return evaluate_model_dir(path, series, protocol_name)
+        try:
+            return evaluate_model_dir(path, series, protocol_name)
+        except (ValueError, ImportError) as exc:  # not a model dir; lightgbm without the peers extra
+            raise click.ClickException(str(exc)) from None
     from .bundle import BundleError
     from .features import layout_columns, required_channels
     from .forecaster import bundle_path, load_forecaster

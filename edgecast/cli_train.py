@@ -17,9 +17,10 @@ from .cli_options import data_option, load_data, protocol_option, training_unava
 def _kinds() -> list[str]:
     try:
         from training.models import MODELS
+        from training.peers import KINDS as PEERS
     except ImportError:  # the training package is not installed beside edgecast
         return []
-    return [*MODELS, "arima"]
+    return [*MODELS, "arima", *PEERS]
 
 
 class _TrainCommand(click.Command):
@@ -27,12 +28,14 @@ class _TrainCommand(click.Command):
         # built at help time, so the list always matches the registry
         try:
             from training.models import MODELS
+            from training.peers import KINDS as PEERS
         except ImportError:
             return
         with formatter.section("Kinds"):
             rows = [(k, s.description) for k, s in MODELS.items()]
             rows.append(("arima", "seasonal ARIMA on the hourly temperature (statsmodels), "
                                   "fitted once, then Kalman-filtered forward"))
+            rows += list(PEERS.items())
             formatter.write_dl(rows)
 
 
@@ -49,7 +52,10 @@ class _TrainCommand(click.Command):
               help="Early-stopping patience in epochs. Default: the kind's own.")
 @click.option("--limit-rows", type=click.IntRange(min=1), default=None,
               help="Use only the first N rows (quick runs; the protocol splits those N rows).")
-def train(kind, data_paths, protocol_name, epochs, out_dir, seed, patience, limit_rows):
+@click.option("--train-stride", type=click.IntRange(min=1), default=None,
+              help="Fit on every N-th train window (neighbours an hour apart are near-copies). "
+                   "Default: the kind's own (1 for the book's models).")
+def train(kind, data_paths, protocol_name, epochs, out_dir, seed, patience, limit_rows, train_stride):
     """Train model KIND on a protocol and write a model directory.
 
     \b
@@ -59,7 +65,9 @@ def train(kind, data_paths, protocol_name, epochs, out_dir, seed, patience, limi
                            data range, val/test MAE beside naive, parameters, timing
     OUT/curves.png         training/validation curves
     The best validation epoch is kept (protocol final has none: the recipe's fixed
-    epochs). `arima` writes metadata.json only (row protocols).
+    epochs). `arima` writes metadata.json only (row protocols); `ridge` and `lightgbm`
+    write metadata.json and their fitted model (ridge.npz, lightgbm.txt), are scored the
+    same way and cannot be exported to TFLite.
     Then: `edgecast evaluate OUT --data ...`, `edgecast export OUT`.
     """
     kinds = _kinds()
@@ -74,7 +82,8 @@ def train(kind, data_paths, protocol_name, epochs, out_dir, seed, patience, limi
         raise training_unavailable(exc) from None
     try:
         run(kind, out_dir=out_dir, epochs=epochs, seed=seed, patience=patience, limit_rows=limit_rows,
-            series=series, protocol_name=protocol_name, log=lambda msg: click.echo(msg, err=True))
-    except ValueError as exc:  # DataError included: a channel or a year the data lacks, too few rows
-        raise click.ClickException(str(exc)) from None
+            series=series, protocol_name=protocol_name, train_stride=train_stride,
+            log=lambda msg: click.echo(msg, err=True))
+    except (ValueError, ImportError) as exc:  # DataError included: a channel or year the data lacks;
+        raise click.ClickException(str(exc)) from None  # ImportError: an extra (e.g. peers) missing
     click.echo(out_dir)

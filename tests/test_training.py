@@ -65,7 +65,7 @@ def test_prepare_fits_statistics_on_train_rows_only(series):
 
 
 def test_training_feed_matches_protocol_windows(series):
-    prep = dataset.prepare(series, models.RAW14, protocol_name="reference")
+    prep = dataset.prepare(series, models.BOOK_CHANNELS, protocol_name="reference")
     feed = prep.feed("train", 32, shuffle=True, seed=3)
     assert sorted(feed.starts) == list(protocol.window_starts(SLICE, "train"))
     assert list(feed.starts[:32]) != list(range(32))  # shuffled

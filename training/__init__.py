@@ -9,7 +9,8 @@ CSV to MAE:
              normalisation on the train part only and feeds Keras the reference-protocol
              windows (``edgecast.protocol``) batch by batch.
 3. baseline  ``edgecast.protocol.Layout.naive`` (temperature now) and ``training.arima``
-             (a seasonal ARIMA fitted once, then Kalman-filtered forward).
+             (a seasonal ARIMA fitted once, then Kalman-filtered forward); the peers a
+             user would try instead, ``training.peers`` (ridge, LightGBM).
 4. model     ``training.models.MODELS``: the seed material's table plus the compact
              residual LSTM/GRU we ship; every model outputs °C.
 5. evaluate  ``training.train.train`` fits, checkpoints the best validation epoch and

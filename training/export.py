@@ -154,6 +154,9 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
         raise ExportError(f"unknown quantisation {quantize!r}; choose from {QUANTIZATIONS}")
     keras_model, meta = load_model_dir(model_dir)
     kind = meta["kind"]
+    if keras_model is None:  # arima, ridge, lightgbm: no network to convert
+        raise ExportError(f"{kind} is not a neural network and cannot be exported to TFLite; only the Keras "
+                          "kinds (dense … compact_*) can: train one of those")
     if meta.get("hyperparameters", {}).get("horizons", 1) > 1:
         raise ExportError(f"{kind} forecasts the curve +1 … +24 h; the daemon serves +24 h bundles only "
                           "until it publishes the curve (issue 16)")

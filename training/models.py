@@ -87,7 +87,12 @@ SENSOR_SETS: dict[str, CompactInputs] = {
 }
 # ======================================================================================
 
-RAW14: list[str] = list(CHANNEL_NAMES)
+# The book's models read every channel of the Keras file. The 2009–2016 hourly copy (so the
+# seed and years protocols) lacks `wd (deg)` and `max. wv (m/s)`; the other 12 every file
+# supplies (measured, or derived from p/T/rh), so the book kinds read those and train on
+# every protocol. (RAW14 is the old name `_book` still uses.)
+BOOK_CHANNELS: list[str] = [c for c in CHANNEL_NAMES if c not in ("wd (deg)", "max. wv (m/s)")]
+RAW14 = BOOK_CHANNELS
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ from edgecast import atomic, protocol
 from edgecast.data import Series, load
 from edgecast.schema import FeatureSchema
 
-from . import arima, dataset, models
+from . import arima, dataset, models, peers
 
-KINDS = [*models.MODELS, "arima"]
+KINDS = [*models.MODELS, "arima", *peers.KINDS]
 
 
 def _write_json_atomic(path: Path, obj: dict) -> None:
@@ -39,7 +39,7 @@ def _write_json_atomic(path: Path, obj: dict) -> None:
 
 def _versions() -> dict:
     out = {"edgecast": edgecast.__version__, "python": platform.python_version()}
-    for name in ("tensorflow", "keras", "statsmodels", "numpy"):
+    for name in ("tensorflow", "keras", "statsmodels", "lightgbm", "numpy"):
         if name in sys.modules:
             out[name] = getattr(sys.modules[name], "__version__", None)
     return out
@@ -63,6 +63,16 @@ def train_arima(series: Series, out_dir: Path, limit_rows=None, protocol_name="s
     _write_json_atomic(out_dir / "metadata.json", meta)
     log(f"arima: val MAE {meta['val_mae']:.3f} (naive {meta['naive_val_mae']:.3f}), "
         f"test MAE {meta['test_mae']:.3f} (naive {meta['naive_test_mae']:.3f}), {meta['train_seconds']} s")
+    return meta
+
+
+def train_peer(kind: str, series: Series, out_dir: Path, limit_rows, protocol_name: str, seed: int, log=print) -> dict:
+    """ridge / lightgbm (training.peers): the same windows and scoring, no Keras model."""
+    meta = peers.train(kind, series, out_dir, seed=seed, protocol_name=protocol_name, log=log)
+    meta["data"] |= {"limit_rows": limit_rows}
+    meta["versions"] = _versions()
+    _write_json_atomic(out_dir / "metadata.json", meta)
+    log(f"{kind}: {meta['fit']}, {figures(meta)}, {meta['train_seconds']:.0f} s -> {out_dir}")
     return meta
 
 
@@ -144,13 +154,20 @@ def _fit(model, spec, train_feed, val_feed, epochs: int, patience: int, checkpoi
 
 def train(kind: str, data_paths=(), out_dir="model", epochs: int | None = None, *, seed: int = 0,
           limit_rows: int | None = None, patience: int | None = None, series: Series | None = None,
-          verbose: int | None = None, protocol_name: str = "seed", log=print) -> dict:
-    """Train ``kind`` on ``protocol_name`` (edgecast.protocol.PROTOCOLS) and write ``out_dir``."""
+          verbose: int | None = None, protocol_name: str = "seed", train_stride: int | None = None,
+          log=print) -> dict:
+    """Train ``kind`` on ``protocol_name`` (edgecast.protocol.PROTOCOLS) and write ``out_dir``.
+
+    ``train_stride``: fit on every n-th train window (default: the kind's own); ARIMA and the
+    peers always use every window.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     series = _load_series(data_paths, series, limit_rows)
     if kind == "arima":
         return train_arima(series, out_dir, limit_rows, protocol_name, log)
+    if kind in peers.KINDS:
+        return train_peer(kind, series, out_dir, limit_rows, protocol_name, seed, log)
     spec = models.get(kind)
 
     import keras
@@ -158,10 +175,11 @@ def train(kind: str, data_paths=(), out_dir="model", epochs: int | None = None, 
     keras.utils.set_random_seed(seed)
     epochs = int(epochs or spec.epochs)
     patience = int(patience if patience is not None else spec.patience)
+    train_stride = int(train_stride or spec.train_stride)
 
     # data -> windows
     prep = dataset.prepare(series, spec.features, protocol_name=protocol_name, horizons=spec.horizons)
-    train_feed = prep.feed("train", spec.batch_size, shuffle=True, seed=seed, stride=spec.train_stride)
+    train_feed = prep.feed("train", spec.batch_size, shuffle=True, seed=seed, stride=train_stride)
     val_feed = prep.feed("val", 1024) if "val" in prep.layout.parts else None
     if val_feed is None:
         epochs = int(spec.final_epochs or epochs)
@@ -198,7 +216,7 @@ def train(kind: str, data_paths=(), out_dir="model", epochs: int | None = None, 
     best_epoch = best_epochs[0] if spec.members == 1 else best_epochs
     history = histories[0] if spec.members == 1 else histories
     meta = {"kind": kind, "schema": prep.schema.to_dict(), "hyperparameters": spec.hyperparameters()
-            | {"epochs": epochs, "patience": patience, "seed": seed},
+            | {"epochs": epochs, "patience": patience, "seed": seed, "train_stride": train_stride},
             "data": prep.layout.data_range() | {"limit_rows": limit_rows},
             "val_mae": None, "test_mae": None, "naive_val_mae": None, "naive_test_mae": None, **result,
             "parameters": int(params), "trainable_parameters": trainable,
@@ -227,10 +245,10 @@ def read_metadata(path) -> dict:
 
 
 def load_model_dir(path):
-    """(keras model, metadata) of a directory written by ``train`` (ARIMA: model is None)."""
+    """(keras model, metadata) of a directory written by ``train`` (ARIMA, peers: model is None)."""
     path = Path(path)
     meta = read_metadata(path)
-    if meta["kind"] == "arima":
+    if meta["kind"] == "arima" or meta["kind"] in peers.KINDS:
         return None, meta
     import keras
     return keras.models.load_model(path / "model.keras", compile=False), meta
@@ -241,6 +259,8 @@ def evaluate_model_dir(path, series: Series, protocol_name: str = "seed") -> dic
     model, meta = load_model_dir(path)
     if meta["kind"] == "arima":
         return arima.run(protocol.layout(protocol_name, series), fitted=meta["arima"])[1]
+    if meta["kind"] in peers.KINDS:
+        return peers.evaluate(path, meta, series, protocol_name)
     schema = FeatureSchema.from_dict(meta["schema"])
     prep = dataset.prepare(series, schema.features, schema=schema, protocol_name=protocol_name)  # trained statistics
     return protocol.evaluate(prep.layout, prep.predict_fn(model))

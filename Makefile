@@ -55,9 +55,10 @@ default-model: $(VENV)/.installed
 	$(VENV)/bin/edgecast train compact_lstm_bme280 $(YEARS) --protocol final --out runs/final_compact_lstm_bme280 --seed 0
 	$(VENV)/bin/edgecast export runs/final_compact_lstm_bme280 --fused -o edgecast/models/bme280.tflite
 
-# The same recipes on the protocols' held-out parts: the figures in BENCHMARKS.md.
+# The same recipes (and the curve) on the protocols' held-out parts: their rows of the
+# years and seed tables in BENCHMARKS.md, models in runs/{years,seed}/KIND. ~15 minutes.
+COMPACT := compact_lstm,compact_lstm_bme280,compact_lstm_curve
 protocol-figures: $(VENV)/.installed
-	for kind in compact_lstm compact_lstm_bme280; do \
-	  $(VENV)/bin/edgecast train $$kind $(YEARS) --protocol years --out runs/years_$$kind --seed 0 && \
-	  $(VENV)/bin/edgecast train $$kind --data $(dir $(DATA))jena_climate_2009_2016_hourly.csv.xz --protocol seed \
-	    --out runs/seed_$$kind --seed 0 || exit 1; done
+	$(VENV)/bin/python -m training.benchmark_models --protocol years $(YEARS) --only $(COMPACT) --out-root runs
+	$(VENV)/bin/python -m training.benchmark_models --protocol seed --only $(COMPACT) --out-root runs \
+	  --data $(dir $(DATA))jena_climate_2009_2016_hourly.csv.xz

@@ -27,6 +27,7 @@ from training import benchmark_models, peers  # noqa: E402
 
 from .conftest import shared_file  # noqa: E402
 
+pytestmark = pytest.mark.slow  # fits ridge and LightGBM models
 SEED_ROWS = 3000
 YEARS = ("mpi_roof_2017b.csv.xz", "mpi_roof_2021_hourly.csv.xz", "mpi_roof_2022_hourly.csv.xz")
 KEYS = {"kind", "val_mae", "test_mae", "naive_val_mae", "naive_test_mae", "parameters", "trainable_parameters",

@@ -36,9 +36,9 @@ class Prepared:
         return self.layout.starts(part)
 
     def targets(self, starts: np.ndarray) -> np.ndarray:
-        """(n, horizons) °C."""
+        """°C: (n,) at +24 h, or (n, 24) for a curve model."""
         if self.horizons == 1:
-            return self.layout.targets(starts).astype(np.float32)[:, None]
+            return self.layout.targets(starts).astype(np.float32)
         return protocol.curve_targets(self.layout, starts).astype(np.float32)
 
     def trainable_starts(self, part: str) -> np.ndarray:
@@ -101,7 +101,7 @@ class WindowFeed(keras.utils.PyDataset):
 
     def __getitem__(self, i):
         s = self.starts[i * self.batch_size:(i + 1) * self.batch_size]
-        return self.prepared.layout.windows(self.prepared.columns, s), self.prepared.targets(s)
+        return self.prepared.layout.windows(self.prepared.columns, s), self.prepared.targets(s).reshape(len(s), -1)
 
     def on_epoch_end(self):
         if self.shuffle:

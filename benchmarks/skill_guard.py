@@ -6,7 +6,7 @@ guard setting. Each published forecast whose valid hour lies in 2022 and was obs
 (the `years` protocol's test targets) is scored: the MAE of what was published, of naive,
 and of the model's own value (``model_c``, also when the guard served naive).
 
-    python -m benchmarks.skill_guard [--data-dir ../shared/data] [--model runs/years_compact_lstm.tflite]
+    python -m benchmarks.skill_guard [--data-dir ../shared/data] [--model runs/years/compact_lstm.tflite]
 
 ``--sweep`` adds guard settings simulated in-process on the guard-off run's forecasts: the
 model's values (``model_c``) do not depend on the guard, so feeding them hour by hour

@@ -1,7 +1,7 @@
 """The README's picture: a bundle's forecasts against what happened, beside naive.
 
     python -m training.plot_forecast --data ../shared/data/mpi_roof_2022_hourly.csv.xz \
-        --bundle runs/years_compact_lstm.tflite [--out docs/forecast_vs_actual.png]
+        --bundle runs/years/compact_lstm.tflite [--out docs/forecast_vs_actual.png]
 
 Every window of the given file(s) (the ``whole`` protocol, on the hourly grid the daemon
 builds): top, three weeks of forecasts plotted at the hour they are valid for; bottom, MAE

@@ -2,8 +2,8 @@
 two naive curves.
 
     python -m training.plot_horizons --data-dir ../shared/data [--out docs/naive_by_horizon.png]
-    python -m training.plot_horizons --model runs/years_compact_lstm_curve \
-        --model runs/seed_compact_lstm_curve --out docs/curve_by_horizon.png
+    python -m training.plot_horizons --model runs/years/compact_lstm_curve \
+        --model runs/seed/compact_lstm_curve --out docs/curve_by_horizon.png
 
 For the `seed` test part (the 2009–2016 hourly copy) and the `years` test year (2022,
 all five files): the MAE at +1 … +24 h of persistence (the temperature now) and of the

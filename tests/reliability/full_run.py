@@ -65,17 +65,23 @@ READING_LINE = re.compile(r"reading (?:rejected \((\w+)\): reading at )?(\d{4}-\
                           r"(?: accepted( \(late)?)?")
 
 
-def live_kills(tmp: Path, series, n: int, rng) -> dict:
-    """Live pacing (an hour of readings, its forecast, a pause of 0.5-3 s), then SIGKILL and
-    a restart, ``n`` times: copies sent again after a kill of forecasts the subscriber had
-    received before it (so the broker had acknowledged them) — issue 14's figure, goal 0."""
-    d = tmp / "live"
+def _rig(d: Path):
+    """A fresh broker, a subscriber and a model-less daemon under ``d``, the daemon online."""
     (d / "broker").mkdir(parents=True)
     broker = Broker(d / "broker")
     broker.start()
     sub = Subscriber(broker, TOPICS)
     daemon = Daemon(d, broker, extra=NO_MODEL.format(dir=d)).start()
     sub.wait_online("jena", 20)
+    return broker, sub, daemon
+
+
+def live_kills(tmp: Path, series, n: int, rng) -> dict:
+    """Live pacing (an hour of readings, its forecast, a pause of 0.5-3 s), then SIGKILL and
+    a restart, ``n`` times: copies sent again after a kill of forecasts the subscriber had
+    received before it (so the broker had acknowledged them) — issue 14's figure, goal 0."""
+    d = tmp / "live"
+    broker, sub, daemon = _rig(d)
     items = payloads(series, "2020-06-01T00:00:00", n + 1)
     port = broker.port
     received_before_kills: list[str] = []
@@ -208,12 +214,7 @@ def broker_restarts(tmp: Path, series, restarts: int) -> dict:
 
 def flood(tmp: Path, series, n_bad: int, rng) -> dict:
     d = tmp / "flood"
-    (d / "broker").mkdir(parents=True)
-    broker = Broker(d / "broker")
-    broker.start()
-    sub = Subscriber(broker, TOPICS)
-    daemon = Daemon(d, broker, extra=NO_MODEL.format(dir=d)).start()
-    sub.wait_online("jena", 20)
+    broker, sub, daemon = _rig(d)
     good = payloads(series, "2020-06-01T00:00:00", 48)
     bad_kinds = [lambda: b"x" * rng.randint(4097, 300_000), lambda: b"{" * rng.randint(1, 5000),
                  lambda: bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 200))),

@@ -45,6 +45,11 @@ ROW_PROTOCOLS = ("seed", "reference")
 GRID_PROTOCOLS = ("years", "whole", "final")
 PROTOCOLS = ROW_PROTOCOLS + GRID_PROTOCOLS
 YEARS_VAL = 2021  # the `years` protocol's validation year; its test year is the next one
+# The station's files in ../shared/data the figures are measured on (SOURCES.md there):
+# `seed` uses the first (the book's years, hourly), `years` all of them.
+SEED_FILE = "jena_climate_2009_2016_hourly.csv.xz"
+YEARS_FILES = (SEED_FILE, "mpi_roof_2017b.csv.xz", "weather.csv.xz", "mpi_roof_2021_hourly.csv.xz",
+               "mpi_roof_2022_hourly.csv.xz")
 CARRY_FORWARD_HOURS = 3  # the daemon's default gap policy, applied to files' hourly grids
 
 
@@ -291,7 +296,7 @@ def curve_targets(layout: Layout, starts: np.ndarray) -> np.ndarray:
 def naive_curves(layout: Layout, starts: np.ndarray) -> dict[str, np.ndarray]:
     """The two honest naive forecasts of hour +h: the temperature now (persistence), and
     the temperature at the same hour yesterday, T(now + h − 24 h). They agree at +24 h."""
-    now = layout.raw[layout.last_step_rows(starts), TARGET_INDEX].astype(np.float64)
+    now = layout.naive(starts).astype(np.float64)
     yesterday = layout.raw[curve_rows(layout, starts, HORIZONS - HORIZON_HOURS), TARGET_INDEX]
     return {"persistence": np.repeat(now[:, None], len(HORIZONS), axis=1),
             "yesterday": yesterday.astype(np.float64)}

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from edgecast import protocol
+
 REPO = Path(__file__).resolve().parent.parent
 JENA_2020 = Path(os.environ.get("EDGECAST_TEST_DATA", REPO.parent / "shared" / "data" / "weather.csv.xz"))
 
@@ -46,8 +48,7 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 DATA_DIR = JENA_2020.parent
-YEARS_FILES = ("jena_climate_2009_2016_hourly.csv.xz", "mpi_roof_2017b.csv.xz", "weather.csv.xz",
-               "mpi_roof_2021_hourly.csv.xz", "mpi_roof_2022_hourly.csv.xz")
+YEARS_FILES = protocol.YEARS_FILES
 
 
 def shared_file(name: str) -> Path:

@@ -22,14 +22,12 @@ import json
 from edgecast import protocol
 from edgecast.data import load
 
-YEARS_FILES = ("jena_climate_2009_2016_hourly", "mpi_roof_2017b", "weather", "mpi_roof_2021_hourly",
-               "mpi_roof_2022_hourly")
 
 
 def measure(data_dir: Path) -> dict[str, list[dict]]:
     """{"seed test": rows, "years test": rows} of protocol.evaluate_horizons."""
-    seed = protocol.layout("seed", load([data_dir / "jena_climate_2009_2016_hourly.csv.xz"]))
-    years = protocol.layout("years", load([data_dir / f"{name}.csv.xz" for name in YEARS_FILES]))
+    seed = protocol.layout("seed", load([data_dir / protocol.SEED_FILE]))
+    years = protocol.layout("years", load([data_dir / name for name in protocol.YEARS_FILES]))
     return {"seed test": protocol.evaluate_horizons(seed, parts=["test"])["test"],
             "years test (2022)": protocol.evaluate_horizons(years, parts=["test"])["test"]}
 

@@ -90,9 +90,8 @@ SENSOR_SETS: dict[str, CompactInputs] = {
 # The book's models read every channel of the Keras file. The 2009–2016 hourly copy (so the
 # seed and years protocols) lacks `wd (deg)` and `max. wv (m/s)`; the other 12 every file
 # supplies (measured, or derived from p/T/rh), so the book kinds read those and train on
-# every protocol. (RAW14 is the old name `_book` still uses.)
+# every protocol.
 BOOK_CHANNELS: list[str] = [c for c in CHANNEL_NAMES if c not in ("wd (deg)", "max. wv (m/s)")]
-RAW14 = BOOK_CHANNELS
 
 
 @dataclass(frozen=True)
@@ -219,7 +218,7 @@ def copy_member(member, ensemble, i: int) -> None:
 
 
 def _book(description, body, epochs=10, patience=3, **kw) -> ModelSpec:
-    return ModelSpec(description, RAW14, body, epochs=epochs, patience=patience, **kw)
+    return ModelSpec(description, BOOK_CHANNELS, body, epochs=epochs, patience=patience, **kw)
 
 
 MODELS: dict[str, ModelSpec] = {

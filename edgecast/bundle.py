@@ -1,6 +1,6 @@
 """The model bundle: one ``.tflite`` file that describes itself.
 
-The edgecast metadata (feature schema and statistics, window, horizon, model kind,
+The edgecast metadata (feature schema and statistics, window, horizons, model kind,
 graph form, quantisation, training data range, measured MAE) is stored as JSON in the
 flatbuffer's standard ``metadata`` table under the name ``edgecast``, so the file stays
 a valid TFLite model for any tool (Netron, benchmark_model) and one file is all a box
@@ -21,7 +21,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from .schema import FeatureSchema
+from .schema import HORIZON_HOURS, FeatureSchema
 
 FORMAT = "edgecast-bundle/1"
 METADATA_NAME = "edgecast"
@@ -47,7 +47,14 @@ class Bundle:
             "sha256": self.meta["sha256"][:12],
             "graph_form": self.meta.get("graph_form"),
             "quantization": self.meta.get("quantization"),
+            "horizons": len(self.horizons),
         }
+
+    @property
+    def horizons(self) -> list[int]:
+        """Hours ahead of the model's outputs, in order: [24], or [1, …, 24] for a curve
+        bundle (issue 16; bundles made before it carry no list and forecast +24 h)."""
+        return self.meta.get("horizons", [HORIZON_HOURS])
 
 
 # --- a minimal flatbuffer reader for Model.metadata (TFLite schema) -------------------------
@@ -155,4 +162,6 @@ def read_bundle(path: str | Path) -> Bundle:
         raise BundleError(f"{path.name}: feature schema does not fit this edgecast ({exc})") from None
     if not schema.mean:
         raise BundleError(f"{path.name}: feature schema has no normalisation statistics")
+    if meta.get("horizons", [HORIZON_HOURS]) not in ([HORIZON_HOURS], list(range(1, HORIZON_HOURS + 1))):
+        raise BundleError(f"{path.name}: horizons {str(meta.get('horizons'))[:80]} are neither [24] nor 1 … 24 h")
     return Bundle(path, buf, meta, schema)

@@ -14,7 +14,7 @@ import numpy as np
 from .bundle import Bundle, BundleError, read_bundle
 from .features import compute_columns, normalise
 from .runtime import Runner, RuntimeUnavailable
-from .schema import TARGET_INDEX, WINDOW_STEPS
+from .schema import WINDOW_STEPS
 
 BUNDLED = Path(__file__).resolve().parent / "models"
 DEFAULT_BUNDLE = BUNDLED / "default.tflite"  # compact_lstm: temperature only, any box
@@ -24,11 +24,6 @@ DEFAULT_BUNDLE = BUNDLED / "default.tflite"  # compact_lstm: temperature only, a
 
 class ModelCannotServe(Exception):
     """The model gave no usable forecast this hour; str(exc) is the reason."""
-
-
-def naive_forecast(hourly_values: np.ndarray) -> float:
-    """Temperature in 24 h = temperature now (the last hour's T)."""
-    return float(hourly_values[-1, TARGET_INDEX])
 
 
 class Forecaster:
@@ -45,6 +40,10 @@ class Forecaster:
         if self.runner.input_shape != expected:
             raise BundleError(f"{bundle.path.name}: model input {self.runner.input_shape} does not fit "
                               f"its schema {expected}")
+        self.horizons = bundle.horizons
+        if self.runner.outputs != len(self.horizons):
+            raise BundleError(f"{bundle.path.name}: the model has {self.runner.outputs} outputs, its metadata "
+                              f"names {len(self.horizons)} horizons")
         self.identity = {**bundle.identity, "runtime": f"{self.runner.runtime} {self.runner.version}"}
 
     def describe(self) -> str:
@@ -54,17 +53,18 @@ class Forecaster:
         return (f"{m.get('kind')} ({m.get('graph_form')} graph, {weights} weights, sha256 {m.get('sha256')}, "
                 f"{m['runtime']}, {self.bundle.path.name})")
 
-    def forecast(self, hourly_values: np.ndarray, hourly_times: np.ndarray) -> float:
+    def forecast(self, hourly_values: np.ndarray, hourly_times: np.ndarray) -> np.ndarray:
+        """°C at each of ``self.horizons`` (the last is +24 h) after the window's last hour."""
         if hourly_values.shape != (WINDOW_STEPS, 14) or not np.isfinite(hourly_values).all():
             raise ModelCannotServe("window is not 120 complete hours")
         window = normalise(self.schema, compute_columns(self.schema.features, hourly_values, hourly_times))
         try:
-            value = self.runner.predict_one(window)
+            values = self.runner.predict_curve_one(window)
         except (ValueError, RuntimeError) as exc:
             raise ModelCannotServe(f"interpreter error: {exc}") from None
-        if not np.isfinite(value):
-            raise ModelCannotServe(f"model output is not finite ({value})")
-        return value
+        if not np.isfinite(values).all():
+            raise ModelCannotServe(f"model output is not finite ({values[~np.isfinite(values)][0]})")
+        return values
 
 
 def bundle_path(path: str | Path | None) -> Path:

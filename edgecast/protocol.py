@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .naive import HORIZONS, naive_curve
 from .resample import OBSERVED
 from .schema import HORIZON_HOURS, ROWS_PER_STEP, TARGET, TARGET_INDEX, WINDOW_STEPS
 
@@ -278,7 +279,6 @@ def evaluate(layout: Layout, predict: Callable[[np.ndarray], np.ndarray], parts=
 
 
 # --- every hour of the next day (issue 16) ------------------------------------------------
-HORIZONS = np.arange(1, HORIZON_HOURS + 1)  # +1 h … +24 h after the last input step
 
 
 def curve_rows(layout: Layout, starts: np.ndarray, offset_hours: np.ndarray) -> np.ndarray:
@@ -300,6 +300,11 @@ def naive_curves(layout: Layout, starts: np.ndarray) -> dict[str, np.ndarray]:
     yesterday = layout.raw[curve_rows(layout, starts, HORIZONS - HORIZON_HOURS), TARGET_INDEX]
     return {"persistence": np.repeat(now[:, None], len(HORIZONS), axis=1),
             "yesterday": yesterday.astype(np.float64)}
+
+
+def fallback_curve(layout: Layout, starts: np.ndarray) -> np.ndarray:
+    """(n, 24) °C: the daemon's naive curve (naive.naive_curve), from the raw readings."""
+    return naive_curve(layout.raw[curve_rows(layout, starts, HORIZONS - HORIZON_HOURS), TARGET_INDEX])
 
 
 def evaluate_horizons(layout: Layout, curves: dict[str, np.ndarray] | None = None, parts=None) -> dict:

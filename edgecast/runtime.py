@@ -53,7 +53,10 @@ def resolve(runtime: str = "auto"):
 
 
 class Runner:
-    """One model in one interpreter: normalised (n, 120, F) windows in, °C out."""
+    """One model in one interpreter: normalised (n, 120, F) windows in, °C out.
+
+    A bundle has one output (+24 h) or 24 (the curve +1 … +24 h, issue 16); the last one is
+    always +24 h, the headline forecast."""
 
     def __init__(self, model_bytes: bytes, runtime: str = "auto", num_threads: int = 1):
         self.runtime, cls, self.version = resolve(runtime)
@@ -61,16 +64,27 @@ class Runner:
         self._interpreter.allocate_tensors()
         (inp,), (out,) = self._interpreter.get_input_details(), self._interpreter.get_output_details()
         self.input_shape = tuple(int(d) for d in inp["shape"])
+        self.outputs = int(np.prod(out["shape"]))
         self._input, self._output = inp["index"], out["index"]
 
-    def predict_one(self, window: np.ndarray) -> float:
+    def predict_curve_one(self, window: np.ndarray) -> np.ndarray:
+        """(outputs,) °C for one window."""
         # The fused UNIDIRECTIONAL_SEQUENCE_LSTM op keeps its hidden and cell state in
         # variable tensors across invokes; without a reset every forecast would start from
         # the previous window's final state (measured: up to 5.7 °C off on a 5-step LSTM).
         self._interpreter.reset_all_variables()
         self._interpreter.set_tensor(self._input, window.reshape(self.input_shape).astype(np.float32, copy=False))
         self._interpreter.invoke()
-        return float(self._interpreter.get_tensor(self._output).reshape(-1)[0])
+        return self._interpreter.get_tensor(self._output).reshape(-1).astype(np.float64)
+
+    def predict_one(self, window: np.ndarray) -> float:
+        """The +24 h forecast for one window."""
+        return float(self.predict_curve_one(window)[-1])
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
+        """(n,) +24 h forecasts."""
         return np.array([self.predict_one(w) for w in windows])
+
+    def predict_curves(self, windows: np.ndarray) -> np.ndarray:
+        """(n, outputs) forecasts, the last column +24 h."""
+        return np.array([self.predict_curve_one(w) for w in windows]).reshape(len(windows), self.outputs)

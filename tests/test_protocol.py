@@ -148,3 +148,29 @@ def test_curve_targets_are_measured_hours_only():
     observed = grid.status[protocol.curve_rows(layout, starts, protocol.HORIZONS), TARGET_INDEX] == OBSERVED
     assert (~observed).any()  # 2022 has gaps the carry-forward rule fills
     assert np.array_equal(np.isnan(targets), ~observed)
+
+
+def _better_naive_is_persistence(layout) -> list[bool]:
+    return [r["persistence"] <= r["yesterday"] for r in protocol.evaluate_horizons(layout, parts=["val"])["val"]]
+
+
+def test_the_fallback_curves_switch_hour_is_the_one_validation_shows(series_years):
+    """naive.PERSISTENCE_UP_TO_H was read off the validation parts; it must stay true there."""
+    from edgecast.data import load
+    from edgecast.naive import HORIZONS, PERSISTENCE_UP_TO_H
+    expected = list(HORIZONS <= PERSISTENCE_UP_TO_H)
+    seed = protocol.layout("seed", load(shared_file(protocol.SEED_FILE)))
+    years = protocol.layout("years", series_years)
+    assert _better_naive_is_persistence(seed)[:-1] == expected[:-1]  # at +24 h the two are the same forecast
+    assert _better_naive_is_persistence(years)[:-1] == expected[:-1]
+
+
+def test_the_fallback_curve_is_the_better_naive_per_hour_on_seed_test():
+    from edgecast.data import load
+    layout = protocol.layout("seed", load(shared_file(protocol.SEED_FILE)))
+    starts = layout.starts("test")
+    fallback = protocol.fallback_curve(layout, starts)
+    naive = protocol.naive_curves(layout, starts)
+    actual = protocol.curve_targets(layout, starts)
+    mae = {name: np.nanmean(np.abs(c - actual), axis=0) for name, c in {"fallback": fallback, **naive}.items()}
+    assert (mae["fallback"] <= np.minimum(mae["persistence"], mae["yesterday"]) + 1e-9).all()

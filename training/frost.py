@@ -5,8 +5,8 @@
 Every hourly forecast of a protocol's test part is an alert when the curve's minimum over
 the next 24 hours is below ``--threshold`` (0 °C); it is a frost when the station then
 measured a temperature below it in those 24 hours. For the curve model and for the naive
-curve the daemon falls back to (per horizon the better naive on the validation part:
-persistence or the same hour yesterday): the hit rate (frosts warned of), the false-alarm
+curve the daemon falls back to (edgecast.naive: persistence up to +4 h, then the same
+hour yesterday): the hit rate (frosts warned of), the false-alarm
 ratio (alerts without frost) and the counts. Only forecasts whose 24 hours were all
 measured count. (The daemon's hysteresis is about when an alert topic turns off; it does
 not change which forecasts warn.)
@@ -22,14 +22,6 @@ import numpy as np
 from edgecast import protocol
 from edgecast.data import load
 from edgecast.schema import FeatureSchema
-
-
-def naive_fallback(layout: protocol.Layout, starts: np.ndarray) -> np.ndarray:
-    """Per horizon, the naive curve that was better on the validation part."""
-    val = protocol.evaluate_horizons(layout, parts=["val"])["val"]
-    pick = np.array([r["persistence"] <= r["yesterday"] for r in val])
-    curves = protocol.naive_curves(layout, starts)
-    return np.where(pick[None, :], curves["persistence"], curves["yesterday"])
 
 
 def scores(predicted: np.ndarray, actual: np.ndarray, threshold: float, margin: float = 0.0) -> dict:
@@ -57,7 +49,7 @@ def measure(model_dir: Path, threshold: float, margin: float = 0.0, part: str = 
     starts, actual = starts[keep], actual[keep]
     return {"protocol": meta["data"]["protocol"],
             "model": scores(prep.predict_fn(model, curve=True)(starts), actual, threshold, margin),
-            "naive": scores(naive_fallback(prep.layout, starts), actual, threshold, margin)}
+            "naive": scores(protocol.fallback_curve(prep.layout, starts), actual, threshold, margin)}
 
 
 def main(argv=None) -> None:

@@ -15,7 +15,14 @@ Rules, in order:
    it keeps being scored;
 6. otherwise the model's forecast.
 
-``model_c`` is the model's own value whenever it computed one, else null.
+``model_c`` is the model's own +24 h value whenever it computed one, else null.
+
+The whole next day (issue 16): ``hourly`` holds 24 values, element i for
+``issued_at + (i + 1) h``; its last one is always ``temperature_c``. They come from the
+model when it serves and its bundle forecasts the curve (``hourly_source: model``), else
+from the naive curve (edgecast.naive: the better naive per hour) — also under a +24 h-only
+bundle, whose model value then ends the curve. ``min_c``/``max_c`` and their times are
+over those 24 hours.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from ..features import required_channels
+from ..naive import HORIZONS, naive_curve
 from ..schema import CHANNEL_INDEX, CHANNEL_NAMES, HORIZON_HOURS, TARGET_INDEX
 from .hourly import CARRIED, MISSING, OBSERVED, Window
 
@@ -81,6 +89,8 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
         return None
     channels = needed_channels(forecaster.schema.features) if forecaster else list(range(len(CHANNEL_NAMES)))
     quality = completeness(window, channels)
+    # The naive curve reads the last 24 hours (observed or carried; a missing one: T now).
+    hourly, hourly_source = naive_curve(window.values[-HORIZON_HOURS:, TARGET_INDEX]), "naive"
     value, source, reason, model_value = float(t_now), "naive", None, None
     if forecaster is None:
         reason = f"no model: {model_error}" if model_error else "no model"
@@ -93,7 +103,8 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
         from ..forecaster import ModelCannotServe
         filled = np.where(np.isnan(window.values), 0.0, window.values)  # channels the model does not read
         try:
-            model_value = float(forecaster.forecast(filled, window.times))
+            outputs = forecaster.forecast(filled, window.times)
+            model_value = float(outputs[-1])
         except ModelCannotServe as exc:
             reason = str(exc) or "the model could not serve"
         if model_value is not None:
@@ -101,7 +112,12 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
                 reason = guard
             else:
                 value, source = model_value, "model"
+                if len(outputs) == len(HORIZONS):
+                    hourly, hourly_source = outputs, "model"
+                else:
+                    hourly = np.concatenate([hourly[:-1], [model_value]])
     issued = window.issued_at
+    low, high = int(np.argmin(hourly)), int(np.argmax(hourly))
     return {
         "station": station,
         "issued_at": iso(issued),
@@ -111,6 +127,12 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
         "reason": reason,
         "naive_c": round(float(t_now), 3),
         "model_c": None if model_value is None else round(model_value, 3),
+        "hourly": [round(float(v), 3) for v in hourly],
+        "hourly_source": hourly_source,
+        "min_c": round(float(hourly[low]), 3),
+        "min_at": iso(issued + np.timedelta64(int(HORIZONS[low]), "h")),
+        "max_c": round(float(hourly[high]), 3),
+        "max_at": iso(issued + np.timedelta64(int(HORIZONS[high]), "h")),
         "model": forecaster.identity if forecaster else None,
         "window": quality,
     }

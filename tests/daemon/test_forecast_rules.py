@@ -24,15 +24,17 @@ class StandIn:
     identity = {"kind": "stand-in", "sha256": "0123456789ab"}
 
     def __init__(self, features, result=21.5):
+        """``result``: +24 h °C, 24 values for a curve bundle, or the exception to raise."""
         self.schema = FeatureSchema(features=features)
         self.result = result
+        self.horizons = list(range(1, 25)) if np.ndim(result) else [24]
         self.calls = []
 
     def forecast(self, values, times):
         self.calls.append((values.copy(), times.copy()))
         if isinstance(self.result, Exception):
             raise self.result
-        return self.result
+        return np.atleast_1d(np.asarray(self.result, float))
 
 
 def full_buffer(hours=120, channels=ALL, start=1000):

@@ -24,6 +24,8 @@ from edgecast.schema import FeatureSchema, TARGET_INDEX
 from harness.offline import OfflineLink
 from edgecast.daemon.wiring import build_station
 
+from .test_forecast_rules import StandIn
+
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mpi_roof_2021_hourly.csv.xz"
 NO_MODEL = '[model]\npath = "{dir}/no-such-model.tflite"\n'
 GUARD = re.compile(r"^skill guard: model MAE \d+\.\d\d vs naive \d+\.\d\d over the last 30 days$")
@@ -107,17 +109,11 @@ def test_guard_reason_goes_out_with_the_models_value_as_model_c():
     for h in range(1000, 1121):
         b.add(Reading(h * HOUR, {c: 5.0 for c in range(14)}))
 
-    class StandIn:
-        identity = {"kind": "stand-in"}
-        schema = FeatureSchema(features=["T (degC)"])
-
-        def forecast(self, values, times):
-            return 21.5
-    served = decide(b.window(), StandIn(), None, "s", 0.75)
+    served = decide(b.window(), StandIn(["T (degC)"]), None, "s", 0.75)
     assert (served["source"], served["temperature_c"], served["model_c"], served["reason"]) == ("model", 21.5,
                                                                                                  21.5, None)
     text = "skill guard: model MAE 3.00 vs naive 2.00 over the last 30 days"
-    guarded = decide(b.window(), StandIn(), None, "s", 0.75, guard=text)
+    guarded = decide(b.window(), StandIn(["T (degC)"]), None, "s", 0.75, guard=text)
     assert (guarded["source"], guarded["temperature_c"], guarded["model_c"], guarded["reason"]) == ("naive", 5.0,
                                                                                                    21.5, text)
     assert decide(b.window(), None, "gone", "s", 0.75, guard=text)["model_c"] is None
@@ -137,8 +133,8 @@ class Biased:
     def forecast(self, values, times):
         issued = int(times[-1].astype("datetime64[s]").astype(np.int64))
         if self.fixed:
-            return self.actual.get(issued + HORIZON, values[-1, TARGET_INDEX])
-        return values[-1, TARGET_INDEX] + 4.0
+            return np.array([self.actual.get(issued + HORIZON, values[-1, TARGET_INDEX])])
+        return np.array([values[-1, TARGET_INDEX] + 4.0])
 
 
 def test_guard_in_a_station_serves_naive_then_the_model_again(tmp_path, rows):

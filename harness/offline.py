@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 class OfflineLink:
     def __init__(self, cfg):
-        self.topics = {name: cfg.topic(name) for name in ("readings", "forecast", "status", "stats")}
+        self.topics = cfg.topic_map()
         self.published: list[tuple[str, object]] = []  # (topic name, or the topic for publish_to; payload)
         self.unacked: list[int] = []  # message ids the "broker" has not acknowledged yet
         self.listener = None

@@ -2,14 +2,14 @@
 
     python -m training.frost --model runs/years/compact_lstm_curve --model runs/seed/compact_lstm_curve
 
-Every hourly forecast of a protocol's test part is an alert when the curve's minimum over
-the next 24 hours is below ``--threshold`` (0 °C); it is a frost when the station then
-measured a temperature below it in those 24 hours. For the curve model and for the naive
-curve the daemon falls back to (edgecast.naive: persistence up to +4 h, then the same
-hour yesterday): the hit rate (frosts warned of), the false-alarm
-ratio (alerts without frost) and the counts. Only forecasts whose 24 hours were all
-measured count. (The daemon's hysteresis is about when an alert topic turns off; it does
-not change which forecasts warn.)
+Every hourly forecast of a protocol's part is replayed in order through the daemon's own
+rule (edgecast.alerts.FrostRule: on when the curve's minimum is below ``threshold +
+margin``, off again once it is ``hysteresis`` above that). A forecast is a frost when the
+station then measured a temperature below the threshold in its 24 hours. For the curve
+model and for the naive curve the daemon falls back to (edgecast.naive): the hit rate
+(frosts warned of), the false-alarm ratio (alerts without frost), the counts and how often
+the alert switched on. Only forecasts whose 24 hours were all measured are scored; every
+forecast moves the alert, as in the daemon.
 """
 
 from __future__ import annotations
@@ -20,22 +20,29 @@ from pathlib import Path
 import numpy as np
 
 from edgecast import protocol
+from edgecast.alerts import FrostRule
 from edgecast.data import load
 from edgecast.schema import FeatureSchema
 
 
-def scores(predicted: np.ndarray, actual: np.ndarray, threshold: float, margin: float = 0.0) -> dict:
-    """Alerts when the forecast minimum is below ``threshold + margin``; frost when the
-    measured minimum is below ``threshold``."""
-    alert = predicted.min(axis=1) < threshold + margin
-    frost = actual.min(axis=1) < threshold
+def scores(predicted: np.ndarray, actual: np.ndarray, rule: FrostRule, scored: np.ndarray | None = None) -> dict:
+    """``predicted``: consecutive hourly forecast curves (n, 24); ``actual``: what was then
+    measured (n, 24); ``scored``: the rows to count (default all)."""
+    alert = rule.states(predicted.min(axis=1))
+    switched_on = int((alert[1:] & ~alert[:-1]).sum() + alert[:1].sum())
+    if scored is not None:
+        alert, actual = alert[scored], actual[scored]
+    frost = actual.min(axis=1) < rule.threshold_c
     hits = int((alert & frost).sum())
     return {"forecasts": int(len(alert)), "frosts": int(frost.sum()), "alerts": int(alert.sum()), "hits": hits,
             "hit_rate": round(hits / max(int(frost.sum()), 1), 3),
-            "false_alarm_ratio": round(int((alert & ~frost).sum()) / max(int(alert.sum()), 1), 3)}
+            "false_alarm_ratio": round(int((alert & ~frost).sum()) / max(int(alert.sum()), 1), 3),
+            # critical success index: hits / (hits + misses + false alarms)
+            "csi": round(hits / max(int((alert | frost).sum()), 1), 3), "switched_on": switched_on}
 
 
-def measure(model_dir: Path, threshold: float, margin: float = 0.0, part: str = "test") -> dict:
+def measure(model_dir: Path, rules: list[FrostRule], part: str = "test") -> dict:
+    """{"protocol": name, "model": [scores per rule], "naive": [scores per rule]}."""
     from training import dataset
     from training.train import load_model_dir
     model, meta = load_model_dir(model_dir)
@@ -45,32 +52,41 @@ def measure(model_dir: Path, threshold: float, margin: float = 0.0, part: str = 
                            horizons=24)
     starts = prep.layout.starts(part)
     actual = protocol.curve_targets(prep.layout, starts)
-    keep = np.isfinite(actual).all(axis=1)
-    starts, actual = starts[keep], actual[keep]
-    return {"protocol": meta["data"]["protocol"],
-            "model": scores(prep.predict_fn(model, curve=True)(starts), actual, threshold, margin),
-            "naive": scores(protocol.fallback_curve(prep.layout, starts), actual, threshold, margin)}
+    measured = np.isfinite(actual).all(axis=1)
+    curves = {"model": prep.predict_fn(model, curve=True)(starts),
+              "naive": protocol.fallback_curve(prep.layout, starts)}
+    # How often frost itself "switched on" (a perfect forecast's alert, no margin or hysteresis).
+    with np.errstate(invalid="ignore"):
+        episodes = scores(np.fmin.reduce(actual, axis=1)[:, None], actual, FrostRule(rules[0].threshold_c, 0, 0))
+    return {"protocol": meta["data"]["protocol"], "frost_episodes": episodes["switched_on"],
+            **{name: [scores(c, actual, rule, measured) for rule in rules] for name, c in curves.items()}}
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, action="append", required=True, help="a compact_lstm_curve directory")
-    ap.add_argument("--threshold", type=float, default=0.0, help="°C (the daemon's [alerts] frost_c)")
+    ap.add_argument("--threshold", type=float, default=FrostRule.threshold_c, help="°C (the daemon's [alerts] frost_c)")
     ap.add_argument("--margin", type=float, action="append", default=None,
-                    help="warn when the forecast minimum is below threshold + margin (°C; repeat to compare)")
-    ap.add_argument("--part", default="test", choices=["val", "test"], help="choose margins on val")
+                    help=f"warn when the forecast minimum is below threshold + margin (°C; default "
+                         f"{FrostRule.margin_c:g}; repeat to compare)")
+    ap.add_argument("--hysteresis", type=float, action="append", default=None,
+                    help=f"°C (default {FrostRule.hysteresis_c:g}; repeat to compare)")
+    ap.add_argument("--part", default="test", choices=["val", "test"], help="choose settings on val")
     args = ap.parse_args(argv)
-    print(f"| {args.part} part | forecast | margin °C | forecasts | frosts | alerts | hits | hit rate "
-          "| false-alarm ratio |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    rules = [FrostRule(args.threshold, m, h) for m in args.margin or [FrostRule.margin_c]
+             for h in args.hysteresis or [FrostRule.hysteresis_c]]
+    print(f"| {args.part} part | forecast | margin °C | hysteresis °C | forecasts | frosts | alerts | hits "
+          "| hit rate | false-alarm ratio | CSI | switched on |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for path in args.model:
-        for margin in args.margin or [0.0]:
-            result = measure(path, args.threshold, margin, args.part)
-            for name in ("model", "naive"):
-                r = result[name]
+        result = measure(path, rules, args.part)
+        for name in ("model", "naive"):
+            for rule, r in zip(rules, result[name]):
                 print(f"| {result['protocol']} | {'compact_lstm_curve' if name == 'model' else 'naive fallback curve'} "
-                      f"| {margin:g} | {r['forecasts']} | {r['frosts']} | {r['alerts']} | {r['hits']} "
-                      f"| {r['hit_rate']:.3f} | {r['false_alarm_ratio']:.3f} |")
+                      f"| {rule.margin_c:g} | {rule.hysteresis_c:g} | {r['forecasts']} | {r['frosts']} "
+                      f"| {r['alerts']} | {r['hits']} | {r['hit_rate']:.3f} | {r['false_alarm_ratio']:.3f} "
+                      f"| {r['csi']:.3f} | {r['switched_on']} |")
+        print(f"| {result['protocol']} | measured: frost episodes | | | | | | | | | | {result['frost_episodes']} |")
 
 
 if __name__ == "__main__":

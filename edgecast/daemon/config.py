@@ -29,6 +29,7 @@ except ModuleNotFoundError:  # Python 3.10: the same parser as a package
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from ..alerts import FrostRule
 from .adapters import InputConfig
 from .settings import ConfigError, at_least, between, check_section, markdown_table, one_of, read_section, \
     setting, toml_text
@@ -114,6 +115,8 @@ class TopicsConfig:
     status: str = setting("edgecast/{station}/status", "availability: `online` / `offline`, retained",
                           check=_published("status"))
     stats: str = setting("edgecast/{station}/stats", "counters, retained JSON", check=_published("stats"))
+    alert: str = setting("edgecast/{station}/alert", "the frost warning, retained JSON (below, \"Frost "
+                         "warning\")", check=_published("alert"))
 
 
 @dataclass
@@ -131,6 +134,23 @@ class ModelConfig:
                                         "30 are verified", live=True, check=between(1, 30))
     skill_guard_margin: float = setting(0.25, "°C by which the model's 30-day MAE must exceed naive's before the "
                                         "guard serves naive", live=True, check=between(0, 10))
+
+
+@dataclass
+class AlertsConfig:
+    # The defaults are alerts.FrostRule's: the rule and its figures live there.
+    frost_c: float = setting(FrostRule.threshold_c, "°C: warn of the next 24 hours' curve going below this",
+                             live=True, check=between(-60, 60))
+    frost_margin_c: float = setting(FrostRule.margin_c, "°C added to `frost_c` before comparing: the curve "
+                                    "forecasts the coldest hour a little warm (+1 °C chosen on validation)",
+                                    live=True, check=between(0, 10))
+    frost_hysteresis_c: float = setting(FrostRule.hysteresis_c, "°C: an alert that is on turns off only once "
+                                        "the minimum is this far above `frost_c + frost_margin_c`", live=True,
+                                        check=between(0, 10))
+
+    @property
+    def frost(self) -> FrostRule:
+        return FrostRule(self.frost_c, self.frost_margin_c, self.frost_hysteresis_c)
 
 
 @dataclass
@@ -194,6 +214,7 @@ class Config:
     station: StationConfig = field(default_factory=StationConfig)
     topics: TopicsConfig = field(default_factory=TopicsConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     readings: ReadingsConfig = field(default_factory=ReadingsConfig)
     gaps: GapsConfig = field(default_factory=GapsConfig)
     state: StateConfig = field(default_factory=StateConfig)
@@ -214,6 +235,10 @@ class Config:
 
     def topic(self, name: str) -> str:
         return fill_template(f"topics.{name}", getattr(self.topics, name), self.station.id)
+
+    def topic_map(self) -> dict[str, str]:
+        """{name: topic} of every [topics] key, filled in for this station."""
+        return {f.name: self.topic(f.name) for f in fields(self.topics)}
 
     @property
     def client_id(self) -> str:
@@ -275,7 +300,8 @@ def docs_table() -> str:
 # --- several stations ---------------------------------------------------------------------
 # What a [[stations]] entry may set besides its id; [mqtt], [state], [log] and [stats]
 # belong to the process and are shared.
-STATION_SECTIONS = {name: SECTIONS[name] for name in ("topics", "model", "readings", "gaps", "input", "homeassistant")}
+STATION_SECTIONS = {name: SECTIONS[name] for name in ("topics", "model", "alerts", "readings", "gaps", "input",
+                                                             "homeassistant")}
 
 
 def _station_entries(entries) -> list[dict]:

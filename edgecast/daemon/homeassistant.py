@@ -140,7 +140,7 @@ class Discovery:
                 self._timer.cancel()
 
 
-STATION_TOPICS = ("forecast", "stats", "status")
+STATION_TOPICS = ("forecast", "stats", "status", "alert")
 
 
 def remove(cfg, link, station_topics: bool = True) -> int:

@@ -109,7 +109,7 @@ class MqttLink:
         self.cfg = cfg
         self.log = logger
         self.qos = cfg.mqtt.qos
-        self.topics = {name: cfg.topic(name) for name in ("readings", "forecast", "status", "stats")}
+        self.topics = cfg.topic_map()
         self.subscriptions = list(subscriptions)
         self.watch = watch
         self.listener: Listener | None = None

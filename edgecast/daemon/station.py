@@ -30,6 +30,7 @@ from . import config as config_mod
 from .adapters import Ignored
 from .broker_watch import BrokerWatch
 from .forecast import decide, iso
+from .frost_alert import FrostAlert
 from .homeassistant import Discovery
 from .hourly import OBSERVED, HourlyBuffer
 from .logs import LastProblem, RateLimitedLog, StationLog
@@ -91,6 +92,7 @@ class Station:
         self.buffer = buffer
         self.clock = clock
         self.skill = Skill()  # its forecasts scored against the readings (kept in the state file)
+        self.alert = FrostAlert()  # the frost warning's state (kept in the state file)
         self.state_file = state.state_path(cfg.state_dir, self.id)
         if state.load(self.state_file, self._restore):
             self.log.info("resumed %d buffered hours from %s (next hour %s)", len(self.buffer.hours),
@@ -134,6 +136,13 @@ class Station:
                 self.skill = Skill()
                 self.log.warning("state file %s: its skill scores are unusable (%s); scoring starts afresh",
                                  self.state_file, str(exc)[:200])
+        if "alert" in data:  # absent in files written before issue 16
+            try:
+                self.alert.load_dict(data["alert"])
+            except (ValueError, TypeError, KeyError) as exc:
+                self.alert = FrostAlert()
+                self.log.warning("state file %s: its frost-alert state is unusable (%s); the alert starts off",
+                                 self.state_file, str(exc)[:200])
 
     def on_ack(self, mid: int) -> None:
         """The broker acknowledged publish ``mid`` (the link, on paho's thread)."""
@@ -166,7 +175,7 @@ class Station:
             try:
                 state.save(self.state_file, {"station": self.cfg.station.id, "newest": self.clock.newest,
                                              "buffer": self.buffer.to_dict(), "outbox": self.outbox.snapshot(),
-                                             "skill": self.skill.to_dict()})
+                                             "skill": self.skill.to_dict(), "alert": self.alert.to_dict()})
             except OSError as exc:
                 self.state_error = f"cannot write {self.state_file}: {exc.strerror or exc}"
                 self.counters["state_write_failures"] += 1
@@ -286,6 +295,7 @@ class Station:
                                f"no recent temperature for {self._hour_text(hour)}")
             return
         self.counters["forecasts"][payload["source"]] += 1
+        self._frost_alert(payload)
         self.skill.issued(hour, payload)
         self.last_forecast = payload
         info = self.link.publish("forecast", payload, retain=True)
@@ -293,6 +303,19 @@ class Station:
         self.outbox.add(payload, getattr(info, "mid", None))
         self.publish_stats()
         self.log.debug("forecast %s", payload)
+
+    def _frost_alert(self, forecast: dict) -> None:
+        """Move the frost warning with this forecast and publish it (before the forecast,
+        which carries the same flag as ``frost_alert``)."""
+        switched = self.alert.update(self.cfg.alerts.frost, forecast)
+        forecast["frost_alert"] = self.alert.on
+        if switched == "on":
+            self.log.warning("frost warning on: %.1f °C expected at %s (%s curve, warns below %.1f °C)",
+                             forecast["min_c"], forecast["min_at"], forecast["hourly_source"],
+                             self.cfg.alerts.frost.warn_below_c)
+        elif switched == "off":
+            self.log.info("frost warning off: the next 24 hours' minimum is %.1f °C", forecast["min_c"])
+        self.link.publish("alert", self.alert.last, retain=True)
 
     def _skill_guard(self) -> str | None:
         """The guard's reason when it holds this hour (logged when it starts and ends)."""
@@ -328,6 +351,7 @@ class Station:
             "model": self.forecaster.identity if self.forecaster else None,
             "model_error": self.model_error,
             "skill": self.skill.stats(),
+            "frost_alert": {"on": self.alert.on, "since": self.alert.since},
             "connects": self.link.connects,
             "broker": self.broker_watch.stats(),
             "input": self.cfg.input.format,
@@ -360,6 +384,8 @@ class Station:
                 self.outbox.set_mid(payload, getattr(info, "mid", None))
                 self.outbox.republished += 1
                 self.log.info("republished the unacknowledged forecast for %s", payload["issued_at"])
+            if self.alert.last is not None:  # the broker may have lost its retained copy
+                self.link.publish("alert", self.alert.last, retain=True)
         if self.discovery is not None:  # on every connect: the broker may have lost retained configs
             self.discovery.publish()
         self.publish_stats()

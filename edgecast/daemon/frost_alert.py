@@ -1,0 +1,44 @@
+"""The station's frost warning: its alert topic's state, carried across restarts.
+
+Every forecast moves the alert through edgecast.alerts.FrostRule (the rule the offline
+figures in BENCHMARKS.md were measured with). The alert topic gets a retained JSON
+payload each hour, before that hour's forecast (whose ``frost_alert`` repeats the flag):
+
+    {"station": "roof", "frost": true, "since": "2022-01-04T18:00:00Z",
+     "min_c": -1.8, "min_at": "2022-01-05T06:00:00Z", "source": "model",
+     "threshold_c": 0.0, "warn_below_c": 1.0, "issued_at": "2022-01-04T20:00:00Z"}
+
+``since``: when the alert last switched (null before it ever did); ``source``: where the
+curve's hours came from (the forecast's ``hourly_source``).
+"""
+
+from __future__ import annotations
+
+from ..alerts import FrostRule
+
+
+class FrostAlert:
+    def __init__(self):
+        self.on = False
+        self.since: str | None = None
+        self.last: dict | None = None  # the latest alert payload (republished on connect)
+
+    def update(self, rule: FrostRule, forecast: dict) -> str | None:
+        """Move the alert with this hour's forecast; returns "on"/"off" when it switched."""
+        was = self.on
+        self.on = rule.next_state(was, forecast["min_c"])
+        if self.on != was:
+            self.since = forecast["issued_at"]
+        self.last = {"station": forecast["station"], "frost": self.on, "since": self.since,
+                     "min_c": forecast["min_c"], "min_at": forecast["min_at"], "source": forecast["hourly_source"],
+                     "threshold_c": rule.threshold_c, "warn_below_c": round(rule.warn_below_c, 3),
+                     "issued_at": forecast["issued_at"]}
+        return None if self.on == was else ("on" if self.on else "off")
+
+    def to_dict(self) -> dict:
+        return {"on": self.on, "since": self.since, "last": self.last}
+
+    def load_dict(self, data: dict) -> None:
+        if not isinstance(data.get("on"), bool) or not isinstance(data.get("last"), (dict, type(None))):
+            raise ValueError("alert state is not {on: bool, since, last}")
+        self.on, self.since, self.last = data["on"], data.get("since"), data["last"]

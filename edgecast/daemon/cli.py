@@ -249,12 +249,30 @@ def replay(data_paths, config_path, host, port, station, start, hours, speed, pa
 
 
 # --- watch ----------------------------------------------------------------------------------
+def forecast_line(f: dict) -> str:
+    """One compact line per forecast: now, the next 24 hours' min and max (and when), +24 h,
+    where it came from, and FROST while the frost warning is on."""
+    if "min_c" not in f:  # a daemon from before the curve (issue 16)
+        extremes = ""
+    else:
+        extremes = (f"min {f['min_c']:6.2f} at {f['min_at'][11:16]}  max {f['max_c']:6.2f} at {f['max_at'][11:16]}"
+                    f"{'' if f['hourly_source'] == f['source'] else ' (curve: ' + f['hourly_source'] + ')'}  ")
+    return (f"{f['issued_at']}  now {f['naive_c']:6.2f}  {extremes}+24 h {f['temperature_c']:6.2f} °C  "
+            f"[{f['source']}{' (' + f['reason'] + ')' if f.get('reason') else ''}]"
+            f"{'  FROST' if f.get('frost_alert') else ''}")
+
+
 @click.command()
 @_broker_options
 @click.option("--json", "as_json", is_flag=True, help="Print each forecast payload as JSON.")
 @click.option("--count", type=int, default=0, help="Exit after this many forecasts (0 = run until Ctrl-C).")
 def watch(config_path, host, port, station, as_json, count):
-    """Print forecasts as they arrive, and each one's actual temperature once it is known."""
+    """Print forecasts as they arrive, and each one's actual temperature once it is known.
+
+    One line per forecast: when it was issued, the temperature now, the next 24 hours'
+    lowest and highest (UTC hour), the +24 h forecast, its source (model or naive, and why
+    naive) and FROST while the frost warning is on. Once the hour 24 h later has been read,
+    a second line gives the actual temperature and the error."""
     cfg = _client_config(config_path, host, port, station)
     from .. import replay as replay_mod
     from ..readings import Reading, parse, parse_time
@@ -281,8 +299,7 @@ def watch(config_path, host, port, station, as_json, count):
             try:
                 f = json.loads(msg.payload)
                 valid = parse_time(f["valid_at"])
-                text = (f"{f['issued_at']}  forecast for {f['valid_at']}: {f['temperature_c']:6.2f} °C  "
-                        f"[{f['source']}{' (' + f['reason'] + ')' if f.get('reason') else ''}]")
+                text = forecast_line(f)
             except (ValueError, KeyError, TypeError):
                 return
             seen["forecasts"] += 1

@@ -1,8 +1,8 @@
 """Home Assistant MQTT discovery: the forecast appears in Home Assistant without YAML.
 
 On every connect the daemon publishes, retained, one discovery config per entity on
-``<prefix>/sensor/<unique_id>/config`` and subscribes to ``<prefix>/status``; when Home
-Assistant announces ``online`` there (it restarted and lost its entities unless the
+``<prefix>/<component>/<unique_id>/config`` (component ``sensor`` or ``binary_sensor``)
+and subscribes to ``<prefix>/status``; when Home Assistant announces ``online`` there (it restarted and lost its entities unless the
 configs were retained), the configs are published again after
 ``republish_delay_seconds`` (so HA has subscribed first; several announcements inside
 the delay cause one republish). Configs are never published with readings or
@@ -13,7 +13,13 @@ Entities (one HA device per station, identifier ``edgecast_<station>``):
 
 - ``edgecast_<station>_forecast_24h``: the 24 h forecast, device_class temperature,
   °C, state_class measurement, from ``temperature_c`` of the forecast topic; its
-  attributes are valid_at, issued_at, source, reason, naive_c;
+  attributes are valid_at, issued_at, source, reason, naive_c and the curve: hourly
+  (24 values, +1 … +24 h after issued_at) and hourly_source (docs/homeassistant.md
+  charts it);
+- ``edgecast_<station>_min_24h``, ``…_max_24h``: the curve's lowest and highest
+  temperature over the next 24 hours (attribute ``at``: when);
+- ``edgecast_<station>_frost`` (binary_sensor, device_class cold): the frost warning,
+  from the retained alert topic (frost_alert.py); its attributes are the alert payload;
 - ``edgecast_<station>_source`` (diagnostic): ``model`` or ``naive`` (enum);
 - ``edgecast_<station>_window_observed`` (diagnostic): share of observed window cells, %;
 - ``edgecast_<station>_model_mae_30d``, ``…_naive_mae_30d`` (diagnostic, °C) and
@@ -41,7 +47,7 @@ def configs(cfg) -> dict[str, dict]:
     """discovery topic -> config payload, for every entity of this station."""
     station = cfg.station.id
     prefix = cfg.homeassistant.prefix
-    forecast, status, stats = cfg.topic("forecast"), cfg.topic("status"), cfg.topic("stats")
+    forecast, status, stats, alert = (cfg.topic(name) for name in ("forecast", "status", "stats", "alert"))
     version = _version()
     common = {
         "state_topic": forecast,
@@ -65,7 +71,18 @@ def configs(cfg) -> dict[str, dict]:
             "json_attributes_topic": forecast,
             "json_attributes_template": ("{{ {'valid_at': value_json.valid_at, 'issued_at': value_json.issued_at, "
                                          "'source': value_json.source, 'reason': value_json.reason, "
-                                         "'naive_c': value_json.naive_c} | tojson }}"),
+                                         "'naive_c': value_json.naive_c, 'hourly': value_json.hourly, "
+                                         "'hourly_source': value_json.hourly_source} | tojson }}"),
+        },
+        "min_24h": _extreme_entity(forecast, "Lowest temperature next 24 h", "min", "mdi:thermometer-low"),
+        "max_24h": _extreme_entity(forecast, "Highest temperature next 24 h", "max", "mdi:thermometer-high"),
+        "frost": {
+            "component": "binary_sensor",
+            "name": "Frost warning",
+            "device_class": "cold",
+            "state_topic": alert,
+            "value_template": "{{ 'ON' if value_json.frost else 'OFF' }}",
+            "json_attributes_topic": alert,
         },
         "source": {
             "name": "Forecast source",
@@ -91,8 +108,17 @@ def configs(cfg) -> dict[str, dict]:
     out = {}
     for key, entity in entities.items():
         unique_id = f"edgecast_{station}_{key}"
-        out[f"{prefix}/sensor/{unique_id}/config"] = {**common, **entity, "unique_id": unique_id}
+        component = entity.pop("component", "sensor")
+        out[f"{prefix}/{component}/{unique_id}/config"] = {**common, **entity, "unique_id": unique_id}
     return out
+
+
+def _extreme_entity(forecast_topic: str, name: str, which: str, icon: str) -> dict:
+    """The curve's min or max: a temperature, with when it is expected as attribute ``at``."""
+    return {"name": name, "device_class": "temperature", "unit_of_measurement": "°C", "state_class": "measurement",
+            "suggested_display_precision": 1, "icon": icon, "value_template": f"{{{{ value_json.{which}_c }}}}",
+            "json_attributes_topic": forecast_topic,
+            "json_attributes_template": f"{{{{ {{'at': value_json.{which}_at}} | tojson }}}}"}
 
 
 def _skill_entity(stats_topic: str, name: str, unit: str, key: str, icon: str) -> dict:
@@ -116,8 +142,8 @@ class Discovery:
         for topic, payload in self.configs.items():
             self.link.publish_to(topic, payload, retain=True, qos=1)
         self.published += 1
-        self.log.info("Home Assistant discovery published (%d entities under %s/sensor/)", len(self.configs),
-                 self.cfg.homeassistant.prefix)
+        self.log.info("Home Assistant discovery published (%d entities under %s/)", len(self.configs),
+                      self.cfg.homeassistant.prefix)
 
     def on_status(self, payload: bytes) -> None:
         """Home Assistant's birth/will message: republish after a delay when it is back."""

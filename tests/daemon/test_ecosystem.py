@@ -147,18 +147,27 @@ SENSOR_KEYS = {"name": str, "unique_id": str, "state_topic": str, "value_templat
 DEVICE_KEYS = {"identifiers", "name", "manufacturer", "model", "sw_version", "hw_version", "connections",
                "configuration_url", "suggested_area", "via_device", "serial_number", "model_id"}
 ORIGIN_KEYS = {"name", "sw_version", "support_url"}
-UNIQUE_IDS = ["edgecast_jena_forecast_24h", "edgecast_jena_source", "edgecast_jena_window_observed",
-              "edgecast_jena_model_mae_30d", "edgecast_jena_naive_mae_30d", "edgecast_jena_skill_30d"]
-CONFIG_TOPICS = [f"homeassistant/sensor/{u}/config" for u in UNIQUE_IDS]
+# The MQTT binary sensor's (/integrations/binary_sensor.mqtt): no unit, no state class.
+BINARY_SENSOR_KEYS = {k: v for k, v in SENSOR_KEYS.items() if k not in ("unit_of_measurement", "state_class",
+                                                                        "options", "suggested_display_precision")}
+BINARY_SENSOR_KEYS |= {"payload_on": str, "payload_off": str}
+ENTITIES = [("sensor", "forecast_24h"), ("sensor", "min_24h"), ("sensor", "max_24h"), ("binary_sensor", "frost"),
+            ("sensor", "source"), ("sensor", "window_observed"), ("sensor", "model_mae_30d"),
+            ("sensor", "naive_mae_30d"), ("sensor", "skill_30d")]
+CONFIG_TOPICS = [f"homeassistant/{component}/edgecast_jena_{key}/config" for component, key in ENTITIES]
+STATION_TOPICS = [f"edgecast/jena/{t}" for t in ("forecast", "status", "stats", "alert")]
 
 
 def check_discovery(topic: str, config: dict, payloads: dict) -> None:
-    """``payloads``: a real payload of each state topic (forecast, stats)."""
-    assert topic == f"homeassistant/sensor/{config['unique_id']}/config"
-    assert set(config) <= set(SENSOR_KEYS), set(config) - set(SENSOR_KEYS)
-    for key, kind in SENSOR_KEYS.items():
+    """``payloads``: a real payload of each state topic (forecast, stats, alert)."""
+    component = topic.split("/")[1]
+    assert topic == f"homeassistant/{component}/{config['unique_id']}/config"
+    schema = {"sensor": SENSOR_KEYS, "binary_sensor": BINARY_SENSOR_KEYS}[component]
+    assert set(config) <= set(schema), set(config) - set(schema)
+    for key, kind in schema.items():
         assert key not in config or isinstance(config[key], kind), key
     assert config["state_topic"] in payloads
+    assert config.get("json_attributes_topic", config["state_topic"]) == config["state_topic"]
     assert config["availability_topic"] == "edgecast/jena/status"
     assert (config["payload_available"], config["payload_not_available"]) == ("online", "offline")
     device, origin = config["device"], config["origin"]
@@ -183,7 +192,7 @@ def check_discovery(topic: str, config: dict, payloads: dict) -> None:
 
 
 def test_home_assistant_discovery(broker, daemons, subscriber, tmp_path, jena_2020_path):
-    ha = subscriber(broker, CONFIG_TOPICS + ["edgecast/jena/forecast", "edgecast/jena/status", "edgecast/jena/stats"])
+    ha = subscriber(broker, CONFIG_TOPICS + STATION_TOPICS)
     daemon = daemons(broker, extra=NO_MODEL.format(dir=tmp_path) +
                      "[homeassistant]\nrepublish_delay_seconds = 0.5\n").start()
     wait_until(lambda: all(ha.get(t) for t in CONFIG_TOPICS), 15, what="discovery configs")
@@ -191,16 +200,28 @@ def test_home_assistant_discovery(broker, daemons, subscriber, tmp_path, jena_20
     forecast = wait_until(lambda: len(f := ha.get("edgecast/jena/forecast")) >= 6 and f[-1], 20, what="forecasts")
     stats = wait_until(lambda: (s := ha.get("edgecast/jena/stats")) and s[-1]["hours_completed"] >= 6 and s[-1],
                        20, what="stats")
+    alert = wait_until(lambda: (a := ha.get("edgecast/jena/alert")) and a[-1]["issued_at"] == forecast["issued_at"]
+                       and a[-1], 20, what="the alert of the last forecast")
     configs = {t: ha.get(t)[-1] for t in CONFIG_TOPICS}
     for topic, config in configs.items():
-        check_discovery(topic, config, {"edgecast/jena/forecast": forecast, "edgecast/jena/stats": stats})
+        check_discovery(topic, config, {"edgecast/jena/forecast": forecast, "edgecast/jena/stats": stats,
+                                        "edgecast/jena/alert": alert})
     main = configs[CONFIG_TOPICS[0]]
     assert (main["device_class"], main["unit_of_measurement"], main["state_class"]) == ("temperature", "°C",
                                                                                         "measurement")
     assert main["value_template"] == "{{ value_json.temperature_c }}"
-    assert [configs[t].get("entity_category") for t in CONFIG_TOPICS] == [None] + ["diagnostic"] * 5
+    assert [configs[t].get("entity_category") for t in CONFIG_TOPICS] == [None] * 4 + ["diagnostic"] * 5
+    # the next day (issue 16): the curve as attributes, its min and max, the frost warning
+    assert "'hourly': value_json.hourly" in main["json_attributes_template"] and len(forecast["hourly"]) == 24
+    low, high, frost = (configs[t] for t in CONFIG_TOPICS[1:4])
+    assert (low["value_template"], high["value_template"]) == ("{{ value_json.min_c }}", "{{ value_json.max_c }}")
+    assert low["device_class"] == high["device_class"] == "temperature"
+    assert forecast["min_c"] <= forecast["temperature_c"] <= forecast["max_c"]
+    assert (frost["device_class"], frost["state_topic"]) == ("cold", "edgecast/jena/alert")
+    assert frost["value_template"] == "{{ 'ON' if value_json.frost else 'OFF' }}"
+    assert alert["frost"] == forecast["frost_alert"] and alert["min_c"] == forecast["min_c"]
     # the on-box skill (issue 17) from the stats topic; null until a forecast is verified (HA: unknown)
-    skill = {t: configs[t] for t in CONFIG_TOPICS[3:]}
+    skill = {t: configs[t] for t in CONFIG_TOPICS[6:]}
     assert all(c["state_topic"] == "edgecast/jena/stats" for c in skill.values())
     assert [c["value_template"] for c in skill.values()] == [
         "{{ value_json.skill.days_30.model_mae }}", "{{ value_json.skill.days_30.naive_mae }}",
@@ -235,7 +256,7 @@ def test_remove_discovery_clears_retained_topics_and_warns_while_the_daemon_runs
     """Before: the retained forecast/status/stats stayed behind (a later HA install showed a
     ghost forecast), and removing while the daemon ran gave no warning although its next
     connect brought the entities back."""
-    station_topics = ["edgecast/jena/forecast", "edgecast/jena/status", "edgecast/jena/stats"]
+    station_topics = STATION_TOPICS
     daemon = daemons(broker, extra=NO_MODEL.format(dir=tmp_path)).start()
     sub = subscriber(broker, station_topics)
     sub.wait_online()
@@ -250,3 +271,34 @@ def test_remove_discovery_clears_retained_topics_and_warns_while_the_daemon_runs
     late = subscriber(broker, CONFIG_TOPICS + station_topics)
     time.sleep(1)  # retained messages arrive right after the subscription
     assert all(not late.retained[t] for t in CONFIG_TOPICS + station_topics), late.retained
+
+
+def test_watch_prints_the_next_day_and_the_frost_warning(broker, daemons, subscriber, tmp_path, jena_2020_path):
+    """`edgecast watch`: one compact line per forecast (now, min, max, +24 h, source, FROST),
+    beside the alert topic; a 4 °C threshold (warning below 5 °C) switches it on and off in
+    early March 2020 in Jena."""
+    daemon, sub = start(daemons, broker, subscriber, tmp_path, "jena", NO_DISCOVERY + "[alerts]\nfrost_c = 4.0\n")
+    alerts = subscriber(broker, ["edgecast/jena/alert"])
+    watch = subprocess.Popen(EDGECAST + ["watch", "--config", str(daemon.config), "--count", "30"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)  # its subscription first
+        replay(broker, jena_2020_path, "2020-03-01T00:00:00", 30)
+        out, err = watch.communicate(timeout=60)
+    finally:
+        watch.kill()
+    assert watch.returncode == 0, err
+    forecasts = sub.wait_for("edgecast/jena/forecast", 30, 30)
+    got = wait_until(lambda: len(a := alerts.get("edgecast/jena/alert")) >= 30 and a, 20, what="30 alerts")
+    line = re.compile(r"^(\S+Z)  now +(-?[\d.]+)  min +(-?[\d.]+) at (\d\d:\d\d)  max +(-?[\d.]+) at "
+                      r"(\d\d:\d\d)  \+24 h +(-?[\d.]+) °C  \[naive \(no model: .*\)\](  FROST)?$")
+    lines = [m for m in map(line.match, out.splitlines()) if m]
+    assert len(lines) == 30, out
+    assert [a["frost"] for a in got[:30]] == [f["frost_alert"] for f in forecasts]
+    assert any(f["frost_alert"] for f in forecasts) and not all(f["frost_alert"] for f in forecasts)
+    for m, f in zip(lines, forecasts):
+        assert m[1] == f["issued_at"] and float(m[3]) == pytest.approx(f["min_c"], abs=0.005)
+        assert m[4] == f["min_at"][11:16] and float(m[5]) == pytest.approx(f["max_c"], abs=0.005)
+        assert float(m[7]) == pytest.approx(f["temperature_c"], abs=0.005)
+        assert bool(m[8]) == f["frost_alert"]
+    assert daemon.stop() == 0

@@ -47,8 +47,13 @@ def test_model_serves_and_equals_its_predictions_on_protocol_windows(broker, dae
     for f in served:
         last = int(np.searchsorted(times, np.datetime64(f["issued_at"].rstrip("Z"), "s")))
         rows = protocol.step_rows(np.array([last - protocol.span_rows()]))[0]
-        expected = forecaster.forecast(values[rows], times[rows])[-1]
-        assert f["temperature_c"] == pytest.approx(expected, abs=1e-3)
+        expected = forecaster.forecast(values[rows], times[rows])
+        assert f["temperature_c"] == pytest.approx(expected[-1], abs=1e-3)
+        if len(expected) == 24:  # a curve bundle: the whole next day from the model (issue 16)
+            assert f["hourly_source"] == "model" and f["hourly"] == pytest.approx(expected, abs=1e-3)
+            assert (f["min_c"], f["max_c"]) == (min(f["hourly"]), max(f["hourly"]))
+    if BUNDLE == DEFAULT_BUNDLE:
+        assert forecaster.horizons == list(range(1, 25))  # the shipped bundle forecasts the curve
 
     # SIGHUP with a broken model file: the running model keeps serving.
     broken = tmp_path / "broken.tflite"

@@ -2,8 +2,9 @@
 
 On every connect the daemon publishes, retained, one discovery config per entity on
 ``<prefix>/<component>/<unique_id>/config`` (component ``sensor`` or ``binary_sensor``)
-and subscribes to ``<prefix>/status``; when Home Assistant announces ``online`` there (it restarted and lost its entities unless the
-configs were retained), the configs are published again after
+and subscribes to ``<prefix>/status``; when Home Assistant announces ``online`` there
+(it restarted and lost its entities unless the configs were retained), the configs are
+published again after
 ``republish_delay_seconds`` (so HA has subscribed first; several announcements inside
 the delay cause one republish). Configs are never published with readings or
 forecasts. ``edgecast run --remove-discovery`` publishes empty retained configs, which

@@ -4,9 +4,8 @@ On every connect the daemon publishes, retained, one discovery config per entity
 ``<prefix>/<component>/<unique_id>/config`` (component ``sensor`` or ``binary_sensor``)
 and subscribes to ``<prefix>/status``; when Home Assistant announces ``online`` there
 (it restarted and lost its entities unless the configs were retained), the configs are
-published again after
-``republish_delay_seconds`` (so HA has subscribed first; several announcements inside
-the delay cause one republish). Configs are never published with readings or
+published again after ``republish_delay_seconds`` (so HA has subscribed first; several
+announcements inside the delay cause one republish). Configs are never published with readings or
 forecasts. ``edgecast run --remove-discovery`` publishes empty retained configs, which
 makes Home Assistant delete the entities, and clears the station's retained topics.
 

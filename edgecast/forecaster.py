@@ -50,7 +50,8 @@ class Forecaster:
         """One line for logs and `edgecast run --check`."""
         m = self.identity
         weights = "float32" if m.get("quantization") in (None, "none") else m["quantization"]
-        return (f"{m.get('kind')} ({m.get('graph_form')} graph, {weights} weights, sha256 {m.get('sha256')}, "
+        hours = "+1 … +24 h" if len(self.horizons) > 1 else "+24 h only"
+        return (f"{m.get('kind')} ({hours}, {m.get('graph_form')} graph, {weights} weights, sha256 {m.get('sha256')}, "
                 f"{m['runtime']}, {self.bundle.path.name})")
 
     def forecast(self, hourly_values: np.ndarray, hourly_times: np.ndarray) -> np.ndarray:

@@ -150,6 +150,10 @@ def run(config_path, check, print_config, remove_discovery):
                        f"forecast {sc.topic('forecast')}, state {state_path(sc.state_dir, sc.station.id)}")
             click.echo(f"  model: {forecaster.describe()}" if forecaster else
                        f"  model: none, naive forecasts ({error})")
+            rule = sc.alerts.frost
+            click.echo(f"  frost warning on {sc.topic('alert')}: below {rule.warn_below_c:g} °C "
+                       f"(frost_c {rule.threshold_c:g} + margin {rule.margin_c:g}), off from "
+                       f"{rule.warn_below_c + rule.hysteresis_c:g} °C")
         return
     if remove_discovery:
         from .homeassistant import remove

@@ -132,9 +132,11 @@ def test_check_lists_every_station_and_clients_pick_one(tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == "configuration ok; 3 stations"
-    assert lines[1].startswith("station roof: native readings on edgecast/roof/readings")
-    assert lines[3].startswith("station garden: rtl_433 readings on rtl_433/+/events")
-    assert "model: none, naive forecasts" in lines[4] and "model: compact_lstm" in lines[6]
+    roof, garden, shed = (lines[1 + 3 * i:4 + 3 * i] for i in range(3))  # each: topics, model, frost warning
+    assert roof[0].startswith("station roof: native readings on edgecast/roof/readings")
+    assert garden[0].startswith("station garden: rtl_433 readings on rtl_433/+/events")
+    assert "model: none, naive forecasts" in garden[1] and "model: compact_lstm" in shed[1]
+    assert shed[2] == "  frost warning on edgecast/shed/alert: below 1 °C (frost_c 0 + margin 1), off from 1.5 °C"
 
     # A client of one station's topics must be told which one.
     out = subprocess.run(EDGECAST + ["watch", "--config", str(config), "--count", "1"], capture_output=True,

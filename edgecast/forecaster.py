@@ -17,9 +17,9 @@ from .runtime import Runner, RuntimeUnavailable
 from .schema import WINDOW_STEPS
 
 BUNDLED = Path(__file__).resolve().parent / "models"
-DEFAULT_BUNDLE = BUNDLED / "default.tflite"  # compact_lstm: temperature only, any box
-# Also shipped: "bme280" (compact_lstm_bme280: pressure, temperature, humidity and what
-# the daemon derives from them). A bare name selects a bundled model: `[model] path = "bme280"`.
+DEFAULT_BUNDLE = BUNDLED / "default.tflite"  # compact_lstm (+ its curve): T, p, rh, wind speed
+# Also shipped: "bme280" (compact_lstm_bme280: pressure, temperature, humidity, no wind).
+# A bare name selects a bundled model: `[model] path = "bme280"`.
 
 
 class ModelCannotServe(Exception):

@@ -232,6 +232,21 @@ def test_combined_bundle_is_the_curve_with_the_dedicated_headline(bundles, model
         assert figures["model"][-1] == pytest.approx(meta["metrics"][f"{part}_mae"], abs=1e-3)
 
 
+def test_evaluate_per_horizon_of_a_curve_bundle(bundles, sliced_csv):
+    result = CliRunner().invoke(main, ["evaluate", str(bundles["combined"]), "--data", str(sliced_csv),
+                                       "--per-horizon", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output.strip().splitlines()[-1])["by_horizon"]["test"]
+    assert [r["h"] for r in rows] == CURVE
+    recorded = read_bundle(bundles["combined"]).meta["by_horizon"]["test"]["model"]
+    assert [r["model"] for r in rows] == pytest.approx(recorded, abs=1e-3)
+    table = _cli("evaluate", bundles["combined"], "--data", sliced_csv, "--per-horizon")
+    assert "h  model  persistence  yesterday  windows" in table
+    refused = CliRunner().invoke(main, ["evaluate", str(bundles["fused"]), "--data", str(sliced_csv),
+                                        "--per-horizon"])
+    assert refused.exit_code != 0 and "forecasts +24 h only" in refused.output
+
+
 def _edited_copy(model_dir: Path, dest: Path, edit) -> Path:
     """A copy of a trained model dir whose metadata.json was changed by ``edit(meta)``."""
     shutil.copytree(model_dir, dest)

@@ -52,7 +52,7 @@ def export(model_dir, out, unroll, fused, quantize, curve_dir, data_paths):
     Graph forms of a recurrent model (compact_lstm, measured in BENCHMARKS.md):
       --no-unroll            WHILE loops                       56 KiB, 0.119 ms
       --unroll               straight-line, no control flow   165 KiB, 0.050 ms
-      --fused (LSTM only)    UNIDIRECTIONAL_SEQUENCE_LSTM op   38 KiB, 0.057 ms (the default bundle)
+      --fused (LSTM only)    UNIDIRECTIONAL_SEQUENCE_LSTM op   38 KiB, 0.057 ms (the default bundle's form)
     The compact models loop over 5 day-steps and 24 hours; for the book's 120-step
     models unrolling costs far more file size for little speed (BENCHMARKS.md).
     """

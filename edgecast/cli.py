@@ -127,8 +127,10 @@ def data_check(data_paths, as_json):
               show_default=True, help="TFLite runtime for a bundle.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--per-horizon", is_flag=True,
-              help="naive only: MAE at every horizon +1 … +24 h of the two naive curves, persistence "
-                   "(T now) and yesterday (T at the same hour yesterday), per part (`by_horizon`).")
+              help="MAE at every horizon +1 … +24 h, per part (`by_horizon`), of the two naive curves, "
+                   "persistence (T now) and yesterday (T at the same hour yesterday), and beside them of a "
+                   "curve bundle (horizons 1 … 24). naive or a curve bundle only: a +24 h bundle or a model "
+                   "directory is refused (a trained curve model's figures are in its metadata.json).")
 def evaluate(model, data_paths, protocol_name, runtime, as_json, per_horizon):
     """Measure MODEL on a protocol: MAE in °C per part, beside the naive forecast's.
 
@@ -144,11 +146,13 @@ def evaluate(model, data_paths, protocol_name, runtime, as_json, per_horizon):
           --data mpi_roof_2017b.csv.xz --data weather.csv.xz --data mpi_roof_2021_hourly.csv.xz \
           --data mpi_roof_2022_hourly.csv.xz
       edgecast evaluate default --protocol whole --data mpi_roof_2022_hourly.csv.xz
+      edgecast evaluate default --per-horizon --protocol whole --data mpi_roof_2022_hourly.csv.xz
     """
     from . import protocol
     from .data import DataError
-    if per_horizon and model != "naive":
-        raise click.UsageError("--per-horizon scores the naive curves; the models forecast +24 h only")
+    if per_horizon and model != "naive" and Path(model).is_dir():
+        raise click.UsageError("--per-horizon scores naive or a curve bundle; a trained curve model's figures "
+                               "per horizon are in its metadata.json (by_horizon)")
     series = load_data(data_paths)
     try:
         if model == "naive":
@@ -157,7 +161,7 @@ def evaluate(model, data_paths, protocol_name, runtime, as_json, per_horizon):
             if per_horizon:
                 result["by_horizon"] = protocol.evaluate_horizons(layout)
         else:
-            result = _evaluate_model(model, series, protocol_name, runtime)
+            result = _evaluate_model(model, series, protocol_name, runtime, per_horizon)
     except DataError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -179,13 +183,17 @@ def _describe(model: str, protocol_name: str, result: dict) -> str:
                 lines.append(f"{key:>12}: MAE {r['mae']:.3f} °C, naive {r['naive_mae']:.3f} °C "
                              f"({1 - r['mae'] / r['naive_mae']:+.1%} better) over {r['windows']} windows")
     for part, rows in result.get("by_horizon", {}).items():
-        lines.append(f"{part} part, MAE °C by horizon:   h  persistence  yesterday  windows")
-        lines += [f"{'':>30}{r['h']:>3}  {r['persistence']:>11.3f}  {r['yesterday']:>9.3f}  {r['windows']:>7}"
-                  for r in rows]
+        model_column = "model" in rows[0]  # a curve bundle, beside the naives
+        lines.append(f"{part} part, MAE °C by horizon:   h" + ("  model" if model_column else "")
+                     + "  persistence  yesterday  windows")
+        for r in rows:
+            model_mae = f"  {r['model']:>5.3f}" if model_column else ""
+            lines.append(f"{'':>30}{r['h']:>3}{model_mae}  {r['persistence']:>11.3f}  {r['yesterday']:>9.3f}  "
+                         f"{r['windows']:>7}")
     return f"{model} on the {protocol_name} protocol\n" + "\n".join(lines)
 
 
-def _evaluate_model(model: str, series, protocol_name: str, runtime: str) -> dict:
+def _evaluate_model(model: str, series, protocol_name: str, runtime: str, per_horizon: bool = False) -> dict:
     from . import protocol
     path = Path(model)
     if path.is_dir():
@@ -204,9 +212,16 @@ def _evaluate_model(model: str, series, protocol_name: str, runtime: str) -> dic
         forecaster = load_forecaster(bundle_path(model), runtime)
     except BundleError as exc:
         raise click.ClickException(str(exc)) from None
+    if per_horizon and len(forecaster.horizons) == 1:
+        raise click.UsageError(f"{model} forecasts +24 h only (horizons {forecaster.horizons}); --per-horizon needs "
+                               "a curve bundle (edgecast export of a curve model, or with --curve), or naive")
     layout = protocol.layout(protocol_name, series, required_channels(forecaster.schema.features))
     columns = layout_columns(forecaster.schema, layout)
-    return protocol.evaluate(layout, lambda starts: forecaster.runner.predict(layout.windows(columns, starts)))
+    result = protocol.evaluate(layout, lambda starts: forecaster.runner.predict(layout.windows(columns, starts)))
+    if per_horizon:
+        curve = {"model": lambda starts: forecaster.runner.predict_curves(layout.windows(columns, starts))}
+        result["by_horizon"] = protocol.evaluate_horizons(layout, curve)
+    return result
 
 
 from .cli_bundle import export, inspect  # noqa: E402  (commands live beside their concern)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,9 +49,9 @@ def _cli(*args) -> str:
 
 @pytest.fixture(scope="module")
 def model_dirs(tmp_path_factory, jena_2020_path):
-    """compact_lstm and compact_gru, really trained (1 epoch) on the first 12,000 rows."""
+    """compact_lstm, compact_gru and compact_lstm_curve, really trained (1 epoch) on the first 12,000 rows."""
     root = tmp_path_factory.mktemp("trained")
-    for kind in ("compact_lstm", "compact_gru"):
+    for kind in ("compact_lstm", "compact_gru", "compact_lstm_curve"):
         _cli("train", kind, "--data", jena_2020_path, "--epochs", 1, "--limit-rows", SLICE, "--out", root / kind)
     return root
 
@@ -63,10 +64,21 @@ def bundles(model_dirs, tmp_path_factory):
                               ("unrolled", "compact_lstm", ["--unroll"]),
                               ("fused", "compact_lstm", ["--fused"]),
                               ("dynamic", "compact_lstm", ["--unroll", "--quantize", "dynamic"]),
-                              ("gru_loop", "compact_gru", ["--no-unroll"])):
+                              ("gru_loop", "compact_gru", ["--no-unroll"]),
+                              ("curve", "compact_lstm_curve", ["--no-unroll"]),
+                              ("combined", "compact_lstm", ["--fused", "--curve", model_dirs / "compact_lstm_curve"])):
         made[name] = out / f"{name}.tflite"
         _cli("export", model_dirs / kind, "-o", made[name], *flags)
     return made
+
+
+@pytest.fixture(scope="module")
+def sliced_csv(jena_2020_path, tmp_path_factory):
+    """The rows the models were trained on, as a file `edgecast evaluate` can read."""
+    sliced = tmp_path_factory.mktemp("data") / "slice.csv"
+    lines = subprocess.run(["xz", "-dc", str(jena_2020_path)], capture_output=True, check=True).stdout.splitlines()
+    sliced.write_bytes(b"\r\n".join(lines[:SLICE + 1]) + b"\r\n")
+    return sliced
 
 
 @pytest.fixture(scope="module")
@@ -116,14 +128,11 @@ def test_a_forecast_does_not_depend_on_the_previous_one(bundles, real_windows):
         assert runner.predict_one(real_windows[0]) == pytest.approx(first, abs=1e-6), form
 
 
-def test_bundle_mae_equals_edgecast_evaluate_without_tensorflow(bundles, jena_2020_path, tmp_path):
+def test_bundle_mae_equals_edgecast_evaluate_without_tensorflow(bundles, sliced_csv):
     # The honest accuracy of what ships: the device runtime, TensorFlow blocked from import.
-    sliced = tmp_path / "slice.csv"
-    lines = subprocess.run(["xz", "-dc", str(jena_2020_path)], capture_output=True, check=True).stdout.splitlines()
-    sliced.write_bytes(b"\r\n".join(lines[:SLICE + 1]) + b"\r\n")
     code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None; "
             "from edgecast.cli import main; main()")
-    out = subprocess.run([sys.executable, "-c", code, "evaluate", str(bundles["fused"]), "--data", str(sliced),
+    out = subprocess.run([sys.executable, "-c", code, "evaluate", str(bundles["fused"]), "--data", str(sliced_csv),
                           "--json"], capture_output=True, text=True, check=True).stdout
     figures = json.loads(out.strip().splitlines()[-1])
     recorded = read_bundle(bundles["fused"]).meta["metrics"]
@@ -138,7 +147,7 @@ from edgecast.forecaster import load_forecaster
 windows = np.load(sys.argv[2])
 f = load_forecaster(sys.argv[1], runtime="tflite-runtime")
 print(json.dumps({"runtime": f.identity["runtime"], "numpy": np.__version__,
-                  "forecasts": f.runner.predict(windows).tolist()}))
+                  "forecasts": f.runner.predict_curves(windows).tolist()}))
 """
 
 
@@ -153,7 +162,7 @@ def test_tflite_runtime_refuses_a_dynamic_range_bundle_clearly(bundles):
     assert proc.returncode != 0 and "the runtime cannot load it" in proc.stderr and "FULLY_CONNECTED" in proc.stderr
 
 
-@pytest.mark.parametrize("form", ["loop", "unrolled", "fused", "gru_loop"])
+@pytest.mark.parametrize("form", ["loop", "unrolled", "fused", "gru_loop", "combined"])
 def test_tflite_runtime_gives_the_same_forecasts_as_litert(bundles, real_windows, tmp_path, form):
     require(bool(TFLITE_PYTHON) and Path(TFLITE_PYTHON).exists(),
             "EDGECAST_TFLITE_PYTHON (a python with tflite-runtime 2.14) is not set; `make test` sets it")
@@ -162,7 +171,7 @@ def test_tflite_runtime_gives_the_same_forecasts_as_litert(bundles, real_windows
                          capture_output=True, text=True, check=True).stdout
     legacy = json.loads(out.strip().splitlines()[-1])
     assert legacy["runtime"].startswith("tflite-runtime 2.14") and legacy["numpy"].startswith("1.")
-    litert = load_forecaster(bundles[form], runtime="litert").runner.predict(real_windows)
+    litert = load_forecaster(bundles[form], runtime="litert").runner.predict_curves(real_windows)
     np.testing.assert_allclose(legacy["forecasts"], litert, atol=1e-4)
 
 
@@ -182,6 +191,83 @@ def test_export_refusals_are_clear(model_dirs, tmp_path):
     assert int8.exit_code != 0 and "over the int8 tolerance" in int8.output, int8.output[-400:]
     assert not any((tmp_path / f"{n}.tflite").exists() for n in "xyz")
     assert "Traceback" not in gru_fused.output + int8_loop.output + int8.output
+
+
+CURVE = list(range(1, 25))
+
+
+def test_a_curve_model_exports_to_a_24_output_bundle(bundles, model_dirs, real_windows):
+    from training.train import load_model_dir
+    bundle = read_bundle(bundles["curve"])
+    assert bundle.horizons == CURVE and bundle.meta["kind"] == "compact_lstm_curve" and "curve" not in bundle.meta
+    assert bundle.meta["parity"]["max_abs_c"] <= 0.01
+    runner = load_forecaster(bundles["curve"]).runner
+    assert runner.outputs == 24
+    keras_model, _ = load_model_dir(model_dirs / "compact_lstm_curve")
+    np.testing.assert_allclose(runner.predict_curves(real_windows), keras_model.predict(real_windows, verbose=0),
+                               atol=0.01)
+
+
+def test_combined_bundle_is_the_curve_with_the_dedicated_headline(bundles, model_dirs, real_windows):
+    # One graph, one input: +1 … +23 h are the curve model's, +24 h the +24 h model's.
+    from training.train import load_model_dir
+    bundle = read_bundle(bundles["combined"])
+    meta = bundle.meta
+    assert bundle.horizons == CURVE and meta["kind"] == "compact_lstm" and meta["graph_form"] == "fused"
+    assert meta["curve"]["kind"] == "compact_lstm_curve" and "+1 … +23 h" in meta["output"]
+    standalone = read_bundle(bundles["fused"]).meta
+    assert meta["parameters"] == standalone["parameters"] + meta["curve"]["parameters"]
+    assert meta["metrics"]["test_mae"] == standalone["metrics"]["test_mae"]  # the headline is unchanged
+    runner = load_forecaster(bundles["combined"]).runner
+    assert runner.outputs == 24
+    curves = runner.predict_curves(real_windows)
+    np.testing.assert_allclose(curves[:, -1], load_forecaster(bundles["fused"]).runner.predict(real_windows),
+                               atol=1e-5)
+    curve_model, _ = load_model_dir(model_dirs / "compact_lstm_curve")
+    np.testing.assert_allclose(curves[:, :-1], curve_model.predict(real_windows, verbose=0)[:, :-1], atol=0.01)
+    # per-horizon MAE through the device runtime, every evaluated part, the +24 h one the headline's
+    for part in ("val", "test"):
+        figures = meta["by_horizon"][part]
+        assert all(len(figures[name]) == 24 for name in ("model", "persistence", "yesterday", "windows"))
+        assert figures["model"][-1] == pytest.approx(meta["metrics"][f"{part}_mae"], abs=1e-3)
+
+
+def test_evaluate_per_horizon_of_a_curve_bundle(bundles, sliced_csv):
+    result = CliRunner().invoke(main, ["evaluate", str(bundles["combined"]), "--data", str(sliced_csv),
+                                       "--per-horizon", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output.strip().splitlines()[-1])["by_horizon"]["test"]
+    assert [r["h"] for r in rows] == CURVE
+    recorded = read_bundle(bundles["combined"]).meta["by_horizon"]["test"]["model"]
+    assert [r["model"] for r in rows] == pytest.approx(recorded, abs=1e-3)
+    table = _cli("evaluate", bundles["combined"], "--data", sliced_csv, "--per-horizon")
+    assert "h  model  persistence  yesterday  windows" in table
+    refused = CliRunner().invoke(main, ["evaluate", str(bundles["fused"]), "--data", str(sliced_csv),
+                                        "--per-horizon"])
+    assert refused.exit_code != 0 and "forecasts +24 h only" in refused.output
+
+
+def _edited_copy(model_dir: Path, dest: Path, edit) -> Path:
+    """A copy of a trained model dir whose metadata.json was changed by ``edit(meta)``."""
+    shutil.copytree(model_dir, dest)
+    meta = json.loads((dest / "metadata.json").read_text())
+    edit(meta)
+    (dest / "metadata.json").write_text(json.dumps(meta))
+    return dest
+
+
+def test_combined_export_refusals_are_clear(model_dirs, tmp_path):
+    lstm, curve = model_dirs / "compact_lstm", model_dirs / "compact_lstm_curve"
+    other_stats = _edited_copy(curve, tmp_path / "other_stats", lambda m: m["schema"]["std"].reverse())
+    other_rows = _edited_copy(curve, tmp_path / "other_rows", lambda m: m["data"].update(limit_rows=SLICE // 2))
+    cases = {"not_curve": ([lstm, "--curve", model_dirs / "compact_gru"], "is not a curve model"),
+             "curve_itself": ([curve, "--curve", curve], "is itself a curve model"),
+             "schema": ([lstm, "--curve", other_stats], "their schemas differ in std"),
+             "data": ([lstm, "--curve", other_rows], f"different data (limit_rows {SLICE} vs {SLICE // 2})")}
+    for name, (args, message) in cases.items():
+        result = CliRunner().invoke(main, ["export", *map(str, args), "-o", str(tmp_path / f"{name}.tflite")])
+        assert result.exit_code == 1 and message in result.output, (name, result.output[-400:])
+        assert "Traceback" not in result.output and not (tmp_path / f"{name}.tflite").exists()
 
 
 def test_a_damaged_bundle_is_refused_with_the_reason(bundles, tmp_path):

@@ -252,5 +252,6 @@ def test_curve_kind_fits_every_horizon_and_is_scored_beside_both_naives(tmp_path
     assert [r["h"] for r in test] == list(range(1, 25))
     assert set(test[0]) == {"h", "windows", "persistence", "yesterday", "model"}
     assert test[-1]["persistence"] == meta["naive_test_mae"] and test[-1]["model"] == meta["test_mae"]
-    refused = CliRunner().invoke(main, ["export", str(out), "-o", str(tmp_path / "c.tflite")])
-    assert refused.exit_code == 1 and "serves +24 h bundles only" in refused.output
+    # it exports (tests/test_export.py), alone or as the curve beside a +24 h model, not as the +24 h model
+    refused = CliRunner().invoke(main, ["export", str(out), "--curve", str(out), "-o", str(tmp_path / "c.tflite")])
+    assert refused.exit_code == 1 and "is itself a curve model" in refused.output

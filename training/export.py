@@ -13,6 +13,11 @@ memory", made a choice):
 Non-recurrent models have one form, ``plain``. The export refuses Flex/Select-TF ops,
 checks TFLite against Keras on real test windows, measures the bundle's own MAE through
 the device runtime, and writes the bundle atomically.
+
+Outputs (issue 16): a +24 h model gives one output; a curve model (``horizons`` 24) gives
+24, +1 … +24 h. ``curve_dir`` combines a +24 h model with a curve model into one graph:
++1 … +23 h from the curve, +24 h from the dedicated model, whose headline is better than
+the curve's own +24 h output (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from edgecast.bundle import CHECKSUM_PLACEHOLDER, FORMAT, METADATA_NAME, read_bu
 from edgecast.data import load
 from edgecast.features import layout_columns, required_channels
 from edgecast.runtime import Runner
-from edgecast.schema import FeatureSchema
+from edgecast.schema import HORIZON_HOURS, FeatureSchema
 
 GRAPH_FORMS = ("loop", "unrolled", "fused")
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
@@ -40,6 +45,7 @@ QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 TOLERANCE_C = {"none": 0.01, "float16": 0.1, "dynamic": 0.5, "int8": 1.0}
 PARITY_WINDOWS = 1000
 REPRESENTATIVE_WINDOWS = 300
+CURVE = list(range(1, HORIZON_HOURS + 1))  # a curve bundle's horizons, +1 … +24 h
 
 
 class ExportError(Exception):
@@ -81,6 +87,47 @@ def _variant(kind: str, schema: FeatureSchema, weights, graph_form: str, cells: 
     # shape lets the converter plan every tensor.
     window = keras_module.Input((schema.window_steps, schema.n_features), batch_size=1, name="window")
     return keras_module.Model(window, model(window), name=f"{kind}_{graph_form}")
+
+
+def _combined(headline, curve, graph_form: str):
+    """One graph, one input: outputs 0 … 22 (+1 … +23 h) from ``curve``, output 23 (+24 h)
+    from ``headline``; both are ``_variant``s of the same form, so one Keras API."""
+    if graph_form == "fused":
+        import tf_keras as keras_module
+    else:
+        import keras as keras_module
+    window = keras_module.Input(headline.input_shape[1:], batch_size=1, name="window")
+    hours = keras_module.layers.Concatenate(name="hours")([curve(window)[:, :-1], headline(window)])
+    return keras_module.Model(window, hours, name=f"{headline.name}_with_{curve.name}")
+
+
+def _horizons(meta: dict) -> int:
+    return meta.get("hyperparameters", {}).get("horizons", 1)
+
+
+def _check_pair(model_dir: Path, meta: dict, curve_dir: Path, curve_meta: dict) -> None:
+    """Refuse a pair that cannot share one input window, or whose figures would mix data."""
+    if _horizons(meta) > 1:
+        raise ExportError(f"{model_dir} ({meta['kind']}) is itself a curve model; --curve combines a +24 h model "
+                          "(MODEL_DIR, e.g. compact_lstm) with a curve model (e.g. compact_lstm_curve). To export "
+                          "the curve model alone, drop --curve")
+    if _horizons(curve_meta) != HORIZON_HOURS:
+        raise ExportError(f"--curve {curve_dir} holds {curve_meta['kind']}, which is not a curve model (it forecasts "
+                          "+24 h only); --curve wants one with 24 outputs +1 … +24 h, e.g. compact_lstm_curve")
+    # One layout measures both parts: the same protocol on the same rows of the same files.
+    data = [{"protocol": m["data"].get("protocol", "seed"), "limit_rows": m["data"].get("limit_rows"),
+             "sources": [Path(p).name for p in m["data"]["sources"]]} for m in (meta, curve_meta)]
+    differ = [f"{key} {data[0][key]} vs {data[1][key]}" for key in data[0] if data[0][key] != data[1][key]]
+    if differ:
+        raise ExportError(f"{model_dir} and --curve {curve_dir} were trained on different data ({'; '.join(differ)}); "
+                          "train both with the same --data, --protocol and --limit-rows")
+    # One normalised window feeds both: features, geometry and statistics must be identical.
+    a, b = meta["schema"], curve_meta["schema"]
+    differ = [key for key in sorted(a.keys() | b.keys()) if a.get(key) != b.get(key)]
+    if differ:
+        raise ExportError(f"{model_dir} and --curve {curve_dir} read different inputs: their schemas differ in "
+                          f"{', '.join(differ)} (mean/std are the normalisation statistics); one normalised window "
+                          "feeds both, so they must read the same features, window and statistics")
 
 
 def _convert(model, quantize: str, representative: np.ndarray) -> bytes:
@@ -146,8 +193,13 @@ def _embed(model_bytes: bytes, meta: dict) -> bytes:
     return seal(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
 
 
+def _keras_outputs(model, windows: np.ndarray) -> np.ndarray:
+    """(n, outputs) °C of a trained Keras model."""
+    return np.asarray(model.predict(windows, batch_size=256, verbose=0)).reshape(len(windows), -1)
+
+
 def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: str = "none",
-           data_paths: list | None = None, log=print) -> ExportReport:
+           data_paths: list | None = None, curve_dir: Path | None = None, log=print) -> ExportReport:
     from training.train import load_model_dir
 
     if quantize not in QUANTIZATIONS:
@@ -157,12 +209,15 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
     if keras_model is None:  # arima, ridge, lightgbm: no network to convert
         raise ExportError(f"{kind} is not a neural network and cannot be exported to TFLite; only the Keras "
                           "kinds (dense … compact_*) can: train one of those")
-    if meta.get("hyperparameters", {}).get("horizons", 1) > 1:
-        raise ExportError(f"{kind} forecasts the curve +1 … +24 h; the daemon serves +24 h bundles only "
-                          "until it publishes the curve (issue 16)")
+    curve_model = curve_meta = None
+    if curve_dir is not None:
+        curve_model, curve_meta = load_model_dir(curve_dir)
+        _check_pair(model_dir, meta, curve_dir, curve_meta)
+    horizons = CURVE if curve_dir is not None or _horizons(meta) == HORIZON_HOURS else [HORIZON_HOURS]
     schema = FeatureSchema.from_dict(meta["schema"])
     cells = _recurrent_cells(keras_model)
-    if not cells:
+    curve_cells = _recurrent_cells(curve_model) if curve_model is not None else set()
+    if not cells | curve_cells:
         graph_form = "plain"
     elif graph_form not in GRAPH_FORMS:
         raise ExportError(f"unknown graph form {graph_form!r}; choose from {GRAPH_FORMS}")
@@ -184,34 +239,68 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
     rng = np.random.default_rng(0)
     representative = layout.windows(columns, np.sort(rng.choice(train_starts, REPRESENTATIVE_WINDOWS, replace=False)))
 
-    log(f"converting {kind} as {graph_form}, quantisation {quantize}")
-    variant = (keras_model if graph_form == "plain"
-               else _variant(kind, schema, keras_model.get_weights(), graph_form, cells))
+    if curve_model is None:
+        log(f"converting {kind} as {graph_form}, quantisation {quantize}")
+        variant = (keras_model if graph_form == "plain"
+                   else _variant(kind, schema, keras_model.get_weights(), graph_form, cells))
+    else:
+        log(f"converting {kind} (+24 h) and {curve_meta['kind']} (+1 … +23 h) into one graph as {graph_form}, "
+            f"quantisation {quantize}")
+        variant = _combined(_variant(kind, schema, keras_model.get_weights(), graph_form, cells),
+                            _variant(curve_meta["kind"], schema, curve_model.get_weights(), graph_form, curve_cells),
+                            graph_form)
     model_bytes = _strip_names(_convert(variant, quantize, representative))
     ops = _op_names(model_bytes)
     runner = Runner(model_bytes)
+    if runner.outputs != len(horizons):
+        raise ExportError(f"the converted graph has {runner.outputs} outputs, expected {len(horizons)}")
 
-    # Parity: the converted graph against the trained Keras model on real windows it did
-    # not fit (the last part; a final model has only its train part).
+    def reference(windows: np.ndarray) -> np.ndarray:
+        """What the graph must compute: the trained Keras models' outputs, combined as in _combined."""
+        outputs = _keras_outputs(keras_model, windows)
+        if curve_model is None:
+            return outputs
+        return np.concatenate([_keras_outputs(curve_model, windows)[:, :-1], outputs], axis=1)
+
+    # Parity: the converted graph against the trained Keras model(s) on real windows they
+    # did not fit (the last part; a final model has only its train part), every output.
     test_starts = layout.starts((parts or ("train",))[-1])
     parity_starts = test_starts[np.linspace(0, len(test_starts) - 1, PARITY_WINDOWS).astype(int)]
     parity_windows = layout.windows(columns, parity_starts)
-    reference = np.asarray(keras_model.predict(parity_windows, batch_size=256, verbose=0)).reshape(-1)
-    diff = np.abs(runner.predict(parity_windows) - reference)
-    log(f"parity on {len(diff)} test windows: max |TFLite − Keras| {diff.max():.5f} °C, mean {diff.mean():.5f} °C")
+    diff = np.abs(runner.predict_curves(parity_windows) - reference(parity_windows))
+    log(f"parity on {len(diff)} test windows × {runner.outputs} outputs: max |TFLite − Keras| {diff.max():.5f} °C, "
+        f"mean {diff.mean():.5f} °C")
     if not diff.max() <= TOLERANCE_C[quantize]:
         raise ExportError(f"TFLite differs from Keras by up to {diff.max():.4f} °C, over the {quantize} "
                           f"tolerance of {TOLERANCE_C[quantize]} °C; the bundle was not written")
 
     log(f"measuring the bundle's own MAE through the device runtime ({protocol_name} protocol)")
     measured = protocol.evaluate(layout, lambda s: runner.predict(layout.windows(columns, s))) if parts else {}
+    by_horizon = {}
+    if len(horizons) > 1 and parts:
+        rows = protocol.evaluate_horizons(
+            layout, {"model": lambda s: runner.predict_curves(layout.windows(columns, s))}, parts)
+        # columns, one value per horizon of meta["horizons"]: ~1 KiB per part instead of ~5
+        by_horizon = {part: {name: [r[name] if name == "windows" else round(r[name], 3) for r in part_rows]
+                             for name in part_rows[0] if name != "h"}
+                      for part, part_rows in rows.items()}
+        for part, figures in by_horizon.items():
+            log(f"{part} MAE by horizon +1 … +24 h: {' '.join(f'{v:.2f}' for v in figures['model'])}")
+    if curve_meta is None:
+        output = f"{schema.target} at +{horizons[0]} h" if len(horizons) == 1 else f"{schema.target} at +1 … +24 h"
+    else:
+        output = (f"{schema.target} at +1 … +24 h: +1 … +23 h from the curve model {curve_meta['kind']} "
+                  f"({Path(curve_dir).name}), +24 h from {kind} ({Path(model_dir).name})")
     bundle_meta = {
         "format": FORMAT,
         "kind": kind,
         "graph_form": graph_form,
         "quantization": quantize,
         "schema": schema.to_dict(),
-        "output": f"{schema.target} at +{schema.horizon_hours} h, °C",
+        "horizons": horizons,
+        "output": f"{output}, °C",
+        **({"curve": {"kind": curve_meta["kind"], "parameters": int(curve_model.count_params()),
+                      "outputs": "+1 … +23 h"}} if curve_meta else {}),
         "training": {"sources": [Path(p).name for p in meta["data"]["sources"]],
                      "first": meta["data"]["train_first"], "train_last": meta["data"]["train_last"],
                      "rows": meta["data"]["rows"], "protocol": protocol_name},
@@ -219,9 +308,10 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
                          "last": str(series.times[-1])},
         "metrics": {**{k: v for k, v in measured.items() if not k.endswith(("by_month", "by_quarter"))},
                     "protocol": protocol_name, "runtime": f"{runner.runtime} {runner.version}"},
+        **({"by_horizon": by_horizon} if by_horizon else {}),
         "parity": {"windows": int(len(diff)), "max_abs_c": float(diff.max()), "mean_abs_c": float(diff.mean()),
                    "tolerance_c": TOLERANCE_C[quantize]},
-        "parameters": int(keras_model.count_params()),
+        "parameters": int(keras_model.count_params()) + (int(curve_model.count_params()) if curve_model else 0),
         "ops": ops,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "edgecast_version": __version__,

@@ -26,7 +26,7 @@ from .cli_options import data_option, training_unavailable
 @click.option("--curve", "curve_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               metavar="CURVE_DIR",
               help="A curve model (compact_lstm_curve) trained on the same data as MODEL_DIR: one bundle with "
-                   "24 outputs, +1 … +23 h from the curve, +24 h from MODEL_DIR (a +24 h model).")
+                   "24 outputs: the curve, ending at MODEL_DIR's +24 h (a +24 h model).")
 @data_option(required=False, help="Data for the parity check and MAE (default: the files the model was trained on).")
 def export(model_dir, out, unroll, fused, quantize, curve_dir, data_paths):
     """Convert a model trained by `edgecast train` into a self-describing TFLite bundle.
@@ -41,7 +41,8 @@ def export(model_dir, out, unroll, fused, quantize, curve_dir, data_paths):
     Outputs: a +24 h model (compact_lstm …) gives a +24 h bundle; a curve model
     (compact_lstm_curve) gives the hourly curve +1 … +24 h, MAE per horizon recorded.
     --curve CURVE_DIR combines the two into one graph on one input window: the curve
-    model's +1 … +23 h and MODEL_DIR's +24 h. Why: the dedicated +24 h model forecasts
+    model's hours, with MODEL_DIR's +24 h at the end, its difference from the curve's own
+    +24 h phased in over +19 … +24 h (no seam). Why: the dedicated +24 h model forecasts
     +24 h better than the curve's last output (years test 2.269 vs 2.384 °C MAE), so the
     headline existing subscribers read stays the same while the daemon gains the curve.
     Both must be trained on the same data and protocol (identical schema and statistics):

@@ -6,7 +6,7 @@ LEGACY := .venv-tflite
 APT_PACKAGES := mosquitto mosquitto-clients openssl faketime
 DATA ?= ../shared/data/weather.csv.xz
 
-.PHONY: setup system test demo clean default-model protocol-figures
+.PHONY: setup system test demo clean default-model protocol-figures curve-figures
 
 setup: system $(VENV)/.installed $(LEGACY)/.installed
 
@@ -69,3 +69,16 @@ protocol-figures: $(VENV)/.installed
 	$(VENV)/bin/python -m training.benchmark_models --protocol years $(YEARS) --only $(COMPACT) --out-root runs
 	$(VENV)/bin/python -m training.benchmark_models --protocol seed --only $(COMPACT) --out-root runs \
 	  --data $(dir $(DATA))jena_climate_2009_2016_hourly.csv.xz
+
+# The shipped pairing (a +24 h model with its curve, `export --curve`) on both protocols'
+# test parts, per horizon: BENCHMARKS.md "The next day" and docs/curve_by_horizon.png.
+# Needs the models of protocol-figures. ~6 minutes.
+curve-figures: $(VENV)/.installed
+	for k in compact_lstm compact_lstm_bme280; do \
+	  $(VENV)/bin/edgecast export runs/years/$$k --curve runs/years/$${k}_curve --fused \
+	    -o runs/years/$${k}_with_curve.tflite && \
+	  $(VENV)/bin/edgecast export runs/seed/$$k --curve runs/seed/$${k}_curve --fused \
+	    -o runs/seed/$${k}_with_curve.tflite || exit 1; \
+	done
+	$(VENV)/bin/python -m training.plot_horizons --bundle runs/years/compact_lstm_with_curve.tflite \
+	  --bundle runs/seed/compact_lstm_with_curve.tflite --out docs/curve_by_horizon.png

@@ -4,12 +4,15 @@ two naive curves.
     python -m training.plot_horizons --data-dir ../shared/data [--out docs/naive_by_horizon.png]
     python -m training.plot_horizons --model runs/years/compact_lstm_curve \
         --model runs/seed/compact_lstm_curve --out docs/curve_by_horizon.png
+    python -m training.plot_horizons --bundle runs/years/compact_lstm_with_curve.tflite \
+        --bundle runs/seed/compact_lstm_with_curve.tflite --out docs/curve_by_horizon.png
 
 For the `seed` test part (the 2009–2016 hourly copy) and the `years` test year (2022,
 all five files): the MAE at +1 … +24 h of persistence (the temperature now) and of the
 same hour yesterday — the bar a curve model has to clear at every horizon — and, with
 ``--model``, the curve model's own (from its metadata: `edgecast train` scored it on the
-same windows). Prints the table BENCHMARKS.md shows and writes the picture.
+same windows), or with ``--bundle`` a curve bundle's (`edgecast export --curve` scored it
+through the device runtime). Prints the table BENCHMARKS.md shows and writes the picture.
 """
 
 from __future__ import annotations
@@ -42,6 +45,18 @@ def from_models(model_dirs: list[Path]) -> dict[str, list[dict]]:
     return out
 
 
+def from_bundles(paths: list[Path]) -> dict[str, list[dict]]:
+    """The same from curve bundles (their by_horizon metadata is stored as columns)."""
+    from edgecast.bundle import read_bundle
+    out = {}
+    for path in paths:
+        meta = read_bundle(path).meta
+        name = {"seed": "seed test", "years": "years test (2022)"}[meta["training"]["protocol"]]
+        columns = meta["by_horizon"]["test"]
+        out[name] = [{"h": i + 1, **{k: v[i] for k, v in columns.items()}} for i in range(len(columns["model"]))]
+    return out
+
+
 def table(results: dict[str, list[dict]]) -> str:
     names = list(results)
     forecasts = [f for f in ("model", "persistence", "yesterday") if f in results[names[0]][0]]
@@ -57,7 +72,7 @@ def table(results: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
-def plot(results: dict[str, list[dict]], out: Path) -> None:
+def plot(results: dict[str, list[dict]], out: Path, label: str = "compact_lstm_curve") -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -66,7 +81,7 @@ def plot(results: dict[str, list[dict]], out: Path) -> None:
     for ax, (name, rows) in zip(axes, results.items()):
         h = [r["h"] for r in rows]
         if "model" in rows[0]:
-            ax.plot(h, [r["model"] for r in rows], "D-", ms=3, lw=2, color="C2", label="compact_lstm_curve")
+            ax.plot(h, [r["model"] for r in rows], "D-", ms=3, lw=2, color="C2", label=label)
         ax.plot(h, [r["persistence"] for r in rows], "o-", ms=3, label="persistence (T now)")
         ax.plot(h, [r["yesterday"] for r in rows], "s--", ms=3, label="yesterday (T at h − 24 h)")
         ax.set(title=name, xlabel="horizon (hours ahead)", xticks=[1, 6, 12, 18, 24])
@@ -84,10 +99,15 @@ def main(argv=None) -> None:
     ap.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     ap.add_argument("--model", type=Path, action="append", default=[],
                     help="a curve model directory (edgecast train compact_lstm_curve --protocol seed|years)")
+    ap.add_argument("--bundle", type=Path, action="append", default=[],
+                    help="a curve bundle exported for the seed or years protocol (edgecast export … --curve …)")
     ap.add_argument("--out", type=Path, default=Path("docs/naive_by_horizon.png"))
     args = ap.parse_args(argv)
-    results = from_models(args.model) if args.model else measure(args.data_dir)
-    plot(results, args.out)
+    if args.bundle:
+        results, label = from_bundles(args.bundle), "bundle: curve, +24 h model blended in"
+    else:
+        results, label = (from_models(args.model) if args.model else measure(args.data_dir)), "compact_lstm_curve"
+    plot(results, args.out, label)
     print(table(results))
     print(f"wrote {args.out}")
 

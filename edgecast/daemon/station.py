@@ -128,21 +128,20 @@ class Station:
             raise TypeError("newest is not a number")
         self.clock.newest = newest
         self.outbox.load_list(data.get("outbox", []))  # absent in files written before the outbox
-        if "skill" in data:  # absent in files written before issue 17
+        # Parts added later (absent in older files; worth less than the window, which is kept).
+        self.skill = self._restore_part(data, "skill", Skill, "skill scores", "scoring starts afresh")  # issue 17
+        self.alert = self._restore_part(data, "alert", FrostAlert, "frost-alert state", "the alert starts off")
+
+    def _restore_part(self, data: dict, key: str, factory, what: str, consequence: str):
+        part = factory()
+        if key in data:
             try:
-                self.skill.load_dict(data["skill"])
+                part.load_dict(data[key])
             except (ValueError, TypeError, KeyError) as exc:
-                # The scores are worth less than the window: start them afresh, keep the rest.
-                self.skill = Skill()
-                self.log.warning("state file %s: its skill scores are unusable (%s); scoring starts afresh",
-                                 self.state_file, str(exc)[:200])
-        if "alert" in data:  # absent in files written before issue 16
-            try:
-                self.alert.load_dict(data["alert"])
-            except (ValueError, TypeError, KeyError) as exc:
-                self.alert = FrostAlert()
-                self.log.warning("state file %s: its frost-alert state is unusable (%s); the alert starts off",
-                                 self.state_file, str(exc)[:200])
+                part = factory()
+                self.log.warning("state file %s: unusable %s (%s); %s", self.state_file, what, str(exc)[:200],
+                                 consequence)
+        return part
 
     def on_ack(self, mid: int) -> None:
         """The broker acknowledged publish ``mid`` (the link, on paho's thread)."""

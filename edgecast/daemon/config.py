@@ -122,7 +122,8 @@ class TopicsConfig:
 @dataclass
 class ModelConfig:
     path: str = setting("", "an `edgecast export` bundle, or a bundled model by name: `default` (T, p, "
-                        "rh, wind speed; the curve +1 … +24 h), `bme280` (p, T, rh + derived; +24 h)", live=True,
+                        "rh, wind speed), `bme280` (p, T, rh + derived: no anemometer); both forecast the curve",
+                        live=True,
                         empty="the bundle shipped in the package")
     runtime: str = setting("auto", "`litert`, `tflite-runtime`, or `auto`: the first installed", live=True,
                            check=one_of(("auto", "litert", "tflite-runtime"),

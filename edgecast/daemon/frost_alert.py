@@ -4,9 +4,9 @@ Every forecast moves the alert through edgecast.alerts.FrostRule (the rule the o
 figures in BENCHMARKS.md were measured with). The alert topic gets a retained JSON
 payload each hour, before that hour's forecast (whose ``frost_alert`` repeats the flag):
 
-    {"station": "roof", "frost": true, "since": "2022-01-04T18:00:00Z",
-     "min_c": -1.8, "min_at": "2022-01-05T06:00:00Z", "source": "model",
-     "threshold_c": 0.0, "warn_below_c": 1.0, "issued_at": "2022-01-04T20:00:00Z"}
+    {"station": "jena", "frost": true, "since": "2020-01-20T04:00:00Z",
+     "min_c": -2.354, "min_at": "2020-01-24T05:00:00Z", "source": "model",
+     "threshold_c": 0.0, "warn_below_c": 1.0, "issued_at": "2020-01-23T18:00:00Z"}
 
 ``since``: when the alert last switched (null before it ever did); ``source``: where the
 curve's hours came from (the forecast's ``hourly_source``).

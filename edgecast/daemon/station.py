@@ -308,10 +308,11 @@ class Station:
         which carries the same flag as ``frost_alert``)."""
         switched = self.alert.update(self.cfg.alerts.frost, forecast)
         forecast["frost_alert"] = self.alert.on
+        # info, not warning: a frost is news for the user, not a problem of the daemon (last_problem)
         if switched == "on":
-            self.log.warning("frost warning on: %.1f °C expected at %s (%s curve, warns below %.1f °C)",
-                             forecast["min_c"], forecast["min_at"], forecast["hourly_source"],
-                             self.cfg.alerts.frost.warn_below_c)
+            self.log.info("frost warning on: %.1f °C expected at %s (%s curve, warns below %.1f °C)",
+                          forecast["min_c"], forecast["min_at"], forecast["hourly_source"],
+                          self.cfg.alerts.frost.warn_below_c)
         elif switched == "off":
             self.log.info("frost warning off: the next 24 hours' minimum is %.1f °C", forecast["min_c"])
         self.link.publish("alert", self.alert.last, retain=True)

@@ -85,10 +85,11 @@ def test_install_into_root_prefix_is_idempotent_and_has_no_tensorflow(tmp_path):
         conf.write_text(conf.read_text().replace("port = 1883 ", f"port = {broker.port} "))
         topics = list(configs(config.load(conf)))
         retained_messages(broker.port, topics, publish=True)
-        assert len(retained_messages(broker.port, topics)) == len(topics) == 6
+        assert len(retained_messages(broker.port, topics)) == len(topics) == 9
         uninstall = run("--uninstall")
         assert uninstall.returncode == 0, uninstall.stdout + uninstall.stderr
-        assert "removed 6 Home Assistant discovery configs of station roof1" in uninstall.stdout
+        assert ("removed 9 Home Assistant discovery configs of station roof1 and its retained forecast, stats, "
+                "status, alert") in uninstall.stdout
         assert retained_messages(broker.port, topics) == {}
     finally:
         broker.stop()

@@ -156,7 +156,7 @@ def run(config_path, check, print_config, remove_discovery):
                        f"{rule.warn_below_c + rule.hysteresis_c:g} °C")
         return
     if remove_discovery:
-        from .homeassistant import remove
+        from .homeassistant import STATION_TOPICS, remove
         from .mqtt_link import MqttLink
 
         class _Link:  # publish_to without the daemon's subscriptions or availability
@@ -170,14 +170,15 @@ def run(config_path, check, print_config, remove_discovery):
                 if running:  # its next (re)connect would publish the entities again
                     click.echo(f"warning: the daemon of station {sc.station.id} is running (status online): "
                                "stop it first (systemctl stop edgecast), or Home Assistant gets the entities "
-                               "back at its next connect; its retained forecast/status/stats are left alone",
+                               "back at its next connect; its retained " + "/".join(STATION_TOPICS)
+                               + " are left alone",
                                err=True)
                 n = remove(sc, _Link(client), station_topics=not running)
             finally:
                 client.disconnect()
                 client.loop_stop()
             click.echo(f"removed {n} Home Assistant discovery configs of station {sc.station.id}"
-                       + ("" if running else " and its retained forecast, stats and status"))
+                       + ("" if running else f" and its retained {', '.join(STATION_TOPICS)}"))
         return
     try:
         daemon = service.Service(cfg, config_path)

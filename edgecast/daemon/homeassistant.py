@@ -171,7 +171,7 @@ STATION_TOPICS = ("forecast", "stats", "status", "alert")
 
 def remove(cfg, link, station_topics: bool = True) -> int:
     """Empty retained configs: Home Assistant deletes the entities, the broker the configs.
-    ``station_topics``: also clear the station's retained forecast, stats and status, so
+    ``station_topics``: also clear the station's retained forecast, stats, status and alert, so
     no ghost forecast greets a later install (not while its daemon runs: they are its own).
     Returns the number of discovery configs removed."""
     topics = list(configs(cfg))

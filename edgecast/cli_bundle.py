@@ -113,6 +113,11 @@ def inspect(bundle, runtime, as_json):
     protocol_name = m.get("protocol", m.get("split", "seed"))
     click.echo(f"  accuracy   {protocol_name} protocol: " + (", ".join(figures) or
                "trained on every window, no held-out part; its recipe's `years` figures are in BENCHMARKS.md"))
+    for part, columns in meta.get("by_horizon", {}).items():  # a curve bundle (issue 16)
+        hours = (1, 6, 12, 18, 24)
+        naive = [min(p, y) for p, y in zip(columns["persistence"], columns["yesterday"])]
+        click.echo(f"  per hour   {part}: " + ", ".join(f"+{h} h {columns['model'][h - 1]:.2f}" for h in hours)
+                   + " °C (better naive " + ", ".join(f"{naive[h - 1]:.2f}" for h in hours) + ")")
     click.echo(f"  ops        {', '.join(meta.get('ops', []))}")
     click.echo(f"  runtime    {forecaster.identity['runtime']}: "
                f"median forecast {report['latency']['median_ms']:.3f} ms "

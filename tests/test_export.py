@@ -234,6 +234,9 @@ def test_combined_bundle_is_the_curve_with_the_dedicated_headline(bundles, model
         figures = meta["by_horizon"][part]
         assert all(len(figures[name]) == 24 for name in ("model", "persistence", "yesterday", "windows"))
         assert figures["model"][-1] == pytest.approx(meta["metrics"][f"{part}_mae"], abs=1e-3)
+    # and `edgecast inspect` shows them
+    test_line = next(line for line in _cli("inspect", bundles["combined"]).splitlines() if "per hour   test:" in line)
+    assert f"+24 h {meta['by_horizon']['test']['model'][-1]:.2f}" in test_line and "better naive" in test_line
 
 
 def test_evaluate_per_horizon_of_a_curve_bundle(bundles, sliced_csv):

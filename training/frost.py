@@ -1,6 +1,8 @@
 """Frost warnings from the next-day curve, scored offline (issue 16).
 
     python -m training.frost --model runs/years/compact_lstm_curve --model runs/seed/compact_lstm_curve
+    python -m training.frost --bundle runs/years/compact_lstm_with_curve.tflite \
+        --bundle runs/seed/compact_lstm_with_curve.tflite          # what the daemon serves
 
 Every hourly forecast of a protocol's part is replayed in order through the daemon's own
 rule (edgecast.alerts.FrostRule: on when the curve's minimum is below ``threshold +
@@ -41,30 +43,51 @@ def scores(predicted: np.ndarray, actual: np.ndarray, rule: FrostRule, scored: n
             "csi": round(hits / max(int((alert | frost).sum()), 1), 3), "switched_on": switched_on}
 
 
-def measure(model_dir: Path, rules: list[FrostRule], part: str = "test") -> dict:
-    """{"protocol": name, "model": [scores per rule], "naive": [scores per rule]}."""
+def from_model_dir(model_dir: Path):
+    """(protocol name, layout, starts -> (n, 24) curves) of a trained curve model."""
     from training import dataset
     from training.train import load_model_dir
     model, meta = load_model_dir(model_dir)
     schema = FeatureSchema.from_dict(meta["schema"])
-    series = load(meta["data"]["sources"])
-    prep = dataset.prepare(series, schema.features, schema=schema, protocol_name=meta["data"]["protocol"],
-                           horizons=24)
-    starts = prep.layout.starts(part)
-    actual = protocol.curve_targets(prep.layout, starts)
+    prep = dataset.prepare(load(meta["data"]["sources"]), schema.features, schema=schema,
+                           protocol_name=meta["data"]["protocol"], horizons=24)
+    return meta["data"]["protocol"], prep.layout, prep.predict_fn(model, curve=True)
+
+
+def from_bundle(path: Path, data_dir: Path):
+    """The same for a curve bundle, through the device runtime (what the daemon serves)."""
+    from edgecast.features import layout_columns, required_channels
+    from edgecast.forecaster import load_forecaster
+    forecaster = load_forecaster(path)
+    training = forecaster.bundle.meta["training"]
+    layout = protocol.layout(training["protocol"], load([data_dir / name for name in training["sources"]]),
+                             required_channels(forecaster.schema.features))
+    columns = layout_columns(forecaster.schema, layout)
+    return (training["protocol"], layout,
+            lambda starts: forecaster.runner.predict_curves(layout.windows(columns, starts)))
+
+
+def measure(source, rules: list[FrostRule], part: str = "test") -> dict:
+    """``source``: (protocol name, layout, curve function) from from_model_dir / from_bundle.
+    {"protocol": name, "frost_episodes": n, "model": [scores per rule], "naive": [scores per rule]}."""
+    protocol_name, layout, predict = source
+    starts = layout.starts(part)
+    actual = protocol.curve_targets(layout, starts)
     measured = np.isfinite(actual).all(axis=1)
-    curves = {"model": prep.predict_fn(model, curve=True)(starts),
-              "naive": protocol.fallback_curve(prep.layout, starts)}
+    curves = {"model": predict(starts), "naive": protocol.fallback_curve(layout, starts)}
     # How often frost itself "switched on" (a perfect forecast's alert, no margin or hysteresis).
     with np.errstate(invalid="ignore"):
         episodes = scores(np.fmin.reduce(actual, axis=1)[:, None], actual, FrostRule(rules[0].threshold_c, 0, 0))
-    return {"protocol": meta["data"]["protocol"], "frost_episodes": episodes["switched_on"],
+    return {"protocol": protocol_name, "frost_episodes": episodes["switched_on"],
             **{name: [scores(c, actual, rule, measured) for rule in rules] for name, c in curves.items()}}
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, action="append", required=True, help="a compact_lstm_curve directory")
+    ap.add_argument("--model", type=Path, action="append", default=[], help="a compact_lstm_curve directory")
+    ap.add_argument("--bundle", type=Path, action="append", default=[],
+                    help="a curve bundle for the seed or years protocol (make curve-figures), scored through LiteRT")
+    ap.add_argument("--data-dir", type=Path, default=Path("../shared/data"), help="where a bundle's files are")
     ap.add_argument("--threshold", type=float, default=FrostRule.threshold_c, help="°C (the daemon's [alerts] frost_c)")
     ap.add_argument("--margin", type=float, action="append", default=None,
                     help=f"warn when the forecast minimum is below threshold + margin (°C; default "
@@ -73,16 +96,20 @@ def main(argv=None) -> None:
                     help=f"°C (default {FrostRule.hysteresis_c:g}; repeat to compare)")
     ap.add_argument("--part", default="test", choices=["val", "test"], help="choose settings on val")
     args = ap.parse_args(argv)
+    if not args.model and not args.bundle:
+        ap.error("give --model or --bundle")
     rules = [FrostRule(args.threshold, m, h) for m in args.margin or [FrostRule.margin_c]
              for h in args.hysteresis or [FrostRule.hysteresis_c]]
     print(f"| {args.part} part | forecast | margin °C | hysteresis °C | forecasts | frosts | alerts | hits "
           "| hit rate | false-alarm ratio | CSI | switched on |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for path in args.model:
-        result = measure(path, rules, args.part)
+    sources = [(p.name, from_model_dir(p)) for p in args.model] + [(p.name, from_bundle(p, args.data_dir))
+                                                                   for p in args.bundle]
+    for label, source in sources:
+        result = measure(source, rules, args.part)
         for name in ("model", "naive"):
             for rule, r in zip(rules, result[name]):
-                print(f"| {result['protocol']} | {'compact_lstm_curve' if name == 'model' else 'naive fallback curve'} "
+                print(f"| {result['protocol']} | {label if name == 'model' else 'naive fallback curve'} "
                       f"| {rule.margin_c:g} | {rule.hysteresis_c:g} | {r['forecasts']} | {r['frosts']} "
                       f"| {r['alerts']} | {r['hits']} | {r['hit_rate']:.3f} | {r['false_alarm_ratio']:.3f} "
                       f"| {r['csi']:.3f} | {r['switched_on']} |")

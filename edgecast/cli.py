@@ -206,7 +206,6 @@ def _evaluate_model(model: str, series, protocol_name: str, runtime: str, per_ho
         except (ValueError, ImportError) as exc:  # not a model dir; lightgbm without the peers extra
             raise click.ClickException(str(exc)) from None
     from .bundle import BundleError
-    from .features import layout_columns, required_channels
     from .forecaster import bundle_path, load_forecaster
     try:
         forecaster = load_forecaster(bundle_path(model), runtime)
@@ -215,12 +214,10 @@ def _evaluate_model(model: str, series, protocol_name: str, runtime: str, per_ho
     if per_horizon and len(forecaster.horizons) == 1:
         raise click.UsageError(f"{model} forecasts +24 h only (horizons {forecaster.horizons}); --per-horizon needs "
                                "a curve bundle (edgecast export of a curve model, or with --curve), or naive")
-    layout = protocol.layout(protocol_name, series, required_channels(forecaster.schema.features))
-    columns = layout_columns(forecaster.schema, layout)
-    result = protocol.evaluate(layout, lambda starts: forecaster.runner.predict(layout.windows(columns, starts)))
+    layout, curves = forecaster.on_layout(protocol_name, series)
+    result = protocol.evaluate(layout, lambda starts: curves(starts)[:, -1])
     if per_horizon:
-        curve = {"model": lambda starts: forecaster.runner.predict_curves(layout.windows(columns, starts))}
-        result["by_horizon"] = protocol.evaluate_horizons(layout, curve)
+        result["by_horizon"] = protocol.evaluate_horizons(layout, {"model": curves})
     return result
 
 

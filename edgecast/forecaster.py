@@ -54,6 +54,15 @@ class Forecaster:
         return (f"{m.get('kind')} ({hours}, {m.get('graph_form')} graph, {weights} weights, sha256 {m.get('sha256')}, "
                 f"{m['runtime']}, {self.bundle.path.name})")
 
+    def on_layout(self, protocol_name: str, series):
+        """(layout, starts -> (n, outputs) °C): this bundle over a protocol's windows of
+        ``series`` (edgecast.protocol), as evaluate, the plots and the frost figures read it."""
+        from . import protocol
+        from .features import layout_columns, required_channels
+        layout = protocol.layout(protocol_name, series, required_channels(self.schema.features))
+        columns = layout_columns(self.schema, layout)
+        return layout, lambda starts: self.runner.predict_curves(layout.windows(columns, starts))
+
     def forecast(self, hourly_values: np.ndarray, hourly_times: np.ndarray) -> np.ndarray:
         """°C at each of ``self.horizons`` (the last is +24 h) after the window's last hour."""
         if hourly_values.shape != (WINDOW_STEPS, 14) or not np.isfinite(hourly_values).all():

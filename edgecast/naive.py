@@ -3,8 +3,8 @@
 Hour +h of the next day has two honest naive forecasts: persistence (the temperature
 now) and the same hour yesterday, T(now + h − 24 h); they agree at +24 h, the headline
 naive forecast. On the validation parts (seed val, 2021) persistence is the better one up
-to +4 h and yesterday's hour from +5 h on (``tests/test_naive_curve.py`` re-measures
-that on the real files), so the fallback curve takes each hour from the better one.
+to +4 h and yesterday's hour from +5 h on (``tests/test_protocol.py`` re-measures that
+on the real files), so the fallback curve takes each hour from the better one.
 """
 
 from __future__ import annotations

@@ -297,14 +297,19 @@ def naive_curves(layout: Layout, starts: np.ndarray) -> dict[str, np.ndarray]:
     """The two honest naive forecasts of hour +h: the temperature now (persistence), and
     the temperature at the same hour yesterday, T(now + h − 24 h). They agree at +24 h."""
     now = layout.naive(starts).astype(np.float64)
-    yesterday = layout.raw[curve_rows(layout, starts, HORIZONS - HORIZON_HOURS), TARGET_INDEX]
     return {"persistence": np.repeat(now[:, None], len(HORIZONS), axis=1),
-            "yesterday": yesterday.astype(np.float64)}
+            "yesterday": _last_day(layout, starts)}
 
 
 def fallback_curve(layout: Layout, starts: np.ndarray) -> np.ndarray:
     """(n, 24) °C: the daemon's naive curve (naive.naive_curve), from the raw readings."""
-    return naive_curve(layout.raw[curve_rows(layout, starts, HORIZONS - HORIZON_HOURS), TARGET_INDEX])
+    return naive_curve(_last_day(layout, starts))
+
+
+def _last_day(layout: Layout, starts: np.ndarray) -> np.ndarray:
+    """(n, 24) raw temperature of the 24 hours up to each window's last step, oldest first:
+    the same hour yesterday for +1 … +24 h."""
+    return layout.raw[curve_rows(layout, starts, HORIZONS - HORIZON_HOURS), TARGET_INDEX].astype(np.float64)
 
 
 def evaluate_horizons(layout: Layout, curves: dict[str, np.ndarray] | None = None, parts=None) -> dict:

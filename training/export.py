@@ -86,17 +86,23 @@ def _recurrent_cells(model) -> set[str]:
     return names & {"LSTM", "GRU", "SimpleRNN"}
 
 
+def _keras_module(graph_form: str):
+    """tf_keras (Keras 2) for the fused form, whose LSTM converts to the fused op; else Keras 3."""
+    if graph_form == "fused":
+        import tf_keras
+        return tf_keras
+    import keras
+    return keras
+
+
 def _variant(kind: str, schema: FeatureSchema, weights, graph_form: str, cells: set[str]):
     """Rebuild the architecture in the requested form and load the trained weights."""
     from training import models
-    if graph_form == "fused":
-        if cells != {"LSTM"}:
-            raise ExportError(f"{kind}: the fused form exists only for LSTM layers (TFLite has no fused "
-                              f"{'/'.join(sorted(cells - {'LSTM'}))} op); export without --fused (loop form) "
-                              "or with --unroll")
-        import tf_keras as keras_module
-    else:
-        import keras as keras_module
+    if graph_form == "fused" and cells != {"LSTM"}:
+        raise ExportError(f"{kind}: the fused form exists only for LSTM layers (TFLite has no fused "
+                          f"{'/'.join(sorted(cells - {'LSTM'}))} op); export without --fused (loop form) "
+                          "or with --unroll")
+    keras_module = _keras_module(graph_form)
     model = models.build(kind, schema, unroll=(graph_form == "unrolled"), keras_module=keras_module)
     model.set_weights(weights)
     # A fixed (1, 120, F) input: the box forecasts one window at a time, and a static
@@ -108,10 +114,7 @@ def _variant(kind: str, schema: FeatureSchema, weights, graph_form: str, cells: 
 def _combined(headline, curve, graph_form: str):
     """One graph, one input: ``blend`` of the curve and the +24 h model's output (a few
     elementwise ops); both are ``_variant``s of the same form, so one Keras API."""
-    if graph_form == "fused":
-        import tf_keras as keras_module
-    else:
-        import keras as keras_module
+    keras_module = _keras_module(graph_form)
     window = keras_module.Input(headline.input_shape[1:], batch_size=1, name="window")
     hours = blend(curve(window), headline(window))
     return keras_module.Model(window, hours, name=f"{headline.name}_with_{curve.name}")

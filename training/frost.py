@@ -56,15 +56,11 @@ def from_model_dir(model_dir: Path):
 
 def from_bundle(path: Path, data_dir: Path):
     """The same for a curve bundle, through the device runtime (what the daemon serves)."""
-    from edgecast.features import layout_columns, required_channels
     from edgecast.forecaster import load_forecaster
     forecaster = load_forecaster(path)
     training = forecaster.bundle.meta["training"]
-    layout = protocol.layout(training["protocol"], load([data_dir / name for name in training["sources"]]),
-                             required_channels(forecaster.schema.features))
-    columns = layout_columns(forecaster.schema, layout)
-    return (training["protocol"], layout,
-            lambda starts: forecaster.runner.predict_curves(layout.windows(columns, starts)))
+    layout, curves = forecaster.on_layout(training["protocol"], load([data_dir / name for name in training["sources"]]))
+    return training["protocol"], layout, curves
 
 
 def measure(source, rules: list[FrostRule], part: str = "test") -> dict:

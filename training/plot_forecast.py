@@ -19,16 +19,14 @@ import numpy as np
 
 from edgecast import protocol
 from edgecast.data import load
-from edgecast.features import layout_columns, required_channels
 from edgecast.forecaster import DEFAULT_BUNDLE, load_forecaster
 
 
 def hourly_forecasts(forecaster, series):
     """(valid-at times, forecast, naive, actual) for every complete window of the files."""
-    layout = protocol.layout("whole", series, required_channels(forecaster.schema.features))
-    columns = layout_columns(forecaster.schema, layout)
+    layout, curves = forecaster.on_layout("whole", series)
     starts = layout.starts("all")
-    model = forecaster.runner.predict(layout.windows(columns, starts))
+    model = curves(starts)[:, -1]
     return layout.target_times(starts), model, layout.naive(starts), layout.targets(starts)
 
 

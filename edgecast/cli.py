@@ -16,7 +16,7 @@ import click
 from . import __version__
 from .cli_options import data_option, load_data, protocol_option, training_unavailable
 
-EVALUATE_PROTOCOLS = ("seed", "reference", "years", "whole")
+EVALUATE_PROTOCOLS = ("seed", "reference", "years", "whole", "stations")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -153,7 +153,7 @@ def evaluate(model, data_paths, protocol_name, runtime, as_json, per_horizon):
     if per_horizon and model != "naive" and Path(model).is_dir():
         raise click.UsageError("--per-horizon scores naive or a curve bundle; a trained curve model's figures "
                                "per horizon are in its metadata.json (by_horizon)")
-    series = load_data(data_paths)
+    series = load_data(data_paths, protocol_name)
     try:
         if model == "naive":
             layout = protocol.layout(protocol_name, series)

@@ -27,14 +27,16 @@ def training_unavailable(exc: ImportError) -> click.ClickException:
 PROTOCOL_HELP = ("seed: the Keras book's split of one file by rows, 50/25/25 % (alias reference). "
                  "years: train on the years before 2021, validate on 2021, test on 2022, from every file "
                  "given (per-quarter and per-month figures). whole: every window of the files, no split. "
-                 "final: train on every window with the recipe's fixed epochs — the model to ship.")
+                 "final: train on every window with the recipe's fixed epochs — the model to ship. "
+                 "stations: split by place (edgecast/places.py): --data is a folder with Jena's files and "
+                 "stations/ (e.g. ../shared/data); per-station figures.")
 
 
 def data_option(required: bool = True, help: str = DATA_HELP):
     """The ``--data`` option (repeatable, $EDGECAST_DATA) as every command spells it."""
     def decorate(f):
         return click.option("--data", "data_paths", multiple=True, required=required, envvar="EDGECAST_DATA",
-                            type=click.Path(dir_okay=False, path_type=Path), help=help)(f)
+                            type=click.Path(path_type=Path), help=help)(f)
     return decorate
 
 
@@ -45,10 +47,16 @@ def protocol_option(choices, default: str):
     return decorate
 
 
-def load_data(paths):
-    """The joined series of ``paths``; a bad file is a one-line error naming file and line."""
+def load_data(paths, protocol_name: str | None = None):
+    """The joined series of ``paths`` (the stations protocol: the places of one folder); a
+    bad file is a one-line error naming file and line."""
     from .data import DataError, load
     try:
+        if protocol_name == "stations":
+            from .places import load_places
+            if len(paths) != 1:
+                raise DataError("the stations protocol reads one data folder: --data ../shared/data")
+            return load_places(paths[0], log=lambda line: click.echo(line, err=True))
         return load(list(paths))
     except DataError as exc:
         raise click.ClickException(str(exc)) from None

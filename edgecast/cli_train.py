@@ -42,7 +42,7 @@ class _TrainCommand(click.Command):
 @click.command(cls=_TrainCommand)
 @click.argument("kind")
 @data_option()
-@protocol_option(("seed", "reference", "years", "final"), "seed")
+@protocol_option(("seed", "reference", "years", "final", "stations"), "seed")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Maximum epochs (early stopping may end sooner). Default: the kind's own.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -75,7 +75,7 @@ def train(kind, data_paths, protocol_name, epochs, out_dir, seed, patience, limi
         raise training_unavailable(ModuleNotFoundError("no module named 'training'", name="training"))
     if kind not in kinds:
         raise click.ClickException(f"unknown kind {kind!r}; choose one of: {', '.join(kinds)}")
-    series = load_data(data_paths)
+    series = load_data(data_paths, protocol_name)
     try:
         from training.train import train as run
     except ImportError as exc:

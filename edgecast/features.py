@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .schema import CHANNEL_INDEX, FeatureSchema
+from .schema import CHANNEL_INDEX, SITE_FEATURES, FeatureSchema
+from .solar import Location, daylight, daylight_trend, solar_hour_angle, sun_elevation_sine
 
 _SECONDS_PER_DAY = 86400.0
 _DAYS_PER_YEAR = 365.2425
@@ -19,6 +20,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "wind_x": ("wv (m/s)", "wd (deg)"), "wind_y": ("wv (m/s)", "wd (deg)"),
     "max_wind_x": ("max. wv (m/s)", "wd (deg)"), "max_wind_y": ("max. wv (m/s)", "wd (deg)"),
     "hour_sin": (), "hour_cos": (), "doy_sin": (), "doy_cos": (),
+    **{name: () for name in SITE_FEATURES},
 }
 
 
@@ -45,13 +47,34 @@ def _time_parts(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return day_fraction, year_fraction
 
 
-def compute_columns(features: list[str], values: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Raw (rows, 14) channel values + (rows,) datetime64 -> (rows, len(features)) float64."""
+def needs_location(features) -> bool:
+    """True when a feature list reads the sun, so the place must be known."""
+    return any(f in SITE_FEATURES for f in features)
+
+
+def _sun(times: np.ndarray, location: Location) -> dict[str, np.ndarray]:
+    angle = solar_hour_angle(times, location.longitude)
+    return {"solar_hour_sin": np.sin(angle), "solar_hour_cos": np.cos(angle),
+            "sun_elevation": sun_elevation_sine(times, location),
+            "daylight": daylight(times, location.latitude),
+            "daylight_trend": daylight_trend(times, location.latitude)}
+
+
+def compute_columns(features: list[str], values: np.ndarray, times: np.ndarray,
+                    location: Location | None = None) -> np.ndarray:
+    """Raw (rows, 14) channel values + (rows,) datetime64 -> (rows, len(features)) float64.
+
+    ``location`` (one place, or one per row) is needed by the sun features only.
+    """
     out = np.empty((values.shape[0], len(features)), dtype=np.float64)
     cache: dict[str, np.ndarray] = {}
+    if needs_location(features):
+        if location is None:
+            raise ValueError("these features read the sun's position: the location must be given")
+        cache.update(_sun(times, location))
 
     def derived(name: str) -> np.ndarray:
-        if not cache:
+        if "wind_x" not in cache:
             cache["wind_x"], cache["wind_y"] = _wind(values, "wv (m/s)")
             cache["max_wind_x"], cache["max_wind_y"] = _wind(values, "max. wv (m/s)")
             day, year = _time_parts(times)
@@ -83,4 +106,4 @@ def layout_columns(schema: FeatureSchema, layout) -> np.ndarray:
     repaired rows for the row protocols, the hourly grid for the grid protocols
     (edgecast.protocol).
     """
-    return normalise(schema, compute_columns(schema.features, layout.clean, layout.times))
+    return normalise(schema, compute_columns(schema.features, layout.clean, layout.times, layout.location))

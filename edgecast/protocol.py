@@ -40,11 +40,13 @@ import numpy as np
 from .naive import HORIZONS, naive_curve
 from .resample import OBSERVED
 from .schema import HORIZON_HOURS, ROWS_PER_STEP, TARGET, TARGET_INDEX, WINDOW_STEPS
+from .solar import JENA, Location
 
 PARTS = ("train", "val", "test")
 ROW_PROTOCOLS = ("seed", "reference")
 GRID_PROTOCOLS = ("years", "whole", "final")
-PROTOCOLS = ROW_PROTOCOLS + GRID_PROTOCOLS
+PLACE_PROTOCOLS = ("stations",)  # many places at once: edgecast.places
+PROTOCOLS = ROW_PROTOCOLS + GRID_PROTOCOLS + PLACE_PROTOCOLS
 YEARS_VAL = 2021  # the `years` protocol's validation year; its test year is the next one
 # The station's files in ../shared/data the figures are measured on (SOURCES.md there):
 # `seed` uses the first (the book's years, hourly), `years` all of them.
@@ -118,6 +120,8 @@ class Layout:
     train_rows: slice  # the rows whose statistics normalise the inputs
     sources: list[str] = field(default_factory=list)
     observed: np.ndarray | None = None  # (rows,) the temperature was measured there (grid: not carried)
+    location: Location = JENA  # where the rows were measured (one place, or one per row)
+    station: np.ndarray | None = None  # (rows,) station id of each row, when several places are laid out
 
     @property
     def evaluated(self) -> tuple[str, ...]:
@@ -174,6 +178,11 @@ def layout(protocol: str, series, channels=(TARGET,)) -> Layout:
     Raises ``ValueError`` (the data.DataError subclass where the data is at fault) with
     what is missing: a channel the files cannot supply, a year the protocol needs, rows.
     """
+    if protocol in PLACE_PROTOCOLS:  # edgecast.places lays several places out together
+        if not hasattr(series, "layout"):
+            from .data import DataError
+            raise DataError("the stations protocol reads a data folder (--data ../shared/data), not single files")
+        return series.layout(protocol, channels)
     series.require(channels)
     if protocol in ROW_PROTOCOLS:
         return _row_layout(protocol, series)
@@ -195,26 +204,15 @@ def _row_layout(protocol: str, series) -> Layout:
                         f"about {need} rows ({need / rps / 24:.0f} days)") from None
     repaired, _ = repair(series.values)
     return Layout(protocol, series.times, series.values, repaired, rps, parts,
-                  slice(0, split_rows(n, rps)["train"][1]), series.sources)
+                  slice(0, split_rows(n, rps)["train"][1]), series.sources, location=series.location)
 
 
 def _grid_layout(protocol: str, series, channels) -> Layout:
     from .data import DataError
-    from .schema import CHANNEL_INDEX
     grid = series.hourly(CARRY_FORWARD_HOURS)
     n = len(grid)
-    if n <= delay_rows(1):
-        raise DataError(f"{', '.join(series.sources)}: {n} hours are too few for one window "
-                        f"({delay_rows(1) + 1} needed)")
-    cols = [CHANNEL_INDEX[c] for c in channels]
-    # a start is usable when all 120 input hours have the channels and the target was observed
-    complete = np.isfinite(grid.values[:, cols]).all(axis=1).astype(np.int64)
-    run = np.concatenate([[0], np.cumsum(complete)])
-    starts = np.arange(n - delay_rows(1))
-    inputs_ok = run[starts + WINDOW_STEPS] - run[starts] == WINDOW_STEPS
-    target_ok = grid.status[target_rows(starts, 1), TARGET_INDEX] == OBSERVED
-    starts = starts[inputs_ok & target_ok]
-    year = grid.times[target_rows(starts, 1)].astype("datetime64[Y]").astype(int) + 1970
+    starts = usable_starts(grid, channels, ", ".join(series.sources))
+    year = target_years(grid, starts)
     if protocol == "years":
         parts = {"train": starts[year < YEARS_VAL], "val": starts[year == YEARS_VAL],
                  "test": starts[year == YEARS_VAL + 1]}
@@ -234,7 +232,28 @@ def _grid_layout(protocol: str, series, channels) -> Layout:
     # Targets are observed cells (target_ok); the naive forecast may read a carried T, as
     # the daemon's does within its gap policy.
     return Layout(protocol, grid.times, grid.values, grid.values, 1, parts, train_rows, series.sources,
-                  observed=grid.status[:, TARGET_INDEX] == OBSERVED)
+                  observed=grid.status[:, TARGET_INDEX] == OBSERVED, location=series.location)
+
+
+def usable_starts(grid, channels, name: str) -> np.ndarray:
+    """Window starts of an hourly grid whose 120 input hours all have ``channels`` and
+    whose target hour was observed."""
+    from .data import DataError
+    from .schema import CHANNEL_INDEX
+    n = len(grid)
+    if n <= delay_rows(1):
+        raise DataError(f"{name}: {n} hours are too few for one window ({delay_rows(1) + 1} needed)")
+    cols = [CHANNEL_INDEX[c] for c in channels]
+    complete = np.isfinite(grid.values[:, cols]).all(axis=1).astype(np.int64)
+    run = np.concatenate([[0], np.cumsum(complete)])
+    starts = np.arange(n - delay_rows(1))
+    inputs_ok = run[starts + WINDOW_STEPS] - run[starts] == WINDOW_STEPS
+    target_ok = grid.status[target_rows(starts, 1), TARGET_INDEX] == OBSERVED
+    return starts[inputs_ok & target_ok]
+
+
+def target_years(grid, starts: np.ndarray) -> np.ndarray:
+    return grid.times[target_rows(starts, 1)].astype("datetime64[Y]").astype(int) + 1970
 
 
 # --- scoring ----------------------------------------------------------------------------------
@@ -251,6 +270,17 @@ def _by_period(layout: Layout, starts, predicted, unit: str) -> dict:
         sel = keys == key
         out[str(key)] = {"mae": round(mae(predicted[sel], actual[sel]), 4),
                          "naive_mae": round(mae(naive[sel], actual[sel]), 4), "windows": int(sel.sum())}
+    return out
+
+
+def _by_station(layout: Layout, starts, predicted) -> dict:
+    stations = layout.station[layout.target_rows(starts)]
+    actual, naive = layout.targets(starts), layout.naive(starts)
+    out = {}
+    for name in dict.fromkeys(stations):
+        sel = stations == name
+        out[str(name)] = {"mae": round(mae(predicted[sel], actual[sel]), 4),
+                          "naive_mae": round(mae(naive[sel], actual[sel]), 4), "windows": int(sel.sum())}
     return out
 
 
@@ -271,6 +301,8 @@ def evaluate(layout: Layout, predict: Callable[[np.ndarray], np.ndarray], parts=
         result[f"{prefix}mae"] = round(mae(predicted, actual), 4)
         result[f"naive_{prefix}mae"] = round(mae(layout.naive(starts), actual), 4)
         result[f"{prefix}windows"] = int(len(starts))
+        if layout.station is not None:
+            result[f"{prefix}by_station"] = _by_station(layout, starts, predicted)
         if layout.protocol in GRID_PROTOCOLS and part == parts[-1]:
             if layout.protocol == "years":
                 result[f"{prefix}by_quarter"] = _by_period(layout, starts, predicted, "quarter")

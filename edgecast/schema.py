@@ -62,9 +62,13 @@ ALIASES: dict[str, str] = {c.alias: c.name for c in CHANNELS}
 TARGET = "T (degC)"
 TARGET_INDEX = CHANNEL_INDEX[TARGET]
 
+# Features computed from the timestamp and the place (edgecast.solar): they mean the same
+# thing on every roof, unlike the UTC clock and the calendar (hour_*, doy_*), which were
+# Jena's and are kept for the models trained on them.
+SITE_FEATURES = ("solar_hour_sin", "solar_hour_cos", "sun_elevation", "daylight", "daylight_trend")
 # Features computed from the raw channels and the timestamp (see edgecast.features).
 DERIVED_FEATURES = ("wind_x", "wind_y", "max_wind_x", "max_wind_y",
-                    "hour_sin", "hour_cos", "doy_sin", "doy_cos")
+                    "hour_sin", "hour_cos", "doy_sin", "doy_cos", *SITE_FEATURES)
 
 
 @dataclass

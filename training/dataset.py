@@ -76,7 +76,7 @@ def prepare(series: Series, feature_names: list[str], schema: FeatureSchema | No
     statistics instead of fitting new ones — that is how a trained model is evaluated.
     """
     layout = protocol.layout(protocol_name, series, features.required_channels(feature_names))
-    columns = features.compute_columns(list(feature_names), layout.clean, layout.times)
+    columns = features.compute_columns(list(feature_names), layout.clean, layout.times, layout.location)
     if schema is None:
         schema = features.fit_statistics(FeatureSchema(list(feature_names)), columns[layout.train_rows])
     elif list(schema.features) != list(feature_names):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgecast.schema import CHANNEL_NAMES, TARGET, FeatureSchema
+from edgecast.schema import CHANNEL_NAMES, SITE_FEATURES, TARGET, FeatureSchema
 
 # ======================================================================================
 # COMPACT RECIPE — the models we ship. Chosen on the `years` protocol's validation year
@@ -51,6 +51,7 @@ COMPACT_FINAL_EPOCHS = 20  # protocol final (no validation part): the epochs cho
 COMPACT_PATIENCE = 4
 COMPACT_TRAIN_STRIDE = 3  # every 3rd train window: neighbours an hour apart are near-copies
 CLOCK = ["hour_sin", "hour_cos", "doy_sin", "doy_cos"]
+SUN = list(SITE_FEATURES)  # the clock of any roof: solar time, sun elevation, day length (edgecast.solar)
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,12 @@ class CompactInputs:
     pooled: tuple[str, ...] = ()  # anomalies averaged over COMPACT_POOL hours
     recent: tuple[str, ...] = ()  # hourly anomalies of the last COMPACT_RECENT_HOURS hours
     levels: tuple[str, ...] = ()  # the last step's values, beside the RNN states
+    relative: tuple[str, ...] = ()  # the last step relative to the window's mean, beside them
 
     @property
     def features(self) -> list[str]:
         out = []
-        for name in (*self.full, *self.pooled, *self.recent, *self.levels):
+        for name in (*self.full, *self.pooled, *self.recent, *self.relative, *self.levels):
             if name not in out:
                 out.append(name)
         return out
@@ -84,6 +86,16 @@ SENSOR_SETS: dict[str, CompactInputs] = {
                              levels=("T (degC)", "p (mbar)", "rh (%)", *CLOCK)),
     # temperature and the clock only: any box
     "_t": CompactInputs(full=("T (degC)",), recent=("T (degC)",), levels=("T (degC)", *CLOCK)),
+    # Any roof: nothing that is Jena's. Temperature and pressure levels only relative to
+    # the place's own last five days (a desert and a coast differ in level, not in how a
+    # front moves them), humidity and wind as measured, and the sun instead of the clock
+    # and calendar. Trained on the `stations` protocol (edgecast.places).
+    "_anyroof": CompactInputs(full=("T (degC)",), pooled=("p (mbar)", "rh (%)", "wv (m/s)"),
+                              recent=("T (degC)", "p (mbar)", "rh (%)", "wv (m/s)"),
+                              relative=("T (degC)", "p (mbar)"), levels=("rh (%)", "wv (m/s)", *SUN)),
+    "_anyroof_bme280": CompactInputs(full=("T (degC)",), pooled=("p (mbar)", "rh (%)"),
+                                     recent=("T (degC)", "p (mbar)", "rh (%)"),
+                                     relative=("T (degC)", "p (mbar)"), levels=("rh (%)", *SUN)),
 }
 # ======================================================================================
 
@@ -191,6 +203,9 @@ def _compact(cell: str, inputs: CompactInputs, horizons: int = 1):
             recent = k.layers.Cropping1D((steps - COMPACT_RECENT_HOURS, 0), name="crop_recent")(
                 select(anomalies, inputs.recent, "recent"))
         levels = select(last, inputs.levels, "levels") if inputs.levels else None
+        if inputs.relative:  # mean over the window of (step - last) = -(last - 5-day mean)
+            relative = k.layers.GlobalAveragePooling1D(name="relative")(select(anomalies, inputs.relative, "relative"))
+            levels = relative if levels is None else k.layers.Concatenate(name="levels_all")([levels, relative])
         rnn = getattr(k.layers, cell)
         corrections = []
         for i in range(members):
@@ -236,18 +251,19 @@ MODELS: dict[str, ModelSpec] = {
 
 
 def _compact_spec(cell: str, inputs: CompactInputs, horizons: int = 1) -> ModelSpec:
-    channels = ", ".join(f for f in inputs.features if f not in CLOCK)
+    channels = ", ".join(f for f in inputs.features if f not in CLOCK and f not in SUN)
+    clock = "the sun (solar time, elevation, day length)" if set(SUN) & set(inputs.features) else "the clock"
     out = "the curve +1 … +24 h" if horizons > 1 else "+24 h"
     return ModelSpec(
         f"T_now + mean of {COMPACT_MEMBERS} x Dense(tanh Dense({cell}({COMPACT_UNITS}) over 5 daily steps "
         f"of anomalies, {cell}({COMPACT_UNITS}) over the last {COMPACT_RECENT_HOURS} h, levels now)) -> {out}; "
-        f"reads {channels} and the clock", inputs.features, _compact(cell, inputs, horizons),
+        f"reads {channels} and {clock}", inputs.features, _compact(cell, inputs, horizons),
         residual=True, members=COMPACT_MEMBERS, horizons=horizons, loss=COMPACT_LOSS, optimizer="adam",
         lr=COMPACT_LR, lr_schedule="cosine", monitor="val_mae", batch_size=COMPACT_BATCH, epochs=COMPACT_EPOCHS,
         patience=COMPACT_PATIENCE, train_stride=COMPACT_TRAIN_STRIDE, final_epochs=COMPACT_FINAL_EPOCHS,
         extra={"units": COMPACT_UNITS, "hidden": COMPACT_HIDDEN, "pool_hours": COMPACT_POOL,
                "recent_hours": COMPACT_RECENT_HOURS, "full": list(inputs.full), "pooled": list(inputs.pooled),
-               "recent": list(inputs.recent), "levels": list(inputs.levels)})
+               "recent": list(inputs.recent), "levels": list(inputs.levels), "relative": list(inputs.relative)})
 
 
 for _suffix, _inputs in SENSOR_SETS.items():

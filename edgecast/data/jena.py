@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import lzma
 import re
 import zipfile
@@ -33,6 +34,7 @@ import numpy as np
 
 from .. import physics, resample
 from ..schema import CHANNEL_INDEX, CHANNEL_NAMES, SENTINELS, TARGET
+from ..solar import JENA, Location
 
 TIME_COLUMNS = ("Date Time", "date")
 _DOTTED = re.compile(r"^(\d{2})\.(\d{2})\.(\d{4}) (\d{2}:\d{2}(?::\d{2})?)$")
@@ -90,6 +92,8 @@ class Series:
     times: np.ndarray  # datetime64[s], file row order
     values: np.ndarray  # float64, shape (rows, 14)
     files: list[FileInfo]
+    location: Location = JENA  # where the station stands (the sun features read it)
+    location_source: str = "assumed: Jena's (no stations.json entry and no --latitude/--longitude)"
 
     def __len__(self) -> int:
         return len(self.times)
@@ -146,7 +150,7 @@ class Series:
             if lo < hi:
                 files.append(FileInfo(f.path, lo - start, hi - start, f.step_seconds, f.channels, f.derived,
                                       f.quality))
-        return Series(self.times[start:end], self.values[start:end], files)
+        return Series(self.times[start:end], self.values[start:end], files, self.location, self.location_source)
 
     def hourly(self, carry_forward_hours: int = 0) -> resample.HourlyGrid:
         """The hourly grid of all files (each with its own step's sample age), NaN between them.
@@ -303,16 +307,68 @@ def _quality(times: np.ndarray, values: np.ndarray, step: int) -> Quality:
     )
 
 
-def load(paths: str | Path | list) -> Series:
-    """Read one or several files and join them in time order.
+STATIONS_FILE = "stations.json"
+
+
+def station_entry(path: str | Path) -> dict | None:
+    """The entry of ``stations.json`` beside ``path`` that describes this file, if any."""
+    path = Path(path)
+    index = path.parent / STATIONS_FILE
+    if not index.exists():
+        return None
+    try:
+        stations = json.loads(index.read_text()).get("stations", [])
+    except (OSError, ValueError, AttributeError) as exc:
+        raise DataError(f"{index}: cannot read ({exc})") from None
+    for entry in stations:
+        name = entry.get("file", {}).get("name") if isinstance(entry.get("file"), dict) else entry.get("file")
+        if name == path.name or entry.get("id") == path.name.split(".")[0]:
+            return entry
+    return None
+
+
+def file_location(path: str | Path) -> tuple[Location, str] | None:
+    """(location, where it came from) of a file, from the stations.json beside it."""
+    entry = station_entry(path)
+    if entry is None:
+        return None
+    try:
+        return Location(float(entry["lat"]), float(entry["lon"])), f"{Path(path).parent / STATIONS_FILE}"
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{Path(path).parent / STATIONS_FILE}: the entry of {Path(path).name} has no usable "
+                        f"lat/lon ({exc})") from None
+
+
+def _location(paths, location: Location | None) -> tuple[Location, str]:
+    if location is not None:
+        return location, "given"
+    found = {str(p): file_location(p) for p in paths}
+    known = {loc for loc, _ in filter(None, found.values())}
+    if len(known) > 1:
+        raise DataError("the files come from different places (" + "; ".join(
+            f"{p}: {f[0].describe()}" for p, f in found.items() if f) + "): a series is one station's record")
+    if known and None in found.values():
+        missing = [p for p, f in found.items() if f is None]
+        raise DataError(f"{', '.join(missing)}: no entry in a stations.json beside it, while the other files "
+                        "have one; give --latitude/--longitude")
+    if known:
+        return next(f for f in found.values() if f)
+    return JENA, Series.location_source
+
+
+def load(paths: str | Path | list, location: Location | None = None) -> Series:
+    """Read one or several files of one station and join them in time order.
 
     Files are ordered by their first timestamp; rows of a later file that do not come
-    after the previous file's last row (an overlap between exports) are dropped.
+    after the previous file's last row (an overlap between exports) are dropped. The
+    station's location is ``location``, else its entry in a ``stations.json`` beside the
+    files, else Jena's (``Series.location_source`` says which).
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     if not paths:
         raise DataError("no data file given")
+    where, source = _location(paths, location)
     parts = sorted((read_file(p) for p in paths), key=lambda s: s.times[0])
     times, values, files = [], [], []
     n = 0
@@ -325,4 +381,4 @@ def load(paths: str | Path | list) -> Series:
         f = part.files[0]
         files.append(FileInfo(f.path, n, n + int(keep.sum()), f.step_seconds, f.channels, f.derived, f.quality))
         n += int(keep.sum())
-    return Series(np.concatenate(times), np.concatenate(values), files)
+    return Series(np.concatenate(times), np.concatenate(values), files, where, source)

@@ -217,6 +217,23 @@ def _keras_outputs(model, windows: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(windows, batch_size=256, verbose=0)).reshape(len(windows), -1)
 
 
+def _evaluation_data(meta: dict, data_paths, protocol_name: str, log):
+    """(file paths, series) the parity check and MAE run on: the training data by default.
+    The stations protocol reads a data folder (edgecast.places), the folder of Jena's files."""
+    if protocol_name in protocol.PLACE_PROTOCOLS:
+        from edgecast.places import load_places
+        folder = Path(data_paths[0]) if data_paths else Path(meta["data"]["sources"][0]).parent
+        log(f"loading the places of {folder}")
+        places = load_places(folder, log=lambda *_: None)
+        return places.sources, places
+    paths = list(data_paths or meta["data"]["sources"])
+    log(f"loading {', '.join(map(str, paths))}")
+    series = load(paths)
+    if not data_paths and meta["data"].get("limit_rows"):
+        series = series.slice(0, meta["data"]["limit_rows"])  # the rows the model was trained on
+    return paths, series
+
+
 def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: str = "none",
            data_paths: list | None = None, curve_dir: Path | None = None, log=print) -> ExportReport:
     from training.train import load_model_dir
@@ -245,12 +262,8 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
         # TensorFlow 2.21's converter segfaults while calibrating a WHILE loop (measured);
         # refuse rather than crash.
         raise ExportError("int8 needs a graph without a WHILE loop: add --unroll, or --fused for an LSTM")
-    paths = list(data_paths or meta["data"]["sources"])
-    log(f"loading {', '.join(map(str, paths))}")
-    series = load(paths)
-    if not data_paths and meta["data"].get("limit_rows"):
-        series = series.slice(0, meta["data"]["limit_rows"])  # the rows the model was trained on
     protocol_name = meta["data"].get("protocol", "seed")
+    paths, series = _evaluation_data(meta, data_paths, protocol_name, log)
     layout = protocol.layout(protocol_name, series, required_channels(schema.features))
     columns = layout_columns(schema, layout)
     parts = layout.evaluated
@@ -323,8 +336,8 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
         "training": {"sources": [Path(p).name for p in meta["data"]["sources"]],
                      "first": meta["data"]["train_first"], "train_last": meta["data"]["train_last"],
                      "rows": meta["data"]["rows"], "protocol": protocol_name},
-        "evaluated_on": {"sources": [Path(p).name for p in paths], "first": str(series.times[0]),
-                         "last": str(series.times[-1])},
+        "evaluated_on": {"sources": [Path(p).name for p in paths], "first": str(layout.times.min()),
+                         "last": str(layout.times.max())},
         "metrics": {**{k: v for k, v in measured.items() if not k.endswith(("by_month", "by_quarter"))},
                     "protocol": protocol_name, "runtime": f"{runner.runtime} {runner.version}"},
         **({"by_horizon": by_horizon} if by_horizon else {}),

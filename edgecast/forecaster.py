@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import Bundle, BundleError, read_bundle
-from .features import compute_columns, normalise
+from .features import compute_columns, needs_location, normalise
 from .runtime import Runner, RuntimeUnavailable
 from .schema import WINDOW_STEPS
 
@@ -63,11 +63,16 @@ class Forecaster:
         columns = layout_columns(self.schema, layout)
         return layout, lambda starts: self.runner.predict_curves(layout.windows(columns, starts))
 
-    def forecast(self, hourly_values: np.ndarray, hourly_times: np.ndarray) -> np.ndarray:
-        """°C at each of ``self.horizons`` (the last is +24 h) after the window's last hour."""
+    def forecast(self, hourly_values: np.ndarray, hourly_times: np.ndarray, location=None) -> np.ndarray:
+        """°C at each of ``self.horizons`` (the last is +24 h) after the window's last hour.
+        ``location`` (edgecast.solar.Location): where the box stands; a bundle whose schema
+        reads the sun's features (features.needs_location) cannot serve without it."""
         if hourly_values.shape != (WINDOW_STEPS, 14) or not np.isfinite(hourly_values).all():
             raise ModelCannotServe("window is not 120 complete hours")
-        window = normalise(self.schema, compute_columns(self.schema.features, hourly_values, hourly_times))
+        if location is None and needs_location(self.schema.features):
+            raise ModelCannotServe("the model reads the sun's position: the box's location is not known")
+        window = normalise(self.schema, compute_columns(self.schema.features, hourly_values, hourly_times,
+                                                        location))
         try:
             values = self.runner.predict_curve_one(window)
         except (ValueError, RuntimeError) as exc:

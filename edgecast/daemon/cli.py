@@ -148,6 +148,8 @@ def run(config_path, check, print_config, remove_discovery):
             forecaster, error = load_model(sc)
             click.echo(f"station {sc.station.id}: {sc.input.format} readings on {input_topic(sc)}, "
                        f"forecast {sc.topic('forecast')}, state {state_path(sc.state_dir, sc.station.id)}")
+            click.echo(f"  location: {sc.station.location.describe()}" + (
+                " (assumed: Jena's; set [station] latitude and longitude)" if sc.station.location_assumed else ""))
             click.echo(f"  model: {forecaster.describe()}" if forecaster else
                        f"  model: none, naive forecasts ({error})")
             rule = sc.alerts.frost

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from ..alerts import FrostRule
+from ..solar import JENA, Location
 from .adapters import InputConfig
 from .settings import ConfigError, at_least, between, check_section, markdown_table, one_of, read_section, \
     setting, toml_text
@@ -106,6 +107,34 @@ class StationConfig:
         "invisible format characters (bidi overrides such as U+202E, zero-width spaces, BOM, line separators), "
         f"not `.`/`..`, not starting with `$`, at most {STATION_ID_MAX} characters; several stations: "
         "`[[stations]]` (below)", check=_station_id_problem)
+    # Where the box stands: the sun features (solar time, day length) and the on-box
+    # correction's solar hour read it. Unset: Jena's roof, with one warning at start.
+    latitude: float | None = setting(
+        None, "decimal degrees, north positive (-90 … 90), with `longitude`: where the sensor is; the sun "
+        "features of a site-free model and the on-box correction read it", kind=float, example=JENA.latitude,
+        empty="Jena's (50.911° N), with a warning at start", check=lambda v, cfg: _coordinate(v, cfg, 90))
+    longitude: float | None = setting(
+        None, "decimal degrees, east positive (-180 … 180), with `latitude`", kind=float, example=JENA.longitude,
+        empty="Jena's (11.568° E)", check=lambda v, cfg: _coordinate(v, cfg, 180))
+
+    @property
+    def location(self) -> Location:
+        """This station's place; Jena's when unset (``location_assumed``)."""
+        if self.location_assumed:
+            return JENA
+        return Location(self.latitude, self.longitude)
+
+    @property
+    def location_assumed(self) -> bool:
+        return self.latitude is None or self.longitude is None
+
+
+def _coordinate(value, cfg, limit: int) -> str | None:
+    if not -limit <= value <= limit:
+        return f"must be -{limit}..{limit} (decimal degrees)"
+    if (cfg.station.latitude is None) != (cfg.station.longitude is None):
+        return "set station.latitude and station.longitude together"
+    return None
 
 
 @dataclass
@@ -304,6 +333,8 @@ def docs_table() -> str:
 # belong to the process and are shared.
 STATION_SECTIONS = {name: SECTIONS[name] for name in ("topics", "model", "alerts", "readings", "gaps", "input",
                                                              "homeassistant")}
+# ... and the [station] keys an entry sets directly (`id`, and where it stands)
+STATION_KEYS = tuple(f.name for f in fields(StationConfig))
 
 
 def _station_entries(entries) -> list[dict]:
@@ -312,12 +343,12 @@ def _station_entries(entries) -> list[dict]:
         raise ConfigError("stations: expected one or more [[stations]] tables, each with an id")
     for n, entry in enumerate(entries):
         for key, value in entry.items():
-            if key == "id":
-                if not isinstance(value, str):
-                    raise ConfigError(f"stations[{n}].id: expected str, got {type(value).__name__} {value!r}")
+            if key in STATION_KEYS:
+                read_section(f"stations[{n}]", StationConfig, {key: value})  # its type
             elif key not in STATION_SECTIONS:
-                raise ConfigError(f"stations[{n}].{key}: not a per-station setting (a station may set id and "
-                                  f"[stations.{'|'.join(STATION_SECTIONS)}]; the rest is shared)")
+                raise ConfigError(f"stations[{n}].{key}: not a per-station setting (a station may set "
+                                  f"{', '.join(STATION_KEYS)} and [stations.{'|'.join(STATION_SECTIONS)}]; "
+                                  "the rest is shared)")
             elif not isinstance(value, dict):
                 raise ConfigError(f"stations[{n}].{key}: expected a table, got {type(value).__name__}")
         if "id" not in entry:
@@ -331,7 +362,8 @@ def _station_config(cfg: Config, n: int, entry: dict) -> Config:
     for name, cls in STATION_SECTIONS.items():
         merged = {**vars(getattr(cfg, name)), **entry.get(name, {})}
         sections[name] = read_section(f"stations[{n}].{name}", cls, merged)
-    return Config(mqtt=cfg.mqtt, station=StationConfig(id=entry["id"]), state=cfg.state, log=cfg.log,
+    station = read_section(f"stations[{n}]", StationConfig, {k: entry[k] for k in STATION_KEYS if k in entry})
+    return Config(mqtt=cfg.mqtt, station=station, state=cfg.state, log=cfg.log,
                   stats=cfg.stats, _gateway=True, **sections)
 
 

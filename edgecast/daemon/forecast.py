@@ -81,9 +81,10 @@ def _incomplete_reason(window: Window, channels: list[int], quality: dict) -> st
 
 
 def decide(window: Window, forecaster, model_error: str | None, station: str,
-           min_observed_fraction: float, guard: str | None = None) -> dict | None:
+           min_observed_fraction: float, guard: str | None = None, location=None) -> dict | None:
     """The forecast payload for the window's last hour, or None when nothing may go out.
-    ``guard``: the skill guard's reason when it holds, else None."""
+    ``guard``: the skill guard's reason when it holds, else None; ``location``: where the
+    box stands (edgecast.solar.Location), for bundles that read the sun's features."""
     t_now = window.values[-1, TARGET_INDEX]
     if not np.isfinite(t_now):
         return None
@@ -103,7 +104,7 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
         from ..forecaster import ModelCannotServe
         filled = np.where(np.isnan(window.values), 0.0, window.values)  # channels the model does not read
         try:
-            outputs = forecaster.forecast(filled, window.times)
+            outputs = forecaster.forecast(filled, window.times, location=location)
             model_value = float(outputs[-1])
         except ModelCannotServe as exc:
             reason = str(exc) or "the model could not serve"

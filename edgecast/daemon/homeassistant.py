@@ -24,7 +24,9 @@ Entities (one HA device per station, identifier ``edgecast_<station>``):
 - ``edgecast_<station>_window_observed`` (diagnostic): share of observed window cells, %;
 - ``edgecast_<station>_model_mae_30d``, ``…_naive_mae_30d`` (diagnostic, °C) and
   ``…_skill_30d`` (diagnostic, %): the on-box skill of the last 30 days (skill.py), from
-  the retained stats topic; null until a forecast is verified (HA shows "unknown").
+  the retained stats topic; null until a forecast is verified (HA shows "unknown"). The
+  skill is this place's, so ``…_skill_30d`` carries where the box stands as attributes:
+  ``latitude``, ``longitude`` and ``location_assumed`` (true: unset, Jena's assumed).
 
 The others read the retained forecast topic; all use the station's status topic
 (``online`` / ``offline``, last will) as availability.
@@ -103,7 +105,11 @@ def configs(cfg) -> dict[str, dict]:
         # No device_class temperature: an error is a difference, which HA must not convert as a reading.
         "model_mae_30d": _skill_entity(stats, "Model error (30 days)", "°C", "model_mae", "mdi:target"),
         "naive_mae_30d": _skill_entity(stats, "Naive error (30 days)", "°C", "naive_mae", "mdi:target"),
-        "skill_30d": _skill_entity(stats, "Skill vs naive (30 days)", "%", "skill_pct", "mdi:chart-line"),
+        "skill_30d": {**_skill_entity(stats, "Skill vs naive (30 days)", "%", "skill_pct", "mdi:chart-line"),
+                      "json_attributes_topic": stats,
+                      "json_attributes_template": ("{{ {'latitude': value_json.location.latitude, "
+                                                   "'longitude': value_json.location.longitude, "
+                                                   "'location_assumed': value_json.location.assumed} | tojson }}")},
     }
     out = {}
     for key, entity in entities.items():

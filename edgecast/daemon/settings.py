@@ -22,10 +22,15 @@ class ConfigError(ValueError):
     """The configuration cannot be used; the message names the key."""
 
 
-def setting(default, doc: str, *, live: bool = False, check: Check | None = None, empty: str = "") -> Field:
+def setting(default, doc: str, *, live: bool = False, check: Check | None = None, empty: str = "",
+            kind: type | None = None, example=None) -> Field:
     """One key. ``live``: a SIGHUP applies it to the running daemon (else: at the next
-    restart); ``empty``: what the default "" stands for, in the docs table."""
-    meta = {"doc": doc, "live": live, "check": check, "empty": empty}
+    restart); ``empty``: what the default "" (or an unset key) stands for, in the docs table.
+    A key with no default (``None``: unset unless the file sets it) names its ``kind``
+    (``float``) and an ``example`` value for ``--print-config``, which shows it commented out."""
+    if default is None and (kind is None or example is None):
+        raise TypeError("a setting without a default needs its kind and an example")
+    meta = {"doc": doc, "live": live, "check": check, "empty": empty, "kind": kind, "example": example}
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -81,14 +86,21 @@ def read_section(name: str, cls, table) -> object:
     for key in table:
         if key not in known:
             raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(sorted(known))})")
-    return cls(**{k: check_type(f"{name}.{k}", v, default_of(known[k])) for k, v in table.items()})
+    return cls(**{k: check_type(f"{name}.{k}", v, _typed_default(known[k])) for k, v in table.items()})
+
+
+def _typed_default(f: Field):
+    """The default, or for an optional key (default None) a value of its kind."""
+    default = default_of(f)
+    return f.metadata["kind"]() if default is None else default
 
 
 def check_section(name: str, section, cfg) -> None:
     """Every key's limit check, in declaration order; the first failure names its key."""
     for f in fields(section):
         check = f.metadata["check"]
-        problem = check(getattr(section, f.name), cfg) if check else None
+        value = getattr(section, f.name)
+        problem = check(value, cfg) if check and value is not None else None
         if problem:
             raise ConfigError(f"{name}.{f.name}: {problem}")
 
@@ -115,7 +127,10 @@ def toml_text(sections: dict) -> str:
         lines.append(f"[{name}]")
         for f in fields(cls):
             lines.append(f"# {f.metadata['doc']} [{applies(f)}]")
-            lines.append(f"{f.name} = {toml_value(default_of(f))}")
+            if default_of(f) is None:  # unset by default: shown commented out, with an example
+                lines.append(f"# {f.name} = {toml_value(f.metadata['example'])}")
+            else:
+                lines.append(f"{f.name} = {toml_value(default_of(f))}")
         lines.append("")
     return "\n".join(lines)
 
@@ -126,7 +141,7 @@ def markdown_table(sections: dict) -> str:
     for name, cls in sections.items():
         for n, f in enumerate(fields(cls)):
             key = f"`[{name}] {f.name}`" if n == 0 else f"`{f.name}`"
-            default = f"`{toml_value(default_of(f))}`"
+            default = "unset" if default_of(f) is None else f"`{toml_value(default_of(f))}`"
             if f.metadata["empty"]:
                 default += f" → {f.metadata['empty']}"
             rows.append(f"| {key} | {default} | {applies(f)} | {f.metadata['doc'].replace('|', chr(92) + '|')} |")

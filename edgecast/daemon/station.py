@@ -77,6 +77,11 @@ class Station:
         self.cfg = cfg
         self.id = cfg.station.id
         self.log = log
+        # Where the box stands ([station] latitude/longitude; a restart key): Jena's roof when unset.
+        self.location, self.location_assumed = cfg.station.location, cfg.station.location_assumed
+        if self.location_assumed:
+            self.log.warning("no [station] latitude/longitude: assuming Jena's (%s); set them so the sun "
+                             "features match your roof", self.location.describe())
         self.last_problem = last_problem or LastProblem()
         self.started = time.monotonic()
         self.lock = threading.RLock()
@@ -287,7 +292,7 @@ class Station:
         self.skill.verify(hour, float(self.buffer.values[-1, TARGET_INDEX]) if observed else None)
         guard = self._skill_guard()
         payload = decide(self.buffer.window(), self.forecaster, self.model_error, self.cfg.station.id,
-                         self.cfg.gaps.min_observed_fraction, guard)
+                         self.cfg.gaps.min_observed_fraction, guard, location=self.location)
         if payload is None:
             self.counters["forecasts"]["skipped_no_temperature"] += 1
             self.limiter.event("no forecast", "no_temperature",
@@ -337,6 +342,7 @@ class Station:
         c = self.counters
         return {
             "station": self.cfg.station.id,
+            "location": {**self.location.as_dict(), "assumed": self.location_assumed},
             "uptime_s": round(time.monotonic() - self.started, 1),
             "rss_bytes": rss_bytes(),
             "last_problem": self.last_problem.last(self.cfg.station.id),

@@ -47,7 +47,8 @@ def test_print_config_shows_every_key_under_its_doc_line():
     assert config.parse(text) == config.Config()
     for _section, f in every_key():
         applies = "live" if f.metadata["live"] else "restart"
-        assert re.search(rf"^# {re.escape(f.metadata['doc'])} \[{applies}\]\n{f.name} = ", text, re.M), f.name
+        unset = "# " if f.default is None else ""  # a key unset by default is shown commented out
+        assert re.search(rf"^# {re.escape(f.metadata['doc'])} \[{applies}\]\n{unset}{f.name} = ", text, re.M), f.name
 
 
 def test_reload_applies_live_keys_and_names_the_others():

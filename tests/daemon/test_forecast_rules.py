@@ -30,7 +30,7 @@ class StandIn:
         self.horizons = list(range(1, 25)) if np.ndim(result) else [24]
         self.calls = []
 
-    def forecast(self, values, times):
+    def forecast(self, values, times, location=None):
         self.calls.append((values.copy(), times.copy()))
         if isinstance(self.result, Exception):
             raise self.result

@@ -130,7 +130,7 @@ class Biased:
         self.actual = dict(zip(grid.hours.tolist(), grid.values[:, TARGET_INDEX].tolist()))
         self.fixed = False
 
-    def forecast(self, values, times):
+    def forecast(self, values, times, location=None):
         issued = int(times[-1].astype("datetime64[s]").astype(np.int64))
         if self.fixed:
             return np.array([self.actual.get(issued + HORIZON, values[-1, TARGET_INDEX])])

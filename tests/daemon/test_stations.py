@@ -34,6 +34,8 @@ model = { path = "{dir}/no-such-model.tflite" }
 
 [[stations]]
 id = "shed"
+latitude = -33.9
+longitude = 151.2
 [stations.input]
 rtl433_id = "141"
 [stations.homeassistant]
@@ -132,11 +134,15 @@ def test_check_lists_every_station_and_clients_pick_one(tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == "configuration ok; 3 stations"
-    roof, garden, shed = (lines[1 + 3 * i:4 + 3 * i] for i in range(3))  # each: topics, model, frost warning
+    # each: topics, location, model, frost warning
+    roof, garden, shed = (lines[1 + 4 * i:5 + 4 * i] for i in range(3))
     assert roof[0].startswith("station roof: native readings on edgecast/roof/readings")
     assert garden[0].startswith("station garden: rtl_433 readings on rtl_433/+/events")
-    assert "model: none, naive forecasts" in garden[1] and "model: compact_lstm" in shed[1]
-    assert shed[2] == "  frost warning on edgecast/shed/alert: below 1 °C (frost_c 0 + margin 1), off from 1.5 °C"
+    # each station its own place: set for the shed, Jena's assumed (and said) for the others
+    assert roof[1] == "  location: 50.911° N, 11.568° E (assumed: Jena's; set [station] latitude and longitude)"
+    assert shed[1] == "  location: 33.900° S, 151.200° E"
+    assert "model: none, naive forecasts" in garden[2] and "model: compact_lstm" in shed[2]
+    assert shed[3] == "  frost warning on edgecast/shed/alert: below 1 °C (frost_c 0 + margin 1), off from 1.5 °C"
 
     # A client of one station's topics must be told which one.
     out = subprocess.run(EDGECAST + ["watch", "--config", str(config), "--count", "1"], capture_output=True,

@@ -83,19 +83,24 @@ def data_import(source, dest):
 def data_check(data_paths, as_json):
     """Load file(s) and report what each holds and what is wrong with it.
 
-    Per file: rows, time range, the detected row step (10 min or 1 h), the model channels
-    present, derived from p/T/rh, or lacking, and its faults (duplicate and backward
-    times, gaps, -9999 codes, empty fields). Then the joined series and its hourly grid:
-    the hours a model can see, as the daemon would build them from live readings.
+    Per file: rows, time range (UTC), how its times were read (UTC, their own offsets, or
+    --timezone's civil time with the daylight-saving repairs counted), where the station
+    stands and where that came from (stations.json, given, or Jena's assumed), the detected
+    row step (10 min or 1 h), the model channels present, derived from p/T/rh, or lacking,
+    and its faults (duplicate and backward times, gaps, -9999 codes, empty fields). Then
+    the joined series and its hourly grid: the hours a model can see, as the daemon would
+    build them from live readings. A file in the wrong units is refused by name.
     """
     series = load_data(data_paths)
     grid = series.hourly()
     files = []
     for f in series.files:
-        files.append({**f.report(), "first": str(series.times[f.first_row]), "last": str(series.times[f.end_row - 1])})
+        files.append({**f.report(), "first": str(series.times[f.first_row]), "last": str(series.times[f.end_row - 1]),
+                      "location": series.location.as_dict()})
     from .resample import OBSERVED
     from .schema import TARGET_INDEX
     report = {"files": files, "rows": len(series), "first": str(series.times[0]), "last": str(series.times[-1]),
+              "location": series.location.as_dict(), "location_source": series.location_source,
               **{k: v for k, v in series.quality.as_dict().items() if k != "rows"},
               "hours": len(grid), "hours_with_temperature": int((grid.status[:, TARGET_INDEX] == OBSERVED).sum())}
     if as_json:
@@ -103,7 +108,16 @@ def data_check(data_paths, as_json):
         return
     for f in files:
         click.echo(f"{f['path']}")
-        click.echo(f"  {f['rows']} rows, {f['first']} .. {f['last']}, one row every {f['step_minutes']} min")
+        click.echo(f"  {f['rows']} rows, {f['first']} .. {f['last']} UTC, one row every {f['step_minutes']} min")
+        click.echo(f"  times     {f['times']}")
+        if f["dst_repeated"] or f["dst_unresolved"] or f["dst_skipped"]:
+            click.echo(f"  DST       {f['dst_repeated']} rows of a repeated autumn hour placed by file order, "
+                       f"{f['dst_unresolved']} dropped (no second pass to tell summer from winter time), "
+                       f"{f['dst_skipped']} dropped (a skipped spring hour: that local time does not exist)")
+        source = f["location_source"]
+        source = {"given": "given (--latitude/--longitude)"}.get(source, source if source.startswith("assumed")
+                                                                 else f"from {source}")
+        click.echo(f"  location  {series.location.describe()}, {source}")
         click.echo(f"  channels  {', '.join(f['channels'])}")
         if f["derived"]:
             click.echo(f"  derived   {', '.join(f['derived'])} (from p, T and rh)")
@@ -153,7 +167,7 @@ def evaluate(model, data_paths, protocol_name, runtime, as_json, per_horizon):
     if per_horizon and model != "naive" and Path(model).is_dir():
         raise click.UsageError("--per-horizon scores naive or a curve bundle; a trained curve model's figures "
                                "per horizon are in its metadata.json (by_horizon)")
-    series = load_data(data_paths, protocol_name)
+    series = load_data(data_paths, protocol_name, note_assumed_location=True)
     try:
         if model == "naive":
             layout = protocol.layout(protocol_name, series)
@@ -237,7 +251,7 @@ main.add_command(train)
 
 
 @main.command()
-@data_option()
+@data_option(place=False)  # the demo's replay reads the files as UTC
 @click.option("--start", default=None,
               help="First replayed reading, ISO 8601. Default: midnight after the reference protocol's "
                    "test part begins (data no model was trained on).")

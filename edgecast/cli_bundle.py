@@ -27,7 +27,8 @@ from .cli_options import data_option, training_unavailable
               metavar="CURVE_DIR",
               help="A curve model (compact_lstm_curve) trained on the same data as MODEL_DIR: one bundle with "
                    "24 outputs: the curve, ending at MODEL_DIR's +24 h (a +24 h model).")
-@data_option(required=False, help="Data for the parity check and MAE (default: the files the model was trained on).")
+@data_option(required=False, place=False,  # training/export.py loads them as they were trained on
+             help="Data for the parity check and MAE (default: the files the model was trained on).")
 def export(model_dir, out, unroll, fused, quantize, curve_dir, data_paths):
     """Convert a model trained by `edgecast train` into a self-describing TFLite bundle.
 

@@ -6,6 +6,7 @@ the data package and NumPy are imported when a command loads data.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
@@ -32,9 +33,55 @@ PROTOCOL_HELP = ("seed: the Keras book's split of one file by rows, 50/25/25 % (
                  "stations/ (e.g. ../shared/data); per-station figures.")
 
 
-def data_option(required: bool = True, help: str = DATA_HELP):
-    """The ``--data`` option (repeatable, $EDGECAST_DATA) as every command spells it."""
+LATITUDE_HELP = ("Where the station stands: latitude in decimal degrees, north positive (with --longitude). "
+                 "Default: the file's entry in a stations.json beside it, else Jena's (said on stderr).")
+LONGITUDE_HELP = "Longitude in decimal degrees, east positive (with --latitude)."
+TIMEZONE_HELP = ("The files' times without a UTC offset are this zone's civil time (IANA name, e.g. "
+                 "Europe/Berlin): converted to UTC with its daylight saving — rows of the repeated autumn hour "
+                 "placed by file order (first pass summer time), rows that cannot be placed or fall in the "
+                 "skipped spring hour dropped; `edgecast data check` counts both. Default: such times are UTC. "
+                 "A time with an offset (Z, +01:00) is converted by its own offset.")
+PLACE_KEY = "edgecast.place"  # ctx.meta: (latitude, longitude, timezone) of the command line
+
+
+def _check_zone(ctx, param, value):
+    if value is None:
+        return None
+    import zoneinfo
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {value!r}; an IANA name such as Europe/Berlin, "
+                                 "America/Sao_Paulo or UTC") from None
+    return value
+
+
+def _place_options(f):
+    """--latitude/--longitude/--timezone, kept out of the command's own signature: checked here,
+    then left in ``ctx.meta`` for :func:`load_data`."""
+    @functools.wraps(f)
+    def command(*args, latitude=None, longitude=None, timezone=None, **kwargs):
+        if (latitude is None) != (longitude is None):
+            given, missing = ("--latitude", "--longitude") if longitude is None else ("--longitude", "--latitude")
+            raise click.UsageError(f"{given} without {missing}: give both (decimal degrees, north and east "
+                                   "positive) or neither")
+        click.get_current_context().meta[PLACE_KEY] = (latitude, longitude, timezone)
+        return f(*args, **kwargs)
+    command = click.option("--timezone", metavar="ZONE", default=None, callback=_check_zone,
+                           help=TIMEZONE_HELP)(command)
+    command = click.option("--longitude", type=click.FloatRange(-180, 180), default=None, metavar="DEG",
+                           help=LONGITUDE_HELP)(command)
+    return click.option("--latitude", type=click.FloatRange(-90, 90), default=None, metavar="DEG",
+                        help=LATITUDE_HELP)(command)
+
+
+def data_option(required: bool = True, help: str = DATA_HELP, place: bool = True):
+    """The ``--data`` option (repeatable, $EDGECAST_DATA) as every command spells it, with
+    (``place``) --latitude/--longitude/--timezone for :func:`load_data`; the command's
+    signature stays ``data_paths`` alone."""
     def decorate(f):
+        if place:
+            f = _place_options(f)
         return click.option("--data", "data_paths", multiple=True, required=required, envvar="EDGECAST_DATA",
                             type=click.Path(path_type=Path), help=help)(f)
     return decorate
@@ -47,16 +94,35 @@ def protocol_option(choices, default: str):
     return decorate
 
 
-def load_data(paths, protocol_name: str | None = None):
+def load_data(paths, protocol_name: str | None = None, *, location=None, timezone: str | None = None,
+              note_assumed_location: bool = False):
     """The joined series of ``paths`` (the stations protocol: the places of one folder); a
-    bad file is a one-line error naming file and line."""
+    bad file is a one-line error naming file and line.
+
+    ``location`` and ``timezone`` default to the command line's --latitude/--longitude and
+    --timezone (see :func:`data_option`); ``note_assumed_location``: one line on stderr when
+    no one said where the station stands (Jena's location is taken).
+    """
     from .data import DataError, load
+    ctx = click.get_current_context(silent=True)
+    latitude, longitude, zone = ctx.meta.get(PLACE_KEY, (None, None, None)) if ctx else (None, None, None)
+    if location is None and latitude is not None:
+        from .solar import Location
+        location = Location(latitude, longitude)
+    timezone = timezone or zone
     try:
         if protocol_name == "stations":
             from .places import load_places
+            if location is not None or timezone is not None:
+                raise click.UsageError("the stations protocol takes every place's location from its stations.json "
+                                       "and its times as UTC: --latitude/--longitude/--timezone do not apply")
             if len(paths) != 1:
                 raise DataError("the stations protocol reads one data folder: --data ../shared/data")
             return load_places(paths[0], log=lambda line: click.echo(line, err=True))
-        return load(list(paths))
+        series = load(list(paths), location=location, timezone=timezone)
     except DataError as exc:
         raise click.ClickException(str(exc)) from None
+    if note_assumed_location and series.location_assumed:
+        click.echo(f"note: no location given (--latitude/--longitude) nor in a stations.json beside the data: "
+                   f"Jena's assumed ({series.location.describe()})", err=True)
+    return series

@@ -75,7 +75,7 @@ def train(kind, data_paths, protocol_name, epochs, out_dir, seed, patience, limi
         raise training_unavailable(ModuleNotFoundError("no module named 'training'", name="training"))
     if kind not in kinds:
         raise click.ClickException(f"unknown kind {kind!r}; choose one of: {', '.join(kinds)}")
-    series = load_data(data_paths, protocol_name)
+    series = load_data(data_paths, protocol_name, note_assumed_location=True)
     try:
         from training.train import train as run
     except ImportError as exc:

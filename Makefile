@@ -6,7 +6,7 @@ LEGACY := .venv-tflite
 APT_PACKAGES := mosquitto mosquitto-clients openssl faketime
 DATA ?= ../shared/data/weather.csv.xz
 
-.PHONY: setup system test demo clean default-model protocol-figures curve-figures
+.PHONY: setup system test demo clean default-model jena-model protocol-figures curve-figures station-figures
 
 setup: system $(VENV)/.installed $(LEGACY)/.installed
 
@@ -44,23 +44,30 @@ clean:
 demo: setup
 	$(VENV)/bin/edgecast demo --data "$$(test -f $(DATA) && echo $(DATA) || $(VENV)/bin/edgecast data fetch | tail -1 | sed 's/.*--data //')"
 
-# How the bundled models were made: the compact recipe (chosen on the years protocol's
-# validation year, training/experiments/REPORT.md) fitted on every year of ../shared/data
-# with `--protocol final`, exported with the fused LSTM op (smallest and fastest form:
-# BENCHMARKS.md). The default bundle is one graph of two models (issue 16): the hourly
-# curve +1 … +23 h from compact_lstm_curve, +24 h from compact_lstm (the better headline).
-# About seven minutes here (3 members × 3 kinds), progress per epoch.
+# How the bundled models were made. default and bme280: the any-roof recipes
+# (training/models.py `_anyroof`, site-free inputs) on the stations protocol (edgecast/places.py:
+# trained on the train places, epochs chosen on the validation places, the test places never
+# seen), exported with the fused LSTM op. Each bundle is one graph of two models: the hourly
+# curve +1 … +23 h from *_curve, +24 h from the dedicated model. ~25 minutes here.
+# jena: the Jena-only recipe (compact_lstm on every Jena year, `--protocol final`), the best
+# bundle for a box at the Jena station itself (`[model] path = "jena"`). ~7 minutes.
 YEARS := $(foreach f,jena_climate_2009_2016_hourly mpi_roof_2017b weather mpi_roof_2021_hourly mpi_roof_2022_hourly,--data $(dir $(DATA))$(f).csv.xz)
+PLACES := --protocol stations --data $(dir $(DATA)) --seed 0
 default-model: $(VENV)/.installed
+	for k in compact_lstm_anyroof compact_lstm_anyroof_bme280; do \
+	  $(VENV)/bin/edgecast train $$k $(PLACES) --out runs/stations/$$k && \
+	  $(VENV)/bin/edgecast train $${k}_curve $(PLACES) --out runs/stations/$${k}_curve || exit 1; \
+	done
+	$(VENV)/bin/edgecast export runs/stations/compact_lstm_anyroof --curve runs/stations/compact_lstm_anyroof_curve \
+	  --fused -o edgecast/models/default.tflite
+	$(VENV)/bin/edgecast export runs/stations/compact_lstm_anyroof_bme280 \
+	  --curve runs/stations/compact_lstm_anyroof_bme280_curve --fused -o edgecast/models/bme280.tflite
+
+jena-model: $(VENV)/.installed
 	$(VENV)/bin/edgecast train compact_lstm $(YEARS) --protocol final --out runs/final_compact_lstm --seed 0
 	$(VENV)/bin/edgecast train compact_lstm_curve $(YEARS) --protocol final --out runs/final_compact_lstm_curve --seed 0
 	$(VENV)/bin/edgecast export runs/final_compact_lstm --curve runs/final_compact_lstm_curve --fused \
-	  -o edgecast/models/default.tflite
-	$(VENV)/bin/edgecast train compact_lstm_bme280 $(YEARS) --protocol final --out runs/final_compact_lstm_bme280 --seed 0
-	$(VENV)/bin/edgecast train compact_lstm_bme280_curve $(YEARS) --protocol final \
-	  --out runs/final_compact_lstm_bme280_curve --seed 0
-	$(VENV)/bin/edgecast export runs/final_compact_lstm_bme280 --curve runs/final_compact_lstm_bme280_curve --fused \
-	  -o edgecast/models/bme280.tflite
+	  -o edgecast/models/jena.tflite
 
 # The same recipes (and the curve) on the protocols' held-out parts: their rows of the
 # years and seed tables in BENCHMARKS.md, models in runs/{years,seed}/KIND. ~15 minutes.
@@ -82,3 +89,11 @@ curve-figures: $(VENV)/.installed
 	done
 	$(VENV)/bin/python -m training.plot_horizons --bundle runs/years/compact_lstm_with_curve.tflite \
 	  --bundle runs/seed/compact_lstm_with_curve.tflite --out docs/curve_by_horizon.png
+
+# Away from Jena: every station replayed through a real `edgecast run` from an empty state
+# (default config + the station's location), the reference models per station, and the
+# table and plot of BENCHMARKS.md "Away from Jena". ~40 minutes here.
+station-figures: $(VENV)/.installed
+	$(VENV)/bin/python -m training.station_references --data $(dir $(DATA)) --out runs/station_references.json
+	$(VENV)/bin/python -m benchmarks.stations_daemon --data-dir $(dir $(DATA)) --jobs 2 \
+	  --out runs/stations_daemon.json --plot docs/stations_daemon.png

@@ -120,8 +120,9 @@ def test_southern_zone_and_utc_default(tmp_path):
     assert [str(t) for t in s.times] == ["2018-11-04T02:00:00", "2018-11-04T03:00:00", "2018-11-04T04:00:00"]
     assert s.quality.dst_skipped == 1
     assert str(load(path).times[0]) == "2018-11-03T23:00:00"
-    with pytest.raises(DataError, match="unknown time zone 'Europe/Jena'"):
-        load(path, timezone="Europe/Jena")
+    for reader in (load, read_file):
+        with pytest.raises(DataError, match="unknown time zone 'Europe/Jena'"):
+            reader(path, timezone="Europe/Jena")
 
 
 # --- units ------------------------------------------------------------------------------------

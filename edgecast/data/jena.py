@@ -305,15 +305,20 @@ def _utc_offset(zone: zoneinfo.ZoneInfo, t: int) -> int:
     return int(_dt.datetime.fromtimestamp(t, zone).utcoffset().total_seconds())
 
 
-def _zone_periods(zone: zoneinfo.ZoneInfo, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """(transitions, offsets) of ``zone`` over UTC seconds [lo, hi]: offsets[k] holds from
-    transitions[k - 1] (seconds, UTC) to transitions[k]. The offset is sampled every 6 h and each
-    change bisected to the second: a few thousand zoneinfo calls for years of rows, not one a row."""
-    samples = np.arange(lo, hi + 6 * 3600, 6 * 3600)
+_SAMPLE = 6 * 3600  # the zone's offset is sampled every 6 h around the rows
+
+
+def _zone_periods(zone: zoneinfo.ZoneInfo, wall: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(transitions, offsets) of ``zone`` around the wall-clock seconds ``wall``: offsets[k] holds
+    from transitions[k - 1] (seconds, UTC) to transitions[k]. The offset is sampled every 6 h
+    within two days of a row (more than any UTC offset) and each change bisected to the second:
+    a few thousand zoneinfo calls for years of rows, not one a row, and none across a long gap."""
+    buckets = np.unique(wall // _SAMPLE)
+    samples = np.unique((buckets[:, None] + np.arange(-8, 9)).ravel()) * _SAMPLE
     sampled = np.array([_utc_offset(zone, int(t)) for t in samples])
     transitions = []
     for j in np.flatnonzero(np.diff(sampled)):
-        a, b = int(samples[j]), int(samples[j + 1])  # offset at a is the old one, at b the new
+        a, b = int(samples[j]), int(samples[j + 1])  # offset at a is the old one, at b a new one
         while b - a > 1:
             mid = (a + b) // 2
             if _utc_offset(zone, mid) == sampled[j]:
@@ -326,10 +331,12 @@ def _zone_periods(zone: zoneinfo.ZoneInfo, lo: int, hi: int) -> tuple[np.ndarray
 
 def _localize(local: np.ndarray, timezone: str) -> _Times:
     """UTC instants of local civil times (file order), by the daylight-saving rules of the module."""
-    zone = zoneinfo.ZoneInfo(timezone)
+    try:
+        zone = zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise DataError(f"unknown time zone {timezone!r} (an IANA name such as Europe/Berlin)") from None
     wall = local.astype(np.int64)
-    margin = 2 * 86400  # more than any UTC offset
-    transitions, offsets = _zone_periods(zone, int(wall.min()) - margin, int(wall.max()) + margin)
+    transitions, offsets = _zone_periods(zone, wall)
     lowest, highest = np.iinfo(np.int64).min, np.iinfo(np.int64).max
     # period k runs from local start_k to local end_k (exclusive)
     start = np.concatenate([[lowest], transitions + offsets[1:]])

@@ -112,17 +112,21 @@ def _one_mode(config_path, **flags) -> None:
 @click.option("--remove-discovery", "--uninstall", "remove_discovery", is_flag=True,
               help="Delete the Home Assistant entities of every configured station (empty retained "
                    "discovery configs) and exit. Run it before removing edgecast from a box.")
-def run(config_path, check, print_config, remove_discovery):
+@click.option("--reset-correction", is_flag=True,
+              help="Forget what the on-box correction learnt, and the skill scores made with it, in every "
+                   "configured station's state file (the window is kept) and exit. Stop the daemon first.")
+def run(config_path, check, print_config, remove_discovery, reset_correction):
     """The forecasting daemon: readings in over MQTT, a 24 h forecast out every hour.
 
     One process serves one station ([station] in the config) or, on a gateway box that
     receives several sensors, each of its [[stations]]: every station has its own
     buffer, state file, topics, MQTT session and model (docs/daemon.md, "Several stations").
 
-    --check, --print-config and --remove-discovery each do something else instead of
-    serving, so at most one of them is accepted.
+    --check, --print-config, --remove-discovery and --reset-correction each do something
+    else instead of serving, so at most one of them is accepted.
     """
-    _one_mode(config_path, check=check, print_config=print_config, remove_discovery=remove_discovery)
+    _one_mode(config_path, check=check, print_config=print_config, remove_discovery=remove_discovery,
+              reset_correction=reset_correction)
     if print_config:
         from .config import default_toml
         click.echo(default_toml())
@@ -157,6 +161,10 @@ def run(config_path, check, print_config, remove_discovery):
                        f"(frost_c {rule.threshold_c:g} + margin {rule.margin_c:g}), off from "
                        f"{rule.warn_below_c + rule.hysteresis_c:g} °C")
         return
+    if reset_correction:
+        for sc in stations:
+            click.echo(_reset_correction(sc))
+        return
     if remove_discovery:
         from .homeassistant import STATION_TOPICS, remove
         from .mqtt_link import MqttLink
@@ -187,6 +195,33 @@ def run(config_path, check, print_config, remove_discovery):
     except ConfigError as exc:  # e.g. the password file vanished since the check above
         raise click.ClickException(f"configuration: {exc}") from None
     sys.exit(daemon.run())
+
+
+def _reset_correction(sc) -> str:
+    """Rewrite one station's state file (atomically) with a fresh correction and fresh skill
+    scores: the scores were made by the correction (the guard reads them). A running daemon
+    would overwrite the file at its next hour, hence: stop it first."""
+    from .correction import Correction
+    from .skill import Skill
+    from .state import FORMAT, load, save, state_path
+    path = state_path(sc.state_dir, sc.station.id)
+    found: dict = {}
+    if not load(path, found.update):
+        return f"station {sc.station.id}: no usable state file at {path}: nothing to reset"
+    skill = Skill()
+    try:
+        skill.load_dict(found["skill"])
+    except (KeyError, ValueError, TypeError):
+        pass  # a missing or damaged section: the daemon starts it afresh anyway
+    skill.records, skill.guarding = skill.records[:0], False
+    skill.drop_curves()
+    found.pop("format", FORMAT)
+    found["skill"], found["correction"] = skill.to_dict(), Correction().to_dict()
+    try:
+        save(path, found)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+    return f"station {sc.station.id}: on-box correction and its skill scores reset in {path}"
 
 
 # --- replay ---------------------------------------------------------------------------------

@@ -157,6 +157,9 @@ class ModelConfig:
     runtime: str = setting("auto", "`litert`, `tflite-runtime`, or `auto`: the first installed", live=True,
                            check=one_of(("auto", "litert", "tflite-runtime"),
                                         'must be "auto", "litert" or "tflite-runtime"'))
+    correction: bool = setting(True, "learn this box's site: an online linear correction of the model's curve "
+                               "per hour ahead, served for each hour only while it beats the uncorrected model on "
+                               "this box's verified forecasts (below, \"On-box correction\")", live=True)
     skill_guard: bool = setting(False, "serve naive while the model's 30-day MAE on this box (its forecasts "
                                 "verified 24 h later) exceeds naive's by more than `skill_guard_margin`; the model "
                                 "is still scored and serves again once its MAE is below naive's (below, "

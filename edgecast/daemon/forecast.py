@@ -17,6 +17,14 @@ Rules, in order:
 
 ``model_c`` is the model's own +24 h value whenever it computed one, else null.
 
+The on-box correction (correction.py), when given: the model's curve corrected hour by
+hour; each hour whose correction beats the uncorrected model on this box's verified
+forecasts serves corrected (so ``temperature_c``/``hourly`` are what is served),
+``corrected_c`` is the corrected +24 h value whenever one was computed (else null), and
+``correction`` says whether it serves (``active``: at least one hour; ``hours``: how
+many), with its prequential MAEs over the last 14 days (``mae_corrected``,
+``mae_uncorrected``, ``n`` verified values, all horizons); null while it is off.
+
 The whole next day (issue 16): ``hourly`` holds 24 values, element i for
 ``issued_at + (i + 1) h``; its last one is always ``temperature_c``. They come from the
 model when it serves and its bundle forecasts the curve (``hourly_source: model``), else
@@ -81,10 +89,14 @@ def _incomplete_reason(window: Window, channels: list[int], quality: dict) -> st
 
 
 def decide(window: Window, forecaster, model_error: str | None, station: str,
-           min_observed_fraction: float, guard: str | None = None, location=None) -> dict | None:
+           min_observed_fraction: float, guard: str | None = None, location=None, correction=None,
+           extras: dict | None = None) -> dict | None:
     """The forecast payload for the window's last hour, or None when nothing may go out.
     ``guard``: the skill guard's reason when it holds, else None; ``location``: where the
-    box stands (edgecast.solar.Location), for bundles that read the sun's features."""
+    box stands (edgecast.solar.Location), for bundles that read the sun's features;
+    ``correction``: the on-box correction (correction.Correction) or None when off;
+    ``extras``: filled with what the skill keeps pending (not published): ``model`` (the
+    +24 h value the model would serve), ``curve`` (raw) and ``corrected``."""
     t_now = window.values[-1, TARGET_INDEX]
     if not np.isfinite(t_now):
         return None
@@ -92,7 +104,8 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
     quality = completeness(window, channels)
     # The naive curve reads the last 24 hours (observed or carried; a missing one: T now).
     hourly, hourly_source = naive_curve(window.values[-HORIZON_HOURS:, TARGET_INDEX]), "naive"
-    value, source, reason, model_value = float(t_now), "naive", None, None
+    value, source, reason, model_value, corrected_value = float(t_now), "naive", None, None, None
+    extras = {} if extras is None else extras
     if forecaster is None:
         reason = f"no model: {model_error}" if model_error else "no model"
     elif quality["missing_cells"]:
@@ -109,14 +122,23 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
         except ModelCannotServe as exc:
             reason = str(exc) or "the model could not serve"
         if model_value is not None:
+            served = outputs
+            extras["curve"] = outputs
+            if correction is not None:
+                corrected = correction.apply(outputs, float(t_now), int(window.issued_at.astype("datetime64[s]")
+                                                                         .astype(np.int64)))
+                corrected_value = float(corrected[-1])
+                served = np.where(correction.active(), corrected, outputs)
+                extras["corrected"] = corrected
+            extras["model"] = round(float(served[-1]), 3)
             if guard:
                 reason = guard
             else:
-                value, source = model_value, "model"
-                if len(outputs) == len(HORIZONS):
-                    hourly, hourly_source = outputs, "model"
+                value, source = float(served[-1]), "model"
+                if len(served) == len(HORIZONS):
+                    hourly, hourly_source = served, "model"
                 else:
-                    hourly = np.concatenate([hourly[:-1], [model_value]])
+                    hourly = np.concatenate([hourly[:-1], [value]])
     issued = window.issued_at
     low, high = int(np.argmin(hourly)), int(np.argmax(hourly))
     return {
@@ -128,6 +150,8 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
         "reason": reason,
         "naive_c": round(float(t_now), 3),
         "model_c": None if model_value is None else round(model_value, 3),
+        "corrected_c": None if corrected_value is None else round(corrected_value, 3),
+        "correction": None if correction is None else correction.figures(),
         "hourly": [round(float(v), 3) for v in hourly],
         "hourly_source": hourly_source,
         "min_c": round(float(hourly[low]), 3),

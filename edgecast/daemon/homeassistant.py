@@ -27,6 +27,10 @@ Entities (one HA device per station, identifier ``edgecast_<station>``):
   the retained stats topic; null until a forecast is verified (HA shows "unknown"). The
   skill is this place's, so ``…_skill_30d`` carries where the box stands as attributes:
   ``latitude``, ``longitude`` and ``location_assumed`` (true: unset, Jena's assumed).
+- ``edgecast_<station>_uncorrected_mae_30d`` (diagnostic, °C): the model's 30-day error
+  without the on-box correction (correction.py; ``…_model_mae_30d`` is with it, where it
+  serves); attributes: the correction's state from stats — ``correction_active``,
+  ``corrected_hours``, ``mae_corrected``/``mae_uncorrected``/``n`` over its 14-day window.
 
 The others read the retained forecast topic; all use the station's status topic
 (``online`` / ``offline``, last will) as availability.
@@ -110,6 +114,14 @@ def configs(cfg) -> dict[str, dict]:
                       "json_attributes_template": ("{{ {'latitude': value_json.location.latitude, "
                                                    "'longitude': value_json.location.longitude, "
                                                    "'location_assumed': value_json.location.assumed} | tojson }}")},
+        "uncorrected_mae_30d": {
+            **_skill_entity(stats, "Model error uncorrected (30 days)", "°C", "uncorrected_mae", "mdi:target"),
+            "json_attributes_topic": stats,
+            "json_attributes_template": ("{{ {'correction_active': value_json.correction.active, "
+                                         "'corrected_hours': value_json.correction.hours, "
+                                         "'mae_corrected': value_json.correction.mae_corrected, "
+                                         "'mae_uncorrected': value_json.correction.mae_uncorrected, "
+                                         "'n': value_json.correction.n} | tojson }}")},
     }
     out = {}
     for key, entity in entities.items():

@@ -1,8 +1,12 @@
 """The box checks its own forecasts: each one is scored when its hour comes (issue 17).
 
 A forecast issued at hour H waits as *pending* (at most 25 of them): the value published,
-its source, the model's own value when it computed one (also when naive went out: shadow
-scoring) and the naive value. When hour H + 24 completes, its temperature verifies the
+its source, the model's value when it computed one (also when naive went out: shadow
+scoring) — as the model would serve it, i.e. corrected where the on-box correction serves
+(correction.py) — its uncorrected value, the naive value, and the model's raw curve with
+the correction's prediction of it. The curve is verified hour by hour for the correction:
+at each completed, OBSERVED hour H + h its horizon h (correction.Correction.verify).
+When hour H + 24 completes, its temperature verifies the
 forecast only if that cell was OBSERVED — the rule the training targets follow
 (edgecast.protocol: a carried or missing cell is no target); otherwise the forecast is
 dropped as unverifiable. A verified forecast keeps its signed errors (forecast − actual)
@@ -10,9 +14,10 @@ for 30 days of event time, so the figures are exact rolling means, not per-day b
 
 Figures over the verified forecasts whose valid hour lies in the last 7 or 30 days:
 
-- ``model_mae``: the model as it serves on its own — its value where it computed one,
-  its naive fallback elsewhere (warm-up, gaps) — so model and naive are compared on the
-  same forecasts, and hours the model could not serve count as a draw;
+- ``model_mae``: the model as it serves on its own — its value (corrected where the
+  correction serves) where it computed one, its naive fallback elsewhere (warm-up, gaps) —
+  so model and naive are compared on the same forecasts, and hours the model could not
+  serve count as a draw; ``uncorrected_mae``: the same with the model's own values;
 - ``naive_mae``; ``published_mae`` and ``bias``: of what was published (they differ from
   the model's only while the skill guard serves naive); ``skill_pct`` = 100·(1 − model/naive);
 - ``n`` verified forecasts, ``model_n`` of them with a model value.
@@ -37,7 +42,9 @@ DAY = 24 * HOUR
 WINDOWS_DAYS = (7, 30)
 KEEP = max(WINDOWS_DAYS) * DAY
 HORIZON = HORIZON_HOURS * HOUR
-COLUMNS = 4  # valid hour, then the signed errors of: published, model (NaN: none computed), naive
+# valid hour, then the signed errors of: published, model as served (NaN: none computed), naive,
+# and the model uncorrected (files before the correction: 4 columns, the model's own = served)
+COLUMNS = 5
 
 
 def _mean(x: np.ndarray) -> float | None:
@@ -46,21 +53,36 @@ def _mean(x: np.ndarray) -> float | None:
 
 class Skill:
     def __init__(self):
-        self.pending: dict[int, list] = {}  # issued hour -> [published, source, model or None, naive]
+        # issued hour -> [published, source, model (as served) or None, naive, model uncorrected or None,
+        #                 raw curve or None, corrected curve as issued or None]
+        self.pending: dict[int, list] = {}
         self.records = np.zeros((0, COLUMNS))
         self.now: int | None = None  # the last completed hour: the end of the rolling windows
         self.unverified = 0  # forecasts whose valid hour was not observed (or skipped by a gap)
         self.guarding = False
 
     # --- scoring ---------------------------------------------------------------------------
-    def issued(self, hour: int, payload: dict) -> None:
-        """The forecast published for ``hour`` (its payload, as it went out)."""
-        self.pending[int(hour)] = [payload["temperature_c"], payload["source"], payload.get("model_c"),
-                                   payload["naive_c"]]
+    def issued(self, hour: int, payload: dict, model: float | None = None, curve=None, corrected=None) -> None:
+        """The forecast published for ``hour`` (its payload, as it went out); ``model``: the
+        +24 h value the model would serve (corrected where the correction serves; default
+        ``model_c``); ``curve``/``corrected``: the model's raw curve and the correction's."""
+        raw = payload.get("model_c")
+        self.pending[int(hour)] = [payload["temperature_c"], payload["source"], raw if model is None else model,
+                                   payload["naive_c"], raw,
+                                   None if curve is None else [round(float(v), 4) for v in curve],
+                                   None if corrected is None else [round(float(v), 4) for v in corrected]]
 
-    def verify(self, hour: int, actual: float | None) -> None:
-        """Hour ``hour`` completed; ``actual`` is its observed temperature, None if not observed."""
+    def drop_curves(self) -> None:
+        """The model or correction changed: pending curves must not teach the new one."""
+        for entry in self.pending.values():
+            entry[5] = entry[6] = None
+
+    def verify(self, hour: int, actual: float | None, correction=None) -> None:
+        """Hour ``hour`` completed; ``actual`` is its observed temperature, None if not observed.
+        ``correction``: the on-box correction learns from every pending curve meeting this hour."""
         self.now = int(hour)
+        if actual is not None and correction is not None:
+            self._verify_curves(actual, correction)
         issued = self.now - HORIZON
         forecast = self.pending.pop(issued, None)
         stale = [h for h in self.pending if h < issued]  # their hour went by in a gap
@@ -71,10 +93,26 @@ class Skill:
             if actual is None:
                 self.unverified += 1
             else:
-                published, _, model, naive = forecast
-                row = [self.now, published - actual, np.nan if model is None else model - actual, naive - actual]
+                published, _, model, naive, raw = forecast[:5]
+                row = [self.now, published - actual, np.nan if model is None else model - actual, naive - actual,
+                       np.nan if raw is None else raw - actual]
                 self.records = np.vstack([self.records, row])
         self.records = self.records[self.records[:, 0] > self.now - KEEP]
+
+    def _verify_curves(self, actual: float, correction) -> None:
+        position = {h: i for i, h in enumerate(correction.horizons)}
+        index, model, corrected, t_now = [], [], [], []
+        for issued, entry in self.pending.items():
+            curve, predicted = entry[5], entry[6]
+            i = position.get((self.now - issued) // HOUR)
+            if i is None or curve is None or predicted is None or len(curve) != len(position) \
+                    or len(predicted) != len(position):
+                continue
+            index.append(i)
+            model.append(curve[i])
+            corrected.append(predicted[i])
+            t_now.append(entry[3])
+        correction.verify(self.now, index, model, corrected, t_now, actual)
 
     def figures(self, days: int) -> dict:
         r = self.records
@@ -82,8 +120,10 @@ class Skill:
             r = r[r[:, 0] > self.now - days * DAY]
         has_model = np.isfinite(r[:, 2])
         model_err = np.where(has_model, r[:, 2], r[:, 3])
+        raw_err = np.where(np.isfinite(r[:, 4]), r[:, 4], r[:, 3])
         model, naive = _mean(np.abs(model_err)), _mean(np.abs(r[:, 3]))
-        return {"n": int(len(r)), "model_n": int(has_model.sum()), "model_mae": model, "naive_mae": naive,
+        return {"n": int(len(r)), "model_n": int(has_model.sum()), "model_mae": model,
+                "uncorrected_mae": _mean(np.abs(raw_err)), "naive_mae": naive,
                 "published_mae": _mean(np.abs(r[:, 1])), "bias": _mean(r[:, 1]),
                 "skill_pct": round(100 * (1 - model / naive), 1) if naive else None}
 
@@ -113,7 +153,8 @@ class Skill:
     # --- persistence (in the station's state file) ----------------------------------------
     def to_dict(self) -> dict:
         return {"now": self.now, "pending": [[h, *f] for h, f in sorted(self.pending.items())],
-                "records": pack_f8(self.records), "unverified": self.unverified, "guarding": self.guarding}
+                "records": pack_f8(self.records), "columns": COLUMNS, "unverified": self.unverified,
+                "guarding": self.guarding}
 
     def load_dict(self, d: dict) -> None:
         """Restore from to_dict(); ValueError/TypeError/KeyError when it does not fit."""
@@ -121,13 +162,24 @@ class Skill:
         if now is not None and (not isinstance(now, int) or now % HOUR):
             raise ValueError("skill.now is not an hour stamp")
         pending = {}
-        for h, published, source, model, naive in d["pending"]:
+        for entry in d["pending"]:
+            if not isinstance(entry, list) or len(entry) not in (5, 8):  # 5: files before the correction
+                raise ValueError("skill.pending: bad entry")
+            h, published, source, model, naive = entry[:5]
+            raw, curve, corrected = entry[5:] if len(entry) == 8 else (model, None, None)
             if source not in ("model", "naive") or not all(
                     isinstance(x, (int, float)) and math.isfinite(x) for x in (h, published, naive)) \
-                    or not (model is None or isinstance(model, (int, float))):
+                    or not all(x is None or isinstance(x, (int, float)) for x in (model, raw)) \
+                    or not all(c is None or (isinstance(c, list) and 1 <= len(c) <= 24 and all(
+                        isinstance(x, (int, float)) and math.isfinite(x) for x in c)) for c in (curve, corrected)):
                 raise ValueError(f"skill.pending: bad entry for hour {h!r}")
-            pending[int(h)] = [float(published), source, model, float(naive)]
-        records = unpack_f8(d["records"], (-1, COLUMNS), "skill.records")
+            pending[int(h)] = [float(published), source, model, float(naive), raw, curve, corrected]
+        columns = d.get("columns", 4)
+        if columns not in (4, COLUMNS):
+            raise ValueError(f"skill.columns: {columns!r}")
+        records = unpack_f8(d["records"], (-1, columns), "skill.records")
+        if columns == 4:  # before the correction: the model's own value was what it served
+            records = np.column_stack([records, records[:, 2]])
         unverified, guarding = d["unverified"], d["guarding"]
         if not isinstance(unverified, int) or not isinstance(guarding, bool):
             raise TypeError("skill.unverified / skill.guarding")

@@ -36,6 +36,7 @@ from .hourly import OBSERVED, HourlyBuffer
 from .logs import LastProblem, RateLimitedLog, StationLog
 from .ordering import EventClock
 from .outbox import Outbox
+from .correction import Correction
 from .skill import Skill
 from ..readings import TIME_RULE, Reading, Rejection, checked_time
 
@@ -98,6 +99,7 @@ class Station:
         self.clock = clock
         self.skill = Skill()  # its forecasts scored against the readings (kept in the state file)
         self.alert = FrostAlert()  # the frost warning's state (kept in the state file)
+        self.correction = Correction()  # the on-box correction of the model (kept in the state file)
         self.state_file = state.state_path(cfg.state_dir, self.id)
         if state.load(self.state_file, self._restore):
             self.log.info("resumed %d buffered hours from %s (next hour %s)", len(self.buffer.hours),
@@ -105,6 +107,7 @@ class Station:
         self.forecaster, self.model_error = model
         if self.forecaster is None:
             self.log.warning("no model, serving the naive forecast: %s", self.model_error)
+        self._model_changed()
         self.adapter = adapter  # [input] format: the firmware's payloads -> readings
         self.link = link
         self.broker_watch = broker_watch
@@ -136,6 +139,8 @@ class Station:
         # Parts added later (absent in older files; worth less than the window, which is kept).
         self.skill = self._restore_part(data, "skill", Skill, "skill scores", "scoring starts afresh")  # issue 17
         self.alert = self._restore_part(data, "alert", FrostAlert, "frost-alert state", "the alert starts off")
+        self.correction = self._restore_part(data, "correction", Correction, "on-box correction",
+                                             "the correction starts afresh")  # issue 22
 
     def _restore_part(self, data: dict, key: str, factory, what: str, consequence: str):
         part = factory()
@@ -179,7 +184,8 @@ class Station:
             try:
                 state.save(self.state_file, {"station": self.cfg.station.id, "newest": self.clock.newest,
                                              "buffer": self.buffer.to_dict(), "outbox": self.outbox.snapshot(),
-                                             "skill": self.skill.to_dict(), "alert": self.alert.to_dict()})
+                                             "skill": self.skill.to_dict(), "alert": self.alert.to_dict(),
+                                             "correction": self.correction.to_dict()})
             except OSError as exc:
                 self.state_error = f"cannot write {self.state_file}: {exc.strerror or exc}"
                 self.counters["state_write_failures"] += 1
@@ -289,10 +295,14 @@ class Station:
         self.counters["hours_completed"] += 1
         # The forecast issued 24 h ago meets its hour; only an observed cell verifies it.
         observed = self.buffer.status[-1, TARGET_INDEX] == OBSERVED
-        self.skill.verify(hour, float(self.buffer.values[-1, TARGET_INDEX]) if observed else None)
+        self._model_changed()  # cheap when it has not (tests and benchmarks swap models in place)
+        correction = self.correction if self.cfg.model.correction and self.forecaster is not None else None
+        self.skill.verify(hour, float(self.buffer.values[-1, TARGET_INDEX]) if observed else None, correction)
         guard = self._skill_guard()
+        extras: dict = {}
         payload = decide(self.buffer.window(), self.forecaster, self.model_error, self.cfg.station.id,
-                         self.cfg.gaps.min_observed_fraction, guard, location=self.location)
+                         self.cfg.gaps.min_observed_fraction, guard, location=self.location, correction=correction,
+                         extras=extras)
         if payload is None:
             self.counters["forecasts"]["skipped_no_temperature"] += 1
             self.limiter.event("no forecast", "no_temperature",
@@ -300,7 +310,7 @@ class Station:
             return
         self.counters["forecasts"][payload["source"]] += 1
         self._frost_alert(payload)
-        self.skill.issued(hour, payload)
+        self.skill.issued(hour, payload, extras.get("model"), extras.get("curve"), extras.get("corrected"))
         self.last_forecast = payload
         info = self.link.publish("forecast", payload, retain=True)
         # Owed until the broker's PUBACK; the caller's state write (after this hour) saves it.
@@ -357,6 +367,7 @@ class Station:
             "model": self.forecaster.identity if self.forecaster else None,
             "model_error": self.model_error,
             "skill": self.skill.stats(),
+            "correction": {"enabled": self.cfg.model.correction, **self.correction.stats()},
             "frost_alert": {"on": self.alert.on, "since": self.alert.since},
             "connects": self.link.connects,
             "broker": self.broker_watch.stats(),
@@ -409,12 +420,32 @@ class Station:
             self.limiter.every = self.cfg.log.repeat_seconds
             if forecaster is not None:
                 self.forecaster, self.model_error = forecaster, None
+                self._model_changed()
             elif self.forecaster is not None:
                 self.log.error("reload: the new model cannot serve (%s); keeping the running model", error)
             else:
                 self.model_error = error
                 self.log.warning("reload: still no model: %s", error)
             self.stats_dirty = True
+
+    def _model_changed(self) -> None:
+        """The model serving now (at start, after a reload): the correction belongs to one
+        bundle (sha256), its horizons and this place's longitude; another starts afresh."""
+        if self.forecaster is None:
+            return  # no model for now: what was learnt waits for it
+        sha, horizons = self.forecaster.identity.get("sha256"), list(getattr(self.forecaster, "horizons", [24]))
+        if not self.correction.fits(sha, horizons, float(self.location.longitude)):
+            if self.correction.sha is not None and self.correction.updates.any():
+                self.log.info("the model changed (sha256 %s, was %s): the on-box correction starts afresh", sha,
+                              self.correction.sha)
+            self.correction = Correction(sha, horizons, float(self.location.longitude))
+            self.skill.drop_curves()
+
+    def reset_correction(self) -> None:
+        """`edgecast run --reset-correction` (the daemon stopped): forget what was learnt."""
+        self.correction = Correction()
+        self.skill.drop_curves()
+        self._model_changed()
 
     def publish_stats(self) -> None:
         with self.lock:

@@ -154,7 +154,7 @@ BINARY_SENSOR_KEYS = {k: v for k, v in SENSOR_KEYS.items() if k not in ("unit_of
 BINARY_SENSOR_KEYS |= {"payload_on": str, "payload_off": str}
 ENTITIES = [("sensor", "forecast_24h"), ("sensor", "min_24h"), ("sensor", "max_24h"), ("binary_sensor", "frost"),
             ("sensor", "source"), ("sensor", "window_observed"), ("sensor", "model_mae_30d"),
-            ("sensor", "naive_mae_30d"), ("sensor", "skill_30d")]
+            ("sensor", "naive_mae_30d"), ("sensor", "skill_30d"), ("sensor", "uncorrected_mae_30d")]
 CONFIG_TOPICS = [f"homeassistant/{component}/edgecast_jena_{key}/config" for component, key in ENTITIES]
 STATION_TOPICS = [f"edgecast/jena/{t}" for t in ("forecast", "status", "stats", "alert")]
 
@@ -211,7 +211,7 @@ def test_home_assistant_discovery(broker, daemons, subscriber, tmp_path, jena_20
     assert (main["device_class"], main["unit_of_measurement"], main["state_class"]) == ("temperature", "°C",
                                                                                         "measurement")
     assert main["value_template"] == "{{ value_json.temperature_c }}"
-    assert [configs[t].get("entity_category") for t in CONFIG_TOPICS] == [None] * 4 + ["diagnostic"] * 5
+    assert [configs[t].get("entity_category") for t in CONFIG_TOPICS] == [None] * 4 + ["diagnostic"] * 6
     # the next day (issue 16): the curve as attributes, its min and max, the frost warning
     assert "'hourly': value_json.hourly" in main["json_attributes_template"] and len(forecast["hourly"]) == 24
     low, high, frost = (configs[t] for t in CONFIG_TOPICS[1:4])
@@ -226,8 +226,8 @@ def test_home_assistant_discovery(broker, daemons, subscriber, tmp_path, jena_20
     assert all(c["state_topic"] == "edgecast/jena/stats" for c in skill.values())
     assert [c["value_template"] for c in skill.values()] == [
         "{{ value_json.skill.days_30.model_mae }}", "{{ value_json.skill.days_30.naive_mae }}",
-        "{{ value_json.skill.days_30.skill_pct }}"]
-    assert [c["unit_of_measurement"] for c in skill.values()] == ["°C", "°C", "%"]
+        "{{ value_json.skill.days_30.skill_pct }}", "{{ value_json.skill.days_30.uncorrected_mae }}"]
+    assert [c["unit_of_measurement"] for c in skill.values()] == ["°C", "°C", "%", "°C"]
     assert stats["skill"]["days_30"]["naive_mae"] is None  # 6 hours: nothing verified yet
     assert all(len(ha.get(t)) == 1 for t in CONFIG_TOPICS)  # once per connect, never with readings
 

@@ -67,13 +67,13 @@ def test_scored_against_observed_hours_only_over_rolling_windows():
     sk.verify(h0 + HORIZON + HOUR, 13.0)  # published -2; the model's fallback is naive: -2
     sk.verify(h0 + HORIZON + 2 * HOUR, None)  # carried or missing: no target, as in training
     f = sk.figures(7)
-    assert f == {"n": 2, "model_n": 1, "model_mae": 1.5, "naive_mae": 1.5, "published_mae": 1.5, "bias": -1.5,
-                 "skill_pct": 0.0}
+    assert f == {"n": 2, "model_n": 1, "model_mae": 1.5, "uncorrected_mae": 1.5, "naive_mae": 1.5,
+                 "published_mae": 1.5, "bias": -1.5, "skill_pct": 0.0}
     assert sk.unverified == 1 and not sk.pending
     # 8 days later the 7-day window is empty (null MAEs), the 30-day one still holds both
     sk.verify(h0 + HORIZON + 8 * DAY, 0.0)
-    assert sk.figures(7) == {"n": 0, "model_n": 0, "model_mae": None, "naive_mae": None, "published_mae": None,
-                             "bias": None, "skill_pct": None}
+    assert sk.figures(7) == {"n": 0, "model_n": 0, "model_mae": None, "uncorrected_mae": None, "naive_mae": None,
+                             "published_mae": None, "bias": None, "skill_pct": None}
     assert sk.figures(30)["n"] == 2
     sk.verify(h0 + HORIZON + 31 * DAY, 0.0)
     assert sk.figures(30)["n"] == 0 and len(sk.records) == 0

@@ -104,14 +104,22 @@ def test_naive_skill_equals_the_offline_figures(data, broker, daemons, subscribe
 
 
 def test_model_skill_equals_the_offline_figures(data, broker, daemons, subscriber, tmp_path):
-    grid, stats, sub = run(broker, daemons, subscriber, "", HA_CONFIGS)
+    grid, stats, sub = run(broker, daemons, subscriber, "[model]\nskill_guard = false\n", HA_CONFIGS)
     published = sub.get(TOPICS[0])
     assert stats["forecasts"]["model"] > 20 * 24
     stamp = {iso: h for h, iso in zip(grid.hours.tolist(),
                                       np.datetime_as_string(grid.hours.astype("datetime64[s]"), unit="s"))}
-    forecasts = {stamp[f["issued_at"][:-1]]: (f["temperature_c"], f["model_c"], f["naive_c"]) for f in published}
+    # the model as it serves: its value, corrected where the on-box correction serves (issue 22)
+    # — what went out whenever the model served (the guard is off here)
+    forecasts = {stamp[f["issued_at"][:-1]]: (f["temperature_c"], f["temperature_c"] if f["source"] == "model"
+                                              else f["model_c"], f["naive_c"]) for f in published}
     assert len(forecasts) == len(published)
     check(stats["skill"], offline_skill(grid, forecasts))
+    # ... and without it: the model's own values (model_c)
+    raw = offline_skill(grid, {h: (p, m, n) for h, (p, m, n) in zip(
+        forecasts, ((f["temperature_c"], f["model_c"], f["naive_c"]) for f in published))})
+    for window in ("days_7", "days_30"):
+        assert stats["skill"][window]["uncorrected_mae"] == pytest.approx(raw[window]["model_mae"], abs=0.01)
     assert 0 < stats["skill"]["days_30"]["model_n"] < stats["skill"]["days_30"]["n"]  # the gap cost model hours
     # Home Assistant's diagnostic sensors read these figures from the stats topic
     days_30 = stats["skill"]["days_30"]

@@ -35,8 +35,8 @@ from harness.processes import EDGECAST, Broker, Daemon, Subscriber, wait_until
 
 START, END = "2021-12-20T00:00:00", "2023-01-01T00:00:00"
 SETTINGS = {
-    "off": "",
-    "on (defaults: 7 days, margin 0.25)": "skill_guard = true\n",
+    "off": "skill_guard = false\n",
+    "on (defaults: 7 days, margin 0.25)": "",
     "on (margin 0.1)": "skill_guard = true\nskill_guard_margin = 0.1\n",
 }
 

@@ -160,10 +160,11 @@ class ModelConfig:
     correction: bool = setting(True, "learn this box's site: an online linear correction of the model's curve "
                                "per hour ahead, served for each hour only while it beats the uncorrected model on "
                                "this box's verified forecasts (below, \"On-box correction\")", live=True)
-    skill_guard: bool = setting(False, "serve naive while the model's 30-day MAE on this box (its forecasts "
-                                "verified 24 h later) exceeds naive's by more than `skill_guard_margin`; the model "
-                                "is still scored and serves again once its MAE is below naive's (below, "
-                                "\"On-box skill\")", live=True)
+    skill_guard: bool = setting(True, "serve naive while the model's 30-day MAE on this box (its forecasts "
+                                "verified 24 h later, corrected where the correction serves) exceeds naive's by more "
+                                "than `skill_guard_margin`; the model is still scored and serves again once its MAE "
+                                "is below naive's; the scores restart with another bundle (below, \"On-box skill\")",
+                                live=True)
     skill_guard_min_days: int = setting(7, "the guard acts only once this many days (× 24 forecasts) of the last "
                                         "30 are verified", live=True, check=between(1, 30))
     skill_guard_margin: float = setting(0.25, "°C by which the model's 30-day MAE must exceed naive's before the "

@@ -22,7 +22,11 @@ Figures over the verified forecasts whose valid hour lies in the last 7 or 30 da
   the model's only while the skill guard serves naive); ``skill_pct`` = 100·(1 − model/naive);
 - ``n`` verified forecasts, ``model_n`` of them with a model value.
 
-The skill guard (``[model] skill_guard``) serves naive while the model's 30-day MAE is
+The scores belong to the model that made them (its sha256, and the correction learnt for
+it): another bundle restarts them (station.py), so a good new model is never kept off by
+an old one's errors.
+
+The skill guard (``[model] skill_guard``, on by default) serves naive while the model's 30-day MAE is
 worse than naive's by more than ``skill_guard_margin`` °C, once ``skill_guard_min_days``
 × 24 forecasts are verified; it lets the model serve again when its MAE (still scored in
 the shadow) is below naive's: the gap between the two thresholds keeps it from flapping.
@@ -60,6 +64,7 @@ class Skill:
         self.now: int | None = None  # the last completed hour: the end of the rolling windows
         self.unverified = 0  # forecasts whose valid hour was not observed (or skipped by a gap)
         self.guarding = False
+        self.sha: str | None = None  # the bundle whose forecasts these are (station.py restarts them for another)
 
     # --- scoring ---------------------------------------------------------------------------
     def issued(self, hour: int, payload: dict, model: float | None = None, curve=None, corrected=None) -> None:
@@ -154,7 +159,7 @@ class Skill:
     def to_dict(self) -> dict:
         return {"now": self.now, "pending": [[h, *f] for h, f in sorted(self.pending.items())],
                 "records": pack_f8(self.records), "columns": COLUMNS, "unverified": self.unverified,
-                "guarding": self.guarding}
+                "guarding": self.guarding, "sha": self.sha}
 
     def load_dict(self, d: dict) -> None:
         """Restore from to_dict(); ValueError/TypeError/KeyError when it does not fit."""
@@ -180,8 +185,9 @@ class Skill:
         records = unpack_f8(d["records"], (-1, columns), "skill.records")
         if columns == 4:  # before the correction: the model's own value was what it served
             records = np.column_stack([records, records[:, 2]])
-        unverified, guarding = d["unverified"], d["guarding"]
-        if not isinstance(unverified, int) or not isinstance(guarding, bool):
-            raise TypeError("skill.unverified / skill.guarding")
+        unverified, guarding, sha = d["unverified"], d["guarding"], d.get("sha")  # no sha: files before issue 22
+        if not isinstance(unverified, int) or not isinstance(guarding, bool) or not (sha is None or
+                                                                                    isinstance(sha, str)):
+            raise TypeError("skill.unverified / skill.guarding / skill.sha")
         self.now, self.pending, self.records = now, pending, records
-        self.unverified, self.guarding = unverified, guarding
+        self.unverified, self.guarding, self.sha = unverified, guarding, sha

@@ -434,6 +434,13 @@ class Station:
         if self.forecaster is None:
             return  # no model for now: what was learnt waits for it
         sha, horizons = self.forecaster.identity.get("sha256"), list(getattr(self.forecaster, "horizons", [24]))
+        if self.skill.sha != sha:  # the scores (and the guard) belong to the model that made them
+            if len(self.skill.records) or self.skill.pending:
+                self.log.info("the model changed (sha256 %s, was %s): its on-box skill scores and the skill guard "
+                              "start afresh", sha, self.skill.sha)
+            fresh = Skill()
+            fresh.sha, fresh.now, fresh.unverified = sha, self.skill.now, self.skill.unverified
+            self.skill = fresh
         if not self.correction.fits(sha, horizons, float(self.location.longitude)):
             if self.correction.sha is not None and self.correction.updates.any():
                 self.log.info("the model changed (sha256 %s, was %s): the on-box correction starts afresh", sha,

@@ -17,8 +17,10 @@ from .runtime import Runner, RuntimeUnavailable
 from .schema import WINDOW_STEPS
 
 BUNDLED = Path(__file__).resolve().parent / "models"
-DEFAULT_BUNDLE = BUNDLED / "default.tflite"  # compact_lstm (+ its curve): T, p, rh, wind speed
-# Also shipped: "bme280" (compact_lstm_bme280: pressure, temperature, humidity, no wind).
+# compact_lstm_anyroof (+ its curve): T, p, rh, wind speed and the sun at the box's location
+DEFAULT_BUNDLE = BUNDLED / "default.tflite"
+# Also shipped: "bme280" (compact_lstm_anyroof_bme280: pressure, temperature, humidity, no
+# wind) and "jena" (compact_lstm: the Jena-only recipe, best at the Jena station itself).
 # A bare name selects a bundled model: `[model] path = "bme280"`.
 
 
@@ -83,7 +85,7 @@ class Forecaster:
 
 
 def bundle_path(path: str | Path | None) -> Path:
-    """A bundle file, a bundled model's name ("default", "bme280"), or None for the default."""
+    """A bundle file, a bundled model's name ("default", "bme280", "jena"), or None for the default."""
     if not path:
         return DEFAULT_BUNDLE
     if "/" not in str(path) and not str(path).endswith(".tflite") and (BUNDLED / f"{path}.tflite").exists():

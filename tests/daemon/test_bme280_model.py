@@ -11,8 +11,9 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from edgecast import protocol
+from edgecast.solar import JENA
 from edgecast.forecaster import BUNDLED, load_forecaster
-from edgecast.schema import CHANNEL_INDEX
+from edgecast.schema import CHANNEL_INDEX, SITE_FEATURES
 
 from tests.conftest import require
 
@@ -35,9 +36,8 @@ def test_bme280_readings_serve_the_bme280_model(broker, daemons, subscriber, ser
     bundle = BUNDLED / "bme280.tflite"
     require(bundle.exists(), f"no bundled model at {bundle}")
     forecaster = load_forecaster("bme280")
-    # it reads only what a BME280 measures, and the clock
-    assert forecaster.schema.features == ["T (degC)", "p (mbar)", "rh (%)", "hour_sin", "hour_cos", "doy_sin",
-                                          "doy_cos"]
+    # it reads only what a BME280 measures, and the sun at the box's location
+    assert forecaster.schema.features == ["T (degC)", "p (mbar)", "rh (%)", *SITE_FEATURES]
 
     sub = subscriber(broker, TOPICS)
     daemon = daemons(broker, station="roof", extra='[model]\npath = "bme280"\n'
@@ -54,11 +54,11 @@ def test_bme280_readings_serve_the_bme280_model(broker, daemons, subscriber, ser
     forecasts = sub.wait_for("edgecast/roof/forecast", 124, 60)
     served = forecasts[119:124]
     assert [f["source"] for f in served] == ["model"] * 5, [f["reason"] for f in served]
-    assert served[0]["model"]["kind"] == "compact_lstm_bme280"
+    assert served[0]["model"]["kind"] == "compact_lstm_anyroof_bme280"
     for f in served:
         last = int(np.searchsorted(times, np.datetime64(f["issued_at"].rstrip("Z"), "s")))
         window_rows = protocol.step_rows(np.array([last - protocol.span_rows()]))[0]
-        measured = forecaster.forecast(values[window_rows], times[window_rows])[-1]
+        measured = forecaster.forecast(values[window_rows], times[window_rows], JENA)[-1]
         # (derived channels, which this model does not read, would change nothing)
         assert f["temperature_c"] == pytest.approx(measured, abs=0.002)
     assert daemon.stop() == 0

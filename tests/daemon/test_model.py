@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from edgecast import protocol
+from edgecast.solar import JENA
 from edgecast.forecaster import DEFAULT_BUNDLE
 
 from harness.processes import replay, wait_until
@@ -47,7 +48,7 @@ def test_model_serves_and_equals_its_predictions_on_protocol_windows(broker, dae
     for f in served:
         last = int(np.searchsorted(times, np.datetime64(f["issued_at"].rstrip("Z"), "s")))
         rows = protocol.step_rows(np.array([last - protocol.span_rows()]))[0]
-        expected = forecaster.forecast(values[rows], times[rows])
+        expected = forecaster.forecast(values[rows], times[rows], JENA)  # no [station] location: Jena assumed
         assert f["temperature_c"] == pytest.approx(expected[-1], abs=1e-3)
         if len(expected) == 24:  # a curve bundle: the whole next day from the model (issue 16)
             assert f["hourly_source"] == "model" and f["hourly"] == pytest.approx(expected, abs=1e-3)

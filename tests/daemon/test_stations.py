@@ -82,7 +82,7 @@ def test_one_daemon_serves_three_stations_independently(broker, daemons, subscri
     # ... while roof, in the same process, serves the bundled model once its window is full.
     roof = wait_until(lambda: [f for f in sub.get("edgecast/roof/forecast") if f["source"] == "model"], 30,
                       what="a model forecast for roof")
-    assert roof[0]["model"]["kind"] == "compact_lstm" and roof[0]["station"] == "roof"
+    assert roof[0]["model"]["kind"] == "compact_lstm_anyroof" and roof[0]["station"] == "roof"
 
     def counts(station):
         s = sub.get(f"edgecast/{station}/stats")
@@ -141,7 +141,7 @@ def test_check_lists_every_station_and_clients_pick_one(tmp_path):
     # each station its own place: set for the shed, Jena's assumed (and said) for the others
     assert roof[1] == "  location: 50.911° N, 11.568° E (assumed: Jena's; set [station] latitude and longitude)"
     assert shed[1] == "  location: 33.900° S, 151.200° E"
-    assert "model: none, naive forecasts" in garden[2] and "model: compact_lstm" in shed[2]
+    assert "model: none, naive forecasts" in garden[2] and "model: compact_lstm_anyroof" in shed[2]
     assert shed[3] == "  frost warning on edgecast/shed/alert: below 1 °C (frost_c 0 + margin 1), off from 1.5 °C"
 
     # A client of one station's topics must be told which one.

@@ -44,7 +44,7 @@ TFLITE_PYTHON = os.environ.get("EDGECAST_TFLITE_PYTHON", "")
 def _cli(*args) -> str:
     result = CliRunner().invoke(main, [str(a) for a in args])
     assert result.exit_code == 0, result.output + repr(result.exception)
-    return result.output
+    return result.stdout  # stderr carries notes (e.g. an assumed location)
 
 
 @pytest.fixture(scope="module")

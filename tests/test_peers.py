@@ -37,7 +37,7 @@ KEYS = {"kind", "val_mae", "test_mae", "naive_val_mae", "naive_test_mae", "param
 def _cli(*args):
     result = CliRunner().invoke(main, [str(a) for a in args])
     assert result.exit_code == 0, result.output + repr(result.exception)
-    return result.output
+    return result.stdout  # stderr carries notes (e.g. an assumed location)
 
 
 @pytest.fixture(scope="module")

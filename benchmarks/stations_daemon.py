@@ -42,7 +42,7 @@ import paho.mqtt.client as mqtt
 
 from edgecast.data import load
 from edgecast.places import role_of
-from edgecast.replay import MAX_OUTSTANDING, DaemonProgress, ReplayStalled
+from edgecast.replay import MAX_OUTSTANDING, DaemonProgress, ReplayStalled, count_acks
 from edgecast.resample import OBSERVED
 from edgecast.schema import CHANNEL_INDEX, TARGET_INDEX
 from edgecast.solar import Location
@@ -156,13 +156,7 @@ def publish(port: int, station: str, readings: list[bytes], progress=None, timeo
     """Publish the readings QoS 1, at most PACE_WINDOW ahead of what the daemon has counted;
     return once the broker acknowledged and the daemon counted them all."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"edgecast-bench-pub-{station}")
-    acked = [0]
-    lock = threading.Lock()
-
-    def on_publish(c, userdata, mid, reason_code, properties):
-        with lock:
-            acked[0] += 1
-    client.on_publish = on_publish
+    acked = count_acks(client)
     pace = DaemonProgress(f"edgecast/{station}/status", f"edgecast/{station}/stats")
     client.connect("127.0.0.1", port)
     client.loop_start()

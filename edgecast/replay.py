@@ -141,6 +141,18 @@ def reading_payload(time_s: np.datetime64, values: np.ndarray) -> bytes:
     return json.dumps(row, separators=(",", ":")).encode()
 
 
+def count_acks(client) -> list[int]:
+    """A one-element list the client's on_publish counts the broker's acknowledgements in."""
+    acked = [0]
+    lock = threading.Lock()
+
+    def on_publish(client, userdata, mid, reason_code, properties):
+        with lock:
+            acked[0] += 1
+    client.on_publish = on_publish
+    return acked
+
+
 def replay(client, topic: str, times: np.ndarray, values: np.ndarray, speed: float | None,
            qos: int = 1, progress=None, timeout: float = 120.0, pace: DaemonProgress | None = None) -> int:
     """Publish rows in order; ``speed`` None = as fast as possible, else event time / speed.
@@ -151,13 +163,7 @@ def replay(client, topic: str, times: np.ndarray, values: np.ndarray, speed: flo
     # Count acknowledgements with on_publish: a reading published while the broker is
     # away is queued by paho (its info says "not connected") and sent after the
     # reconnect, so the info object alone cannot tell a queued reading from a lost one.
-    acked = [0]
-    lock = threading.Lock()
-
-    def on_publish(client, userdata, mid, reason_code, properties):
-        with lock:
-            acked[0] += 1
-    client.on_publish = on_publish
+    acked = count_acks(client)
     sent = 0
     start_wall = time.monotonic()
     t0 = times[0].astype("datetime64[s]").astype(np.int64) if len(times) else 0

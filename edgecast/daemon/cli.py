@@ -1,4 +1,5 @@
-"""`edgecast run`, `edgecast replay` and `edgecast watch` (registered in edgecast/cli.py).
+"""`edgecast run`, `edgecast replay` and `edgecast watch` (registered in edgecast/cli.py;
+the work of replay and watch is in edgecast/replay.py and edgecast/watch.py).
 
 Only click and the standard library at import time: `edgecast --help` on a small box
 must not pay for numpy, paho or the TFLite runtime.
@@ -6,7 +7,6 @@ must not pay for numpy, paho or the TFLite runtime.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -291,19 +291,6 @@ def replay(data_paths, config_path, host, port, station, start, hours, speed, pa
 
 
 # --- watch ----------------------------------------------------------------------------------
-def forecast_line(f: dict) -> str:
-    """One compact line per forecast: now, the next 24 hours' min and max (and when), +24 h,
-    where it came from, and FROST while the frost warning is on."""
-    if "min_c" not in f:  # a daemon from before the curve (issue 16)
-        extremes = ""
-    else:
-        extremes = (f"min {f['min_c']:6.2f} at {f['min_at'][11:16]}  max {f['max_c']:6.2f} at {f['max_at'][11:16]}"
-                    f"{'' if f['hourly_source'] == f['source'] else ' (curve: ' + f['hourly_source'] + ')'}  ")
-    return (f"{f['issued_at']}  now {f['naive_c']:6.2f}  {extremes}+24 h {f['temperature_c']:6.2f} °C  "
-            f"[{f['source']}{' (' + f['reason'] + ')' if f.get('reason') else ''}]"
-            f"{'  FROST' if f.get('frost_alert') else ''}")
-
-
 @click.command()
 @_broker_options
 @click.option("--json", "as_json", is_flag=True, help="Print each forecast payload as JSON.")
@@ -316,63 +303,26 @@ def watch(config_path, host, port, station, as_json, count):
     naive) and FROST while the frost warning is on. Once the hour 24 h later has been read,
     a second line gives the actual temperature and the error."""
     cfg = _client_config(config_path, host, port, station)
-    from .. import replay as replay_mod
-    from ..readings import Reading, parse, parse_time
-    from ..schema import TARGET_INDEX
-    topics = {cfg.topic("forecast"): "forecast", cfg.topic("readings"): "readings"}
-    # Forecasts and readings arrive in any relative order (a replay runs ahead of the
-    # daemon), so match both ways, keeping a bounded history of each.
-    pending: dict[float, dict] = {}  # valid_at (epoch s) -> forecast still waiting for its actual
-    actuals: dict[float, float] = {}  # reading time -> temperature
-    seen = {"forecasts": 0}
-    keep = 2000
-
-    def report(f, actual):
-        click.echo(f"{f['valid_at']}  actual {actual:6.2f} °C, forecast {f['temperature_c']:6.2f} °C "
-                   f"({f['source']}), error {f['temperature_c'] - actual:+.2f} °C")
+    from ..watch import Watcher, new_client_id
+    watcher = Watcher(click.echo, as_json)
+    handlers = {cfg.topic("forecast"): watcher.on_forecast, cfg.topic("readings"): watcher.on_reading}
 
     def on_connect(client, userdata, flags, reason_code, properties):
-        for topic in topics:
+        for topic in handlers:
             client.subscribe(topic, qos=1)
 
     def on_message(client, userdata, msg):
-        kind = topics.get(msg.topic)
-        if kind == "forecast":
-            try:
-                f = json.loads(msg.payload)
-                valid = parse_time(f["valid_at"])
-                text = forecast_line(f)
-            except (ValueError, KeyError, TypeError):
-                return
-            seen["forecasts"] += 1
-            click.echo(json.dumps(f) if as_json else text)
-            if valid in actuals:
-                report(f, actuals[valid])
-            elif valid is not None:
-                pending[valid] = f
-        elif kind == "readings":
-            r = parse(msg.payload, 1 << 20)
-            if not isinstance(r, Reading) or TARGET_INDEX not in r.values:
-                return
-            actual = r.values[TARGET_INDEX]
-            if r.time in pending:
-                report(pending.pop(r.time), actual)
-            elif r.time % 3600 == 0:
-                actuals[r.time] = actual
-        for history in (pending, actuals):
-            while len(history) > keep:
-                history.pop(next(iter(history)))
-        if count and seen["forecasts"] >= count:
+        if msg.topic in handlers:
+            handlers[msg.topic](msg.payload)
+        if count and watcher.forecasts >= count:
             client.disconnect()
 
-    client = _connect(cfg, replay_mod.new_client_id().replace("replay", "watch"), on_connect=on_connect,
-                      on_message=on_message)
+    client = _connect(cfg, new_client_id(), on_connect=on_connect, on_message=on_message)
     try:
         # paho's loop thread reconnects (and on_connect resubscribes) if the broker goes away.
-        while not (count and seen["forecasts"] >= count):
+        while not (count and watcher.forecasts >= count):
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     client.disconnect()
     client.loop_stop()
-

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shutil
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from edgecast.daemon import config
+from edgecast.daemon.settings import settings_of, subsections_of
 from tests.conftest import REPO, require
 
 DEPLOY = REPO / "deploy"
@@ -20,11 +20,17 @@ DEPLOY = REPO / "deploy"
 def test_example_config_is_the_defaults_and_names_every_key():
     text = (DEPLOY / "edgecast.toml").read_text()
     assert config.parse(text, "deploy/edgecast.toml") == config.Config()  # the comments tell the truth
-    for name in config.SECTIONS:
+    for name, cls in config.SECTIONS.items():
         assert f"[{name}]" in text
-        for key in dataclasses.fields(getattr(config.Config(), name)):
+        for key in settings_of(cls):
             unset = "# " if key.default is None else ""  # a key unset by default: commented out
             assert re.search(rf"^{unset}{key.name} = ", text, re.M), f"{name}.{key.name} missing from the example"
+        for sub in subsections_of(cls):  # the input formats' own tables: commented out, but there
+            if not settings_of(sub.default_factory):
+                continue
+            table = text[text.index(f"# [{name}.{sub.name}]"):]
+            for key in settings_of(sub.default_factory):
+                assert re.search(rf"^# {key.name} = ", table, re.M), f"{name}.{sub.name}.{key.name} missing"
     # the commented gateway example is a valid configuration once uncommented
     example = text[text.index("# [[stations]]"):]
     gateway = "\n".join(line[2:] for line in example.splitlines())

@@ -4,7 +4,8 @@ Each key is declared once, as a ``settings.setting`` field: its default (and so 
 its doc line, whether a SIGHUP applies it live, and its limit check. Validation
 (``validate``), reload (``apply_live``), ``run --print-config`` (``default_toml``) and the
 table in docs/daemon.md (``docs_table``) are derived from these declarations. The
-``[input]`` keys are declared by the input adapters (adapters/), each format its own.
+``[input]`` section is built from the input adapters (adapters/): each format declares
+its own table, ``[input.rtl433]``, next to its code.
 
 Every key has a default, so `edgecast run` with no file talks to localhost:1883 with
 the bundled model. A key the daemon does not know, or a value of the wrong type, stops
@@ -31,9 +32,9 @@ from pathlib import Path
 
 from ..alerts import FrostRule
 from ..solar import JENA, Location
-from .adapters import InputConfig
-from .settings import ConfigError, at_least, between, check_section, markdown_table, one_of, read_section, \
-    setting, toml_text
+from .adapters import InputConfig, flat_keys_error, foreign_tables_error
+from .settings import ConfigError, at_least, between, check_section, is_subsection, markdown_table, one_of, \
+    read_section, setting, toml_text
 from .topics import TOPIC_MAX_BYTES, control_char, fill_template, publish_topic_problem, topic_problem
 
 _FORBIDDEN_IN_ID = ("+", "#", "/", "\0")
@@ -307,19 +308,29 @@ def apply_live(running: Config, new: Config) -> list[str]:
     """SIGHUP: take ``new``'s live keys into ``running``; returns the dotted names of the
     changed keys that need a restart. Sections are replaced, never edited in place: the
     stations of one file share the process's sections."""
-    restart = []
+    restart: list[str] = []
     for name in SECTIONS:
-        old_section, new_section = getattr(running, name), getattr(new, name)
-        live = {}
-        for f in fields(old_section):
-            value = getattr(new_section, f.name)
-            if f.metadata["live"]:
-                live[f.name] = value
-            elif value != getattr(old_section, f.name):
-                restart.append(f"{name}.{f.name}")
-        if live:
-            setattr(running, name, replace(old_section, **live))
+        section = _live_part(name, getattr(running, name), getattr(new, name), restart)
+        if section is not None:
+            setattr(running, name, section)
     return restart
+
+
+def _live_part(name: str, old, new, restart: list[str]):
+    """``old`` with ``new``'s live keys (a new object), or None when it has none; the changed
+    restart keys are appended to ``restart``."""
+    live = {}
+    for f in fields(old):
+        value = getattr(new, f.name)
+        if is_subsection(f):
+            value = _live_part(f"{name}.{f.name}", getattr(old, f.name), value, restart)
+            if value is not None:
+                live[f.name] = value
+        elif f.metadata["live"]:
+            live[f.name] = value
+        elif value != getattr(old, f.name):
+            restart.append(f"{name}.{f.name}")
+    return replace(old, **live) if live else None
 
 
 def default_toml() -> str:
@@ -341,11 +352,15 @@ STATION_SECTIONS = {name: SECTIONS[name] for name in ("topics", "model", "alerts
 STATION_KEYS = tuple(f.name for f in fields(StationConfig))
 
 
-def _station_entries(entries) -> list[dict]:
-    """The [[stations]] array, checked for shape (values are checked per station later)."""
+def _station_entries(entries, file_format: str) -> list[dict]:
+    """The [[stations]] array, checked for shape (values are checked per station later).
+    ``file_format``: the [input] format of the file, which an entry inherits."""
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise ConfigError("stations: expected one or more [[stations]] tables, each with an id")
     for n, entry in enumerate(entries):
+        error = flat_keys_error(f"stations[{n}].input", entry.get("input"), file_format)
+        if error:
+            raise error
         for key, value in entry.items():
             if key in STATION_KEYS:
                 read_section(f"stations[{n}]", StationConfig, {key: value})  # its type
@@ -364,11 +379,26 @@ def _station_config(cfg: Config, n: int, entry: dict) -> Config:
     """``cfg`` with the n-th entry's id and its sections laid over the file's, key by key."""
     sections = {}
     for name, cls in STATION_SECTIONS.items():
-        merged = {**vars(getattr(cfg, name)), **entry.get(name, {})}
+        merged = _overlay(getattr(cfg, name), entry.get(name, {}))
         sections[name] = read_section(f"stations[{n}].{name}", cls, merged)
     station = read_section(f"stations[{n}]", StationConfig, {k: entry[k] for k in STATION_KEYS if k in entry})
     return Config(mqtt=cfg.mqtt, station=station, state=cfg.state, log=cfg.log,
                   stats=cfg.stats, _gateway=True, **sections)
+
+
+def _overlay(section, table: dict) -> dict:
+    """The keys of ``section`` (a dataclass) with ``table``'s laid over, key by key, also
+    inside its sub-tables ([input.rtl433]); a value that is itself a table (input.map)
+    replaces the section's."""
+    merged = dict(table)
+    for f in fields(section):
+        value = getattr(section, f.name)
+        if is_subsection(f):
+            sub = table.get(f.name, {})
+            merged[f.name] = _overlay(value, sub) if isinstance(sub, dict) else sub  # not a table: read_section says so
+        elif f.name not in table:
+            merged[f.name] = value
+    return merged
 
 
 def _validate_stations(cfg: Config) -> None:
@@ -398,7 +428,7 @@ def _validate_stations(cfg: Config) -> None:
             if same_sensor(source, other_source):
                 raise ConfigError(f"stations: {other!r} and {sid!r} would both take readings from "
                                   f"{' '.join(x or '*' for x in source)} (give each station its own sensor: "
-                                  "input.topic, or rtl433_model/rtl433_id/rtl433_channel)")
+                                  "input.topic, or [input.rtl433] model/id/channel)")
         sources.append((sid, source))
 
 
@@ -410,15 +440,31 @@ def parse(text: str, source: str = "<config>") -> Config:
     for name in data:
         if name not in SECTIONS and name != "stations":
             raise ConfigError(f"{name}: unknown section (known: {', '.join(SECTIONS)}, stations)")
+    error = flat_keys_error("input", data.get("input"))
+    if error:
+        raise error
     cfg = Config(**{name: read_section(name, cls, data.get(name, {})) for name, cls in SECTIONS.items()})
     if "stations" in data:
         if "station" in data:
             raise ConfigError("stations: use either one [station] or several [[stations]], not both")
-        cfg.stations = _station_entries(data["stations"])
+        cfg.stations = _station_entries(data["stations"], cfg.input.format)
         _validate_stations(cfg)
     else:
         validate(cfg)
+    _check_format_tables(data, cfg)
     return cfg
+
+
+def _check_format_tables(data: dict, cfg: Config) -> None:
+    """A format's table ([input.rtl433]) only where a station reads that format."""
+    stations = cfg.station_configs()
+    tables = [("input", data.get("input"), {sc.input.format for sc in stations})]
+    tables += [(f"stations[{n}].input", entry.get("input"), {sc.input.format})
+               for n, (entry, sc) in enumerate(zip(cfg.stations, stations))]
+    for name, table, formats in tables:
+        error = foreign_tables_error(name, table, formats)
+        if error:
+            raise error
 
 
 def load(path: str | Path | None) -> Config:

@@ -4,7 +4,8 @@ A key is a dataclass field made by ``setting()``: its default (which also fixes 
 type), one doc line, whether a SIGHUP applies it live or it needs a restart, and its
 limit check. Validation, live reload, ``edgecast run --print-config`` and the table in
 docs/daemon.md all read these declarations (config.py), so a key's rules live in one
-place. Input adapters declare their own ``[input]`` keys the same way (adapters/).
+place. Input adapters declare their own table (``[input.rtl433]``, a ``subsection``) the
+same way (adapters/).
 """
 
 from __future__ import annotations
@@ -34,6 +35,26 @@ def setting(default, doc: str, *, live: bool = False, check: Check | None = None
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def subsection(cls: type, doc: str, *, when: Callable[[object], bool] | None = None) -> Field:
+    """A table inside a section (``[input.rtl433]``): its own keys, declared with setting().
+    ``when(section)``: whether the parent's values make this table apply (its checks run
+    only then); None = always."""
+    return field(default_factory=cls, metadata={"doc": doc, "live": False, "subsection": True, "when": when})
+
+
+def is_subsection(f: Field) -> bool:
+    return f.metadata.get("subsection", False)
+
+
+def settings_of(cls) -> list[Field]:
+    """The keys of a section, without its sub-tables."""
+    return [f for f in fields(cls) if not is_subsection(f)]
+
+
+def subsections_of(cls) -> list[Field]:
+    return [f for f in fields(cls) if is_subsection(f)]
 
 
 def default_of(f: Field):
@@ -79,14 +100,25 @@ def check_type(key: str, value, default):
 
 
 def read_section(name: str, cls, table) -> object:
-    """A [name] table as ``cls``: unknown keys and wrong types refused (limits: check_section)."""
+    """A [name] table as ``cls``: unknown keys and wrong types refused (limits: check_section).
+
+    A section class may explain an unknown key with a ``misplaced(key)`` static method
+    (where that key belongs instead), appended to the error."""
     if not isinstance(table, dict):
         raise ConfigError(f"{name}: expected a [{name}] table, got {type(table).__name__}")
     known = {f.name: f for f in fields(cls)}
     for key in table:
         if key not in known:
-            raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(sorted(known))})")
-    return cls(**{k: check_type(f"{name}.{k}", v, _typed_default(known[k])) for k, v in table.items()})
+            hint = getattr(cls, "misplaced", lambda key: None)(key)
+            raise ConfigError(f"{name}.{key}: unknown key" + (f": {hint}" if hint else
+                                                               f" (known: {', '.join(sorted(known))})"))
+    values = {}
+    for k, v in table.items():
+        if is_subsection(known[k]):
+            values[k] = read_section(f"{name}.{k}", known[k].default_factory, v)
+        else:
+            values[k] = check_type(f"{name}.{k}", v, _typed_default(known[k]))
+    return cls(**values)
 
 
 def _typed_default(f: Field):
@@ -98,6 +130,11 @@ def _typed_default(f: Field):
 def check_section(name: str, section, cfg) -> None:
     """Every key's limit check, in declaration order; the first failure names its key."""
     for f in fields(section):
+        if is_subsection(f):
+            when = f.metadata["when"]
+            if when is None or when(section):
+                check_section(f"{name}.{f.name}", getattr(section, f.name), cfg)
+            continue
         check = f.metadata["check"]
         value = getattr(section, f.name)
         problem = check(value, cfg) if check and value is not None else None
@@ -120,26 +157,40 @@ def applies(f: Field) -> str:
     return "live" if f.metadata["live"] else "restart"
 
 
-def toml_text(sections: dict) -> str:
-    """The defaults as a TOML file, each key under its doc line."""
-    lines = []
+def _flat(sections: dict):
+    """(table name, its doc or None, its keys, whether it applies by default) of every
+    section, each followed by its sub-tables."""
     for name, cls in sections.items():
-        lines.append(f"[{name}]")
-        for f in fields(cls):
+        yield name, None, settings_of(cls), True
+        for sub in subsections_of(cls):
+            when = sub.metadata["when"]
+            yield (f"{name}.{sub.name}", sub.metadata["doc"], settings_of(sub.default_factory),
+                   when is None or when(cls()))
+
+
+def toml_text(sections: dict) -> str:
+    """The defaults as a TOML file, each key under its doc line; a sub-table that does not
+    apply with the defaults (another input format's) is shown commented out."""
+    lines = []
+    for name, doc, keys, active in _flat(sections):
+        off = "" if active else "# "
+        lines += ([f"# {doc}"] if doc else []) + [f"{off}[{name}]"]
+        for f in keys:
             lines.append(f"# {f.metadata['doc']} [{applies(f)}]")
             if default_of(f) is None:  # unset by default: shown commented out, with an example
                 lines.append(f"# {f.name} = {toml_value(f.metadata['example'])}")
             else:
-                lines.append(f"{f.name} = {toml_value(default_of(f))}")
+                lines.append(f"{off}{f.name} = {toml_value(default_of(f))}")
         lines.append("")
     return "\n".join(lines)
 
 
 def markdown_table(sections: dict) -> str:
-    """The docs table: key, default, when a change applies, meaning."""
+    """The docs table: key, default, when a change applies, meaning (a table without keys
+    of its own has no row)."""
     rows = ["| key | default | on SIGHUP | meaning |", "|---|---|---|---|"]
-    for name, cls in sections.items():
-        for n, f in enumerate(fields(cls)):
+    for name, _doc, keys, _active in _flat(sections):
+        for n, f in enumerate(keys):
             key = f"`[{name}] {f.name}`" if n == 0 else f"`{f.name}`"
             default = "unset" if default_of(f) is None else f"`{toml_value(default_of(f))}`"
             if f.metadata["empty"]:

@@ -96,7 +96,8 @@ def test_esphome_combines_per_sensor_messages_on_temperature():
 
 
 def test_tasmota_bme280_units_and_local_time():
-    a = adapter('[station]\nid = "tasmota_4A1F2C"\n[input]\nformat = "tasmota"\ntimezone = "Europe/Berlin"\n')
+    a = adapter('[station]\nid = "tasmota_4A1F2C"\n[input]\nformat = "tasmota"\n'
+                '[input.tasmota]\ntimezone = "Europe/Berlin"\n')
     assert a.topics() == ["tele/tasmota_4A1F2C/SENSOR"]
     r = a.convert(a.topic, TASMOTA, 0.0, False)
     assert r.time == epoch("2024-02-21T20:16:55+00:00")
@@ -104,7 +105,7 @@ def test_tasmota_bme280_units_and_local_time():
     fahrenheit = (b'{"Time":"2024-02-21T21:16:55+01:00","SHT3X":{"Temperature":71.1,"Humidity":66.6,'
                   b'"DewPoint":59.2},"BMP280":{"Temperature":70.5,"Pressure":741.5},'
                   b'"PressureUnit":"mmHg","TempUnit":"F"}')
-    b = adapter('[input]\nformat = "tasmota"\ntasmota_sensor = "SHT3X"\nmap = {"BMP280.Pressure" = "p"}\n')
+    b = adapter('[input]\nformat = "tasmota"\nmap = {"BMP280.Pressure" = "p"}\n[input.tasmota]\nsensor = "SHT3X"\n')
     r = b.convert(b.topic, fahrenheit, 0.0, False)
     assert r.values[T] == pytest.approx(21.722, abs=1e-3) and r.values[RH] == 66.6
     assert r.values[P] == pytest.approx(988.58, abs=0.01)
@@ -115,7 +116,8 @@ def test_tasmota_bme280_units_and_local_time():
 
 
 def test_rtl433_filters_one_device_and_converts():
-    a = adapter('[input]\nformat = "rtl_433"\nrtl433_model = "Fineoffset-WH24"\nrtl433_id = "140"\ntimezone = "UTC"\n')
+    a = adapter('[input]\nformat = "rtl_433"\n[input.rtl433]\nmodel = "Fineoffset-WH24"\nid = "140"\n'
+                'timezone = "UTC"\n')
     assert a.topics() == ["rtl_433/+/events"]
     r = a.convert("rtl_433/pi/events", json.dumps(RTL433).encode(), 0.0, False)
     assert r.time == epoch("2024-02-21T21:16:55+00:00")
@@ -137,13 +139,15 @@ def test_rtl433_filters_one_device_and_converts():
 
 def test_config_rejects_bad_input_and_discovery_keys_by_name():
     for text, key in [('[input]\nformat = "zigbee"\n', "input.format"),
-                      ('[input]\nformat = "rtl_433"\n', "input.rtl433_model"),
+                      ('[input]\nformat = "rtl_433"\n', "input.rtl433.model"),
                       ('[input]\nformat = "esphome"\ntopic = "node/sensor/temperature/state"\n', "input.topic"),
-                      ('[input]\ntimezone = "Mars/Olympus"\n', "input.timezone"),
+                      ('[input]\nformat = "tasmota"\n[input.tasmota]\ntimezone = "Mars/Olympus"\n',
+                       "input.tasmota.timezone"),
                       ('[input]\nmap = {t = "T furlongs"}\n', "input.map.t"),
                       ('[input]\nmap = {t = 1}\n', "input.map.t"),
                       ('[input]\nmap = "T"\n', "input.map"),
-                      ('[input]\nmax_age_seconds = "5"\n', "input.max_age_seconds"),
+                      ('[input]\nformat = "esphome"\n[input.esphome]\nmax_age_seconds = "5"\n',
+                       "input.esphome.max_age_seconds"),
                       ('[homeassistant]\ndiscovery = "yes"\n', "homeassistant.discovery"),
                       ('[homeassistant]\nprefx = "ha"\n', "homeassistant.prefx"),
                       ('[homeassistant]\nprefix = "ha/#"\n', "homeassistant.prefix")]:

@@ -164,18 +164,19 @@ client_id = "gw"
 carry_forward_hours = 2
 [input]
 format = "rtl_433"
-rtl433_model = "Fineoffset-WH24"
+[input.rtl433]
+model = "Fineoffset-WH24"
 [[stations]]
 id = "roof"
 input = { format = "native" }
 [[stations]]
 id = "garden"
-input = { rtl433_id = "140" }
+input = { rtl433 = { id = "140" } }
 gaps = { min_observed_fraction = 0.5 }
 [[stations]]
 id = "shed"
-[stations.input]
-rtl433_id = "141"
+[stations.input.rtl433]
+id = "141"
 [stations.model]
 path = "bme280"
 """
@@ -185,7 +186,7 @@ def test_stations_start_from_the_file_and_override_key_by_key():
     roof, garden, shed = parse(GATEWAY).station_configs()
     assert [s.station.id for s in (roof, garden, shed)] == ["roof", "garden", "shed"]
     assert (roof.input.format, garden.input.format, shed.input.format) == ("native", "rtl_433", "rtl_433")
-    assert (garden.input.rtl433_model, garden.input.rtl433_id, shed.input.rtl433_id) == \
+    assert (garden.input.rtl433.model, garden.input.rtl433.id, shed.input.rtl433.id) == \
         ("Fineoffset-WH24", "140", "141")
     # an override replaces one key; the station keeps the file's others
     assert (garden.gaps.min_observed_fraction, garden.gaps.carry_forward_hours) == (0.5, 2)
@@ -216,8 +217,8 @@ def test_stations_start_from_the_file_and_override_key_by_key():
     # ... nor take the same sensor's readings: the same topic, or rtl_433 filters with a device in common
     ('[[stations]]\nid = "a"\ninput = { topic = "sensors/roof" }\n[[stations]]\nid = "b"\n'
      'input = { topic = "sensors/roof" }', "'a' and 'b' would both take readings from sensors/roof"),
-    ('[input]\nformat = "rtl_433"\nrtl433_model = "WH24"\n[[stations]]\nid = "a"\n[[stations]]\nid = "b"\n'
-     'input = { rtl433_id = "7" }', "would both take readings from rtl_433/+/events WH24 7 *"),
+    ('[input]\nformat = "rtl_433"\n[input.rtl433]\nmodel = "WH24"\n[[stations]]\nid = "a"\n[[stations]]\nid = "b"\n'
+     'input = { rtl433 = { id = "7" } }', "would both take readings from rtl_433/+/events WH24 7 *"),
 ])
 def test_station_list_errors_name_the_problem(stations, message):
     with pytest.raises(ConfigError) as err:
@@ -226,10 +227,10 @@ def test_station_list_errors_name_the_problem(stations, message):
 
 
 def test_distinct_rtl433_devices_on_one_receiver_are_fine():
-    base = '[input]\nformat = "rtl_433"\nrtl433_model = "WH24"\n'
-    ok = parse(base + '[[stations]]\nid = "a"\ninput = { rtl433_id = "1" }\n'
-                      '[[stations]]\nid = "b"\ninput = { rtl433_id = "2" }\n'
-                      '[[stations]]\nid = "c"\ninput = { rtl433_model = "Acurite-Tower" }\n')
+    base = '[input]\nformat = "rtl_433"\n[input.rtl433]\nmodel = "WH24"\n'
+    ok = parse(base + '[[stations]]\nid = "a"\ninput = { rtl433 = { id = "1" } }\n'
+                      '[[stations]]\nid = "b"\ninput = { rtl433 = { id = "2" } }\n'
+                      '[[stations]]\nid = "c"\ninput = { rtl433 = { model = "Acurite-Tower" } }\n')
     assert len(ok.station_configs()) == 3
 
 
@@ -271,3 +272,46 @@ def test_a_world_readable_password_file_is_warned_about(tmp_path):
     out = subprocess.run([sys.executable, "-m", "edgecast.cli", "run", "--config", str(config), "--check"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "readable by every user" not in out.stderr
+
+
+# --- each input format's own table ------------------------------------------------------------
+def test_flat_input_keys_of_earlier_versions_get_their_new_spelling():
+    """A file with the flat keys (rtl433_model …) is refused with exactly its lines, rewritten
+    in their tables, ready to paste; the keys its format never read are named to drop."""
+    old = '[input]\nformat = "rtl_433"\nrtl433_model = "Fineoffset-WH24"\nrtl433_id = "140"\ntimezone = "UTC"\n'
+    with pytest.raises(ConfigError) as err:
+        parse(old)
+    text = str(err.value)
+    assert text.startswith("input: each input format has its own table now; replace\n")
+    new = text.split("\nby\n")[1].split("\n(docs")[0]
+    assert new.split("\n") == ['    [input.rtl433]', '    model = "Fineoffset-WH24"', '    id = "140"',
+                               '    timezone = "UTC"']
+    fixed = '[input]\nformat = "rtl_433"\n' + "\n".join(line.strip() for line in new.split("\n")) + "\n"
+    assert parse(fixed).input.rtl433.id == "140"
+    with pytest.raises(ConfigError, match=r"(?s)replace\n    tasmota_sensor = \"BME280\"\nand drop, with format = "
+                                          r"'native': tasmota_sensor \(read by 'tasmota' only\)"):
+        parse('[input]\ntasmota_sensor = "BME280"\n')
+    with pytest.raises(ConfigError, match=r"(?s)^stations\[0\]\.input: .*\[stations\.input\.rtl433\]\n    id = \"7\""):
+        parse('[input]\nformat = "rtl_433"\n[input.rtl433]\nmodel = "M"\n[[stations]]\nid = "a"\n'
+              'input = { rtl433_id = "7" }\n')
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[input.rtl433]\nmodel = "WH24"\n', r"^input\.rtl433: read with format = 'rtl_433' only, and the format "
+                                          r"here is 'native'"),
+    ('[input]\nformat = "tasmota"\n[input.tasmota]\nmodel = "WH24"\n',
+     r"^input\.tasmota\.model: unknown key: a key of \[input\.rtl433\] \(format = 'rtl_433'\)"),
+    ('[input]\nsensor = "BME280"\n', r"^input\.sensor: unknown key: a key of \[input\.tasmota\]"),
+    ('[[stations]]\nid = "a"\ninput = { format = "native", esphome = { max_age_seconds = 60 } }\n',
+     r"^stations\[0\]\.input\.esphome: read with format = 'esphome' only"),
+])
+def test_keys_of_another_format_name_the_right_table(text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse(text)
+
+
+def test_a_gateway_file_may_hold_the_tables_of_the_formats_its_stations_read():
+    cfg = parse('[input.rtl433]\nmodel = "WH24"\n[[stations]]\nid = "a"\n[[stations]]\nid = "b"\n'
+                'input = { format = "rtl_433" }\n')
+    a, b = cfg.station_configs()
+    assert (a.input.format, b.input.format, b.input.rtl433.model) == ("native", "rtl_433", "WH24")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from edgecast.daemon import adapters, config
+from edgecast.daemon.settings import settings_of, subsections_of
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "daemon.md"
 BEGIN, END = "<!-- config table: generated", "<!-- end of the generated config table -->"
@@ -20,8 +21,11 @@ BEGIN, END = "<!-- config table: generated", "<!-- end of the generated config t
 
 def every_key():
     for name, cls in config.SECTIONS.items():
-        for f in fields(cls):
+        for f in settings_of(cls):
             yield name, f
+        for sub in subsections_of(cls):
+            for f in settings_of(sub.default_factory):
+                yield f"{name}.{sub.name}", f
 
 
 def test_every_key_has_a_doc_line_and_a_live_or_restart_flag():
@@ -45,21 +49,22 @@ def test_the_docs_table_is_the_generated_one():
 def test_print_config_shows_every_key_under_its_doc_line():
     text = config.default_toml()
     assert config.parse(text) == config.Config()
-    for _section, f in every_key():
+    for section, f in every_key():
         applies = "live" if f.metadata["live"] else "restart"
-        unset = "# " if f.default is None else ""  # a key unset by default is shown commented out
+        # a key unset by default, or of an input format other than the default, is shown commented out
+        unset = "# " if f.default is None or section.startswith("input.") and section != "input.native" else ""
         assert re.search(rf"^# {re.escape(f.metadata['doc'])} \[{applies}\]\n{unset}{f.name} = ", text, re.M), f.name
 
 
 def test_reload_applies_live_keys_and_names_the_others():
-    running = config.parse('[station]\nid = "a"\n')
+    running = config.parse('[station]\nid = "a"\n[input]\nformat = "esphome"\n')
     log_section = running.log
     new = config.parse('[station]\nid = "a"\n[mqtt]\nport = 1884\n[gaps]\ncarry_forward_hours = 5\n'
-                       '[log]\nlevel = "debug"\n[input]\ntimezone = "UTC"\n')
+                       '[log]\nlevel = "debug"\n[input]\nformat = "esphome"\n[input.esphome]\nmax_age_seconds = 60\n')
     restart = config.apply_live(running, new)
-    assert restart == ["mqtt.port", "input.timezone"]
+    assert restart == ["mqtt.port", "input.esphome.max_age_seconds"]
     assert (running.gaps.carry_forward_hours, running.log.level) == (5, "debug")
-    assert (running.mqtt.port, running.input.timezone) == (1883, "")
+    assert (running.mqtt.port, running.input.esphome.max_age_seconds) == (1883, 300)
     assert log_section.level == "info"  # replaced, not edited: stations share the process's sections
 
 
@@ -72,12 +77,12 @@ def test_each_adapter_module_registers_itself():
                 found[cls.name] = cls
     assert found == adapters.REGISTRY
     assert set(found) == {"native", "esphome", "tasmota", "rtl_433"}
-    # ... and each one's own [input] keys are keys of the section, with their checks
-    input_keys = {f.name for f in fields(adapters.InputConfig)}
+    # ... and each one's own keys are its table [input.<section>], with their checks
+    tables = {f.name: f.default_factory for f in subsections_of(adapters.InputConfig)}
     for cls in found.values():
-        assert set(cls.settings) <= input_keys
-    with pytest.raises(config.ConfigError, match="^input.max_age_seconds: must be >= 1"):
-        config.parse("[input]\nmax_age_seconds = 0\n")
+        assert {f.name for f in fields(tables[cls.table()])} == set(cls.settings)
+    with pytest.raises(config.ConfigError, match="^input.esphome.max_age_seconds: must be >= 1"):
+        config.parse('[input]\nformat = "esphome"\n[input.esphome]\nmax_age_seconds = 0\n')
 
 
 def test_a_registered_format_is_accepted_and_built():

@@ -49,7 +49,7 @@ def start(daemons, broker, subscriber, tmp_path, station, extra):
 
 def test_tasmota_bme280_in_fahrenheit_local_time(broker, daemons, subscriber, tmp_path):
     daemon, sub = start(daemons, broker, subscriber, tmp_path, "tasmota_4A1F2C",
-                        NO_DISCOVERY + '[input]\nformat = "tasmota"\ntimezone = "Europe/Berlin"\n')
+                        NO_DISCOVERY + '[input]\nformat = "tasmota"\n[input.tasmota]\ntimezone = "Europe/Berlin"\n')
     t0 = datetime(2024, 2, 21, 0, 0)  # local time on the device, as Tasmota writes it (no offset)
     payloads = []
     for i in range(19):  # 00:00 … 03:00, 10-minute TelePeriods
@@ -75,8 +75,8 @@ def test_tasmota_bme280_in_fahrenheit_local_time(broker, daemons, subscriber, tm
 
 def test_rtl433_weather_station_one_device(broker, daemons, subscriber, tmp_path):
     daemon, sub = start(daemons, broker, subscriber, tmp_path, "garden",
-                        NO_DISCOVERY + '[input]\nformat = "rtl_433"\nrtl433_model = "Fineoffset-WH24"\n'
-                        'rtl433_id = "140"\ntimezone = "UTC"\n')
+                        NO_DISCOVERY + '[input]\nformat = "rtl_433"\n[input.rtl433]\nmodel = "Fineoffset-WH24"\n'
+                        'id = "140"\ntimezone = "UTC"\n')
     t0 = datetime(2024, 2, 21, 21, 0, 0)
     messages = []
     for i in range(14):  # a WH24 every 16 s in reality; every 10 minutes here, each sent 2x

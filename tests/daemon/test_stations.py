@@ -20,7 +20,8 @@ STATIONS = ("roof", "garden", "shed")
 GATEWAY = '''
 [input]
 format = "rtl_433"
-rtl433_model = "Fineoffset-WH24"
+[input.rtl433]
+model = "Fineoffset-WH24"
 timezone = "UTC"
 
 [[stations]]
@@ -29,15 +30,15 @@ input = { format = "native" }
 
 [[stations]]
 id = "garden"
-input = { rtl433_id = "140" }
+input = { rtl433 = { id = "140" } }
 model = { path = "{dir}/no-such-model.tflite" }
 
 [[stations]]
 id = "shed"
 latitude = -33.9
 longitude = 151.2
-[stations.input]
-rtl433_id = "141"
+[stations.input.rtl433]
+id = "141"
 [stations.homeassistant]
 device_name = "Garden shed"
 '''

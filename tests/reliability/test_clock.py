@@ -166,10 +166,10 @@ def test_the_daemons_wall_clock_far_off_changes_nothing(broker, daemons, subscri
 # --- absurd stamps and stray first readings (issue 14, rows 1-3) -------------------------
 FORMATS = {  # [input] of each firmware, and one native row as that firmware sends it
     "native": ("", lambda d, when: {**d, "time": when}),
-    "tasmota": ('[input]\nformat = "tasmota"\ntimezone = "UTC"\n',
+    "tasmota": ('[input]\nformat = "tasmota"\n[input.tasmota]\ntimezone = "UTC"\n',
                 lambda d, when: {"Time": when, "BME280": {"Temperature": d["T (degC)"], "Humidity": d["rh (%)"],
                                                           "Pressure": d["p (mbar)"]}}),
-    "rtl_433": ('[input]\nformat = "rtl_433"\nrtl433_model = "WH24"\ntimezone = "UTC"\n',
+    "rtl_433": ('[input]\nformat = "rtl_433"\n[input.rtl433]\nmodel = "WH24"\ntimezone = "UTC"\n',
                 lambda d, when: {"time": when, "model": "WH24", "id": 1, "temperature_C": d["T (degC)"],
                                  "humidity": d["rh (%)"], "pressure_hPa": d["p (mbar)"]}),
 }

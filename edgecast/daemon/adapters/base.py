@@ -1,15 +1,16 @@
 """What every input adapter shares: the Adapter base, the registry its subclasses join
-with ``@register``, the subscription and sensor identity of a station, and the ``[input]``
-keys every format reads. The adapter modules import this; the package (__init__.py)
-imports them."""
+with ``@register``, the subscription and sensor identity of a station, and the checks of
+the ``[input]`` keys every format reads. The adapter modules import this; the package
+(__init__.py) imports them and builds the ``[input]`` section from the registry."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import Field, dataclass
 from datetime import datetime, timezone
 
 from ...readings import TIME_RULE, Reading, Rejection, checked_time, from_values
-from ..settings import ConfigError, setting
+from ..settings import ConfigError, setting, toml_value
 from ..topics import fill_template, subscription_problem
 from .units import convert, parse_mapping
 
@@ -26,8 +27,10 @@ class Adapter:
     """Base: the configured topic, the mapping table, unit conversion into a Reading."""
 
     name = ""  # the [input] format
+    section = ""  # its own table, [input.<section>]; "" = the name
     default_topic = ""  # subscription template; "" = topics.readings
-    settings: dict = {}  # this format's own [input] keys: name -> settings.setting(...)
+    settings: dict = {}  # the keys of [input.<section>]: name -> settings.setting(...)
+    renamed: dict = {}  # a key of the flat [input] of earlier versions -> its name in [input.<section>]
 
     @classmethod
     def topic_problem(cls, topic: str) -> str | None:
@@ -40,11 +43,20 @@ class Adapter:
         tells one device from another on it."""
         return (input_topic(cfg),)
 
+    @classmethod
+    def table(cls) -> str:
+        return cls.section or cls.name
+
     def __init__(self, cfg):
         self.cfg = cfg  # the daemon's Config (reload replaces cfg.readings in place)
         self.topic = input_topic(cfg)
         # source key -> (alias, unit); validated by config.py already
         self.mapping = {key: parse_mapping(text) for key, text in cfg.input.map.items()}
+
+    @property
+    def own(self):
+        """This format's [input.<section>] keys."""
+        return getattr(self.cfg.input, self.table())
 
     def topics(self) -> list[str]:
         return [self.topic]
@@ -156,14 +168,34 @@ def make(cfg) -> Adapter:
     return REGISTRY[cfg.input.format](cfg)
 
 
-# --- the [input] section: keys every format reads, then each adapter's own ----------------------
-def _format_problem(value, cfg) -> str | None:
+# --- the [input] section: the keys every format reads (the package adds each format's table) ---
+def format_problem(value, cfg) -> str | None:
     return None if value in REGISTRY else f"{value!r} must be one of {', '.join(REGISTRY)}"
 
 
-def _topic_problem(value, cfg) -> str | None:
+def foreign_tables_error(name: str, table, formats: set[str]) -> ConfigError | None:
+    """The error for a format table in ``table`` (an [input] as written) that none of
+    ``formats`` reads: its keys would be ignored. A gateway's file-level [input] may hold
+    the tables of every format its stations use."""
+    if not isinstance(table, dict):
+        return None
+    for cls in REGISTRY.values():
+        if cls.table() in table and cls.name not in formats:
+            chosen = " or ".join(repr(f) for f in sorted(formats))
+            return ConfigError(f"{name}.{cls.table()}: read with format = {cls.name!r} only, and the format here "
+                               f"is {chosen}: remove [{_table_header(name)}.{cls.table()}] or set that format")
+    return None
+
+
+def topic_problem(value, cfg) -> str | None:
     topic = input_topic(cfg)
     return subscription_problem(topic) or REGISTRY[cfg.input.format].topic_problem(topic)
+
+
+def timezone_setting(reader: str) -> Field:
+    """The zone of a firmware's times written without an offset (each format that has such times)."""
+    return setting("", f"IANA zone (or `UTC`) of {reader} times written without offset",
+                   check=_timezone_problem, empty="this box's zone")
 
 
 def _timezone_problem(value, cfg) -> str | None:
@@ -177,7 +209,7 @@ def _timezone_problem(value, cfg) -> str | None:
     return None
 
 
-def _map_problem(value, cfg) -> str | None:
+def map_problem(value, cfg) -> str | None:
     for key, text in value.items():
         try:
             parse_mapping(text)
@@ -186,14 +218,37 @@ def _map_problem(value, cfg) -> str | None:
     return None
 
 
-COMMON_SETTINGS = {
-    "format": setting("native", "what the sensor publishes: `native`, `esphome`, `tasmota`, `rtl_433` (below)",
-                      check=_format_problem),
-    "topic": setting("", "subscription; may use `{station}` and `+`/`#`", check=_topic_problem,
-                     empty="the format's default: native `topics.readings`, esphome `{station}/sensor/+/state`, "
-                           "tasmota `tele/{station}/SENSOR`, rtl_433 `rtl_433/+/events`"),
-    "timezone": setting("", "IANA zone (or `UTC`) for Tasmota/rtl_433 times written without offset",
-                        check=_timezone_problem, empty="this box's zone"),
-    "map": setting({}, 'more fields: `source key = "alias [unit]"`, e.g. `{ wind_speed = "wv km/h" }`',
-                   check=_map_problem),
-}
+def flat_keys_error(name: str, table, inherited: str = "native") -> ConfigError | None:
+    """The error for an ``[input]`` table with the flat per-format keys of earlier versions
+    (``rtl433_model = …``): it shows exactly those lines in their new tables, to paste, and
+    the ones the chosen format never read (to drop). ``inherited``: the format when the
+    table names none (a [[stations]] entry's is the file's)."""
+    if not isinstance(table, dict):
+        return None
+    fmt = table.get("format", inherited)
+    old, moved, dropped = [], {}, []
+    for key, value in table.items():
+        owners = [cls for cls in REGISTRY.values() if key in cls.renamed]
+        if not owners:
+            continue
+        old.append(f"{key} = {toml_value(value)}")
+        cls = next((c for c in owners if c.name == fmt), None)
+        if cls is None:
+            dropped.append(f"{key} (read by {' and '.join(repr(c.name) for c in owners)} only)")
+        else:
+            moved.setdefault(cls.table(), []).append(f"{cls.renamed[key]} = {toml_value(value)}")
+    if not old:
+        return None
+    new = [line for table_name, lines in moved.items()
+           for line in [f"[{_table_header(name)}.{table_name}]", *lines]]
+    text = f"{name}: each input format has its own table now; replace\n    " + "\n    ".join(old)
+    if new:
+        text += "\nby\n    " + "\n    ".join(new)
+    if dropped:
+        text += f"\nand drop, with format = {fmt!r}: " + ", ".join(dropped)
+    return ConfigError(text + '\n(docs/daemon.md, "Input formats")')
+
+
+def _table_header(name: str) -> str:
+    """``input`` -> ``input``; ``stations[2].input`` -> ``stations.input`` (under its [[stations]])."""
+    return re.sub(r"\[\d+\]", "", name)

@@ -13,7 +13,7 @@ the state as plain text (``21.5``; ``nan`` while unknown), no timestamp.
   each other, every ``update_interval``). The adapter keeps the latest value of every
   mapped sensor; a message from the temperature sensor emits one reading at its receive
   time with the temperature plus every other value received within the last
-  ``[input] max_age_seconds``. Other sensors' messages only update the held values.
+  ``[input.esphome] max_age_seconds``. Other sensors' messages only update the held values.
   A pressure that arrives just after the temperature is thus used one round later:
   harmless for an hourly point sample.
 - ESPHome publishes states retained by default. A retained state has an unknown age,
@@ -36,8 +36,8 @@ class EsphomeAdapter(Adapter):
     name = "esphome"
     default_topic = "{station}/sensor/+/state"
     settings = {"max_age_seconds": setting(
-        300, "esphome: held sensor values older than this are not combined into a reading",
-        check=at_least(1))}
+        300, "held sensor values older than this are not combined into a reading", check=at_least(1))}
+    renamed = {"max_age_seconds": "max_age_seconds"}
 
     @classmethod
     def topic_problem(cls, topic):
@@ -68,6 +68,6 @@ class EsphomeAdapter(Adapter):
         self.held[alias] = (number(payload), unit, received)
         if alias != "T":
             return None
-        oldest = received - self.cfg.input.max_age_seconds
+        oldest = received - self.own.max_age_seconds
         fields = {a: (v, u) for a, (v, u, t) in self.held.items() if t >= oldest}
         return self.reading(received, fields)

@@ -4,12 +4,12 @@
      "temperature_C":7.8,"humidity":87,"wind_dir_deg":212,"wind_avg_m_s":1.12,
      "wind_max_m_s":2.24,"rain_mm":1238.4,"uv":1,"uvi":0,"light_lux":0,"mic":"CRC"}
 
-- One device only: events whose ``model`` differs from ``[input] rtl433_model``
-  (required), or whose ``id``/``channel`` differ from ``rtl433_id``/``rtl433_channel``
-  when those are set, are ignored (``ignored.other_device``): a receiver hears the
-  neighbours' sensors too. Leave ``rtl433_id`` empty if the id changes on battery swaps.
+- One device only: events whose ``model`` differs from ``[input.rtl433] model``
+  (required), or whose ``id``/``channel`` differ from ``id``/``channel`` there when
+  those are set, are ignored (``ignored.other_device``): a receiver hears the
+  neighbours' sensors too. Leave ``id`` empty if the id changes on battery swaps.
 - ``time`` as rtl_433 writes it: local time without offset by default (read in
-  ``[input] timezone``), ISO with offset (``-M time:iso:tz``), or Unix seconds
+  ``[input.rtl433] timezone``), ISO with offset (``-M time:iso:tz``), or Unix seconds
   (``-M time:unix``); no ``time`` -> receive time.
 - Fields (rtl_433's unit-suffixed names): temperature_C / temperature_F -> T, humidity
   -> rh, pressure_hPa / pressure_kPa -> p, wind_avg_m_s / wind_avg_km_h / wind_avg_mi_h
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from ...readings import Rejection, decode
 from ..settings import setting
-from .base import Adapter, Ignored, bad_time, event_time, input_topic, register
+from .base import Adapter, Ignored, bad_time, event_time, input_topic, register, timezone_setting
 
 FIELDS = {
     "temperature_C": ("T", "degC"), "temperature_F": ("T", "degF"), "humidity": ("rh", ""),
@@ -37,26 +37,26 @@ FIELDS = {
 
 
 def _model_required(value, cfg) -> str | None:
-    if cfg.input.format == "rtl_433" and not value:
-        return 'required for format "rtl_433" (the device\'s "model" field)'
-    return None
+    return None if value else 'required for format "rtl_433" (the device\'s "model" field)'
 
 
 @register
 class Rtl433Adapter(Adapter):
     name = "rtl_433"
+    section = "rtl433"
     default_topic = "rtl_433/+/events"
     settings = {
-        "rtl433_model": setting("", 'rtl_433: the one device to use, its `model` (required for this format)',
-                                check=_model_required),
-        "rtl433_id": setting("", "rtl_433: the device's `id`", empty="any"),
-        "rtl433_channel": setting("", "rtl_433: the device's `channel`", empty="any"),
+        "model": setting("", "the one device to use, its `model` (required)", check=_model_required),
+        "id": setting("", "the device's `id`", empty="any"),
+        "channel": setting("", "the device's `channel`", empty="any"),
+        "timezone": timezone_setting("rtl_433"),
     }
+    renamed = {"rtl433_model": "model", "rtl433_id": "id", "rtl433_channel": "channel", "timezone": "timezone"}
 
     @classmethod
     def sensor(cls, cfg):
-        i = cfg.input  # one receiver, many devices on one topic: the filter tells them apart
-        return input_topic(cfg), i.rtl433_model, i.rtl433_id, i.rtl433_channel
+        own = cfg.input.rtl433  # one receiver, many devices on one topic: the filter tells them apart
+        return input_topic(cfg), own.model, own.id, own.channel
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -67,9 +67,8 @@ class Rtl433Adapter(Adapter):
         obj = decode(payload, self.max_bytes)
         if isinstance(obj, Rejection):
             return obj
-        want = self.cfg.input
-        for key, expected in (("model", want.rtl433_model), ("id", want.rtl433_id),
-                              ("channel", want.rtl433_channel)):
+        want = self.own
+        for key, expected in (("model", want.model), ("id", want.id), ("channel", want.channel)):
             if expected and str(obj.get(key)) != expected:
                 return Ignored("other_device", f"{obj.get('model')!s:.40} id {obj.get('id')!s:.20}")
         if "time" in obj:

@@ -4,9 +4,9 @@
      "DewPoint":15.1,"Pressure":988.6},"PressureUnit":"hPa","TempUnit":"C"}
 
 - ``Time`` is the device's local time without offset (its ``Timezone`` setting): read
-  in ``[input] timezone`` ("" = this box's zone; give the device's IANA zone if they
+  in ``[input.tasmota] timezone`` ("" = this box's zone; give the device's IANA zone if they
   differ). With ``SetOption52 1`` Tasmota appends the offset, which is then used.
-- The sensor object: ``[input] tasmota_sensor`` ("BME280", "SHT3X", "DS18B20-1" …);
+- The sensor object: ``[input.tasmota] sensor`` ("BME280", "SHT3X", "DS18B20-1" …);
   "" = the first object holding a ``Temperature``. Its Temperature -> T, Humidity ->
   rh, Pressure -> p (station pressure; ``SeaPressure`` is never used). ``DewPoint`` is
   not taken: the daemon derives Tdew with the Jena station's formula, as in training.
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ...readings import Rejection, decode
 from ..settings import setting
-from .base import Adapter, bad_time, event_time, register
+from .base import Adapter, bad_time, event_time, register, timezone_setting
 from .units import dimension
 
 DEFAULT_FIELDS = {"Temperature": "T", "Humidity": "rh", "Pressure": "p"}
@@ -32,17 +32,18 @@ _UNIT_KEYS = {"temperature": ("TempUnit", "C"), "pressure": ("PressureUnit", "hP
 class TasmotaAdapter(Adapter):
     name = "tasmota"
     default_topic = "tele/{station}/SENSOR"
-    settings = {"tasmota_sensor": setting("", "tasmota: the sensor object, e.g. `BME280`",
-                                          empty="first object with a `Temperature`")}
+    settings = {"sensor": setting("", "the sensor object, e.g. `BME280`", empty="first object with a `Temperature`"),
+                "timezone": timezone_setting("Tasmota `Time`")}
+    renamed = {"tasmota_sensor": "sensor", "timezone": "timezone"}
 
     def convert(self, topic, payload, received, retained):
         obj = decode(payload, self.max_bytes)
         if isinstance(obj, Rejection):
             return obj
-        time = event_time(obj.get("Time"), self.cfg.input.timezone)
+        time = event_time(obj.get("Time"), self.own.timezone)
         if time is None:
             return bad_time("Time", obj.get("Time"))
-        wanted = self.cfg.input.tasmota_sensor
+        wanted = self.own.sensor
         if wanted:
             sensor = obj.get(wanted)
         else:

@@ -15,7 +15,7 @@ CSV to MAE:
              residual LSTM/GRU we ship; every model outputs °C.
 5. evaluate  ``training.train.train`` fits, checkpoints the best validation epoch and
              scores it with ``edgecast.protocol.evaluate`` beside naive;
-             ``training.benchmark_models`` runs the whole table into BENCHMARKS.md.
+             ``training.scripts.benchmark_models`` runs the whole table into BENCHMARKS.md.
 
 Nothing under ``edgecast/`` imports this package at module level: the device never
 loads TensorFlow. Importing ``training`` or ``training.models`` is itself TF-free;

@@ -20,7 +20,7 @@ the curve, with +24 h from the dedicated model, whose headline is better than th
 own +24 h output (BENCHMARKS.md). Splicing that value in alone left a seam (on 2022 a mean
 step of 0.98 °C from +23 to +24 h, against ~0.55 °C between other hours), so the
 correction (dedicated − curve at +24 h) is phased in over the last ``BLEND_HOURS`` hours:
-on both validation parts that was the best of the blends tried (training/choose_blend.py)
+on both validation parts that was the best of the blends tried (training/scripts/choose_blend.py)
 in mean MAE over the 24 hours, and the seam is gone.
 """
 

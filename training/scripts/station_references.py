@@ -24,7 +24,7 @@ humidity, dew-point depression and wind speed. No absolute level of T or p enter
 pooled model. The window holds 120 hours, so "T 120 h ago" is its oldest hour, 119 h
 before the last one.
 
-Run: python -m training.station_references --data ../shared/data --out runs/station_references.json
+Run: python -m training.scripts.station_references --data ../shared/data --out runs/station_references.json
 """
 
 from __future__ import annotations

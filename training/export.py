@@ -14,7 +14,7 @@ Non-recurrent models have one form, ``plain``. The export refuses Flex/Select-TF
 checks TFLite against Keras on real test windows, measures the bundle's own MAE through
 the device runtime, and writes the bundle atomically.
 
-Outputs (issue 16): a +24 h model gives one output; a curve model (``horizons`` 24) gives
+Outputs: a +24 h model gives one output; a curve model (``horizons`` 24) gives
 24, +1 … +24 h. ``curve_dir`` combines a +24 h model with a curve model into one graph:
 the curve, with +24 h from the dedicated model, whose headline is better than the curve's
 own +24 h output (BENCHMARKS.md). Splicing that value in alone left a seam (on 2022 a mean

@@ -1,6 +1,6 @@
 """Beating the naive forecast on the reference protocol with one year (2020) of data.
 
-Issue 2, "the hard part". Train = Jan–Jun 2020, validation = Jul–Sep, test = Oct–Dec;
+The hard part: one year to learn from. Train = Jan–Jun 2020, validation = Jul–Sep, test = Oct–Dec;
 windows of 120 hourly steps at every 10-minute row; target = raw T 24 h after the
 last step; MAE in °C (edgecast.protocol). Naive: val 2.82, test 2.15.
 

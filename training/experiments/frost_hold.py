@@ -1,4 +1,4 @@
-"""Issue 16, a rejected idea: a minimum on-time for the frost warning, on validation.
+"""A rejected idea: a minimum on-time for the frost warning, on validation.
 
     python -m training.experiments.frost_hold      # needs runs/{years,seed}/compact_lstm_curve
 

@@ -1,4 +1,4 @@
-"""Frost warnings from the next-day curve, scored offline (issue 16).
+"""Frost warnings from the next-day curve, scored offline.
 
     python -m training.scripts.frost --model runs/years/compact_lstm_curve --model runs/seed/compact_lstm_curve
     python -m training.scripts.frost --bundle runs/years/compact_lstm_with_curve.tflite \

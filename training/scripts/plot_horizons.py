@@ -1,4 +1,4 @@
-"""The next day hour by hour (issue 16): MAE against horizon, a curve model beside the
+"""The next day hour by hour: MAE against horizon, a curve model beside the
 two naive curves.
 
     python -m training.scripts.plot_horizons --data-dir ../shared/data [--out docs/naive_by_horizon.png]

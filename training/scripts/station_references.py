@@ -1,4 +1,4 @@
-"""Reference models for the ``stations`` protocol (issue 22): what a new roof should beat.
+"""Reference models for the ``stations`` protocol: what a new roof should beat.
 
 Per station, the MAE of the temperature 24 h after the last input hour of
 

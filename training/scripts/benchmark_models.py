@@ -34,7 +34,7 @@ from edgecast import atomic
 from training.models import MODELS
 from training.peers import KINDS as PEERS
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # training/scripts/ -> the checkout
 PROTOCOLS = ("reference", "seed", "years")
 ROW_ONLY = {"arima"}  # kinds that need a row protocol
 # cheap first, so an interrupted run still has most of the table

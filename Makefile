@@ -73,8 +73,8 @@ jena-model: $(VENV)/.installed
 # years and seed tables in BENCHMARKS.md, models in runs/{years,seed}/KIND. ~15 minutes.
 COMPACT := compact_lstm,compact_lstm_bme280,compact_lstm_curve,compact_lstm_bme280_curve
 protocol-figures: $(VENV)/.installed
-	$(VENV)/bin/python -m training.benchmark_models --protocol years $(YEARS) --only $(COMPACT) --out-root runs
-	$(VENV)/bin/python -m training.benchmark_models --protocol seed --only $(COMPACT) --out-root runs \
+	$(VENV)/bin/python -m training.scripts.benchmark_models --protocol years $(YEARS) --only $(COMPACT) --out-root runs
+	$(VENV)/bin/python -m training.scripts.benchmark_models --protocol seed --only $(COMPACT) --out-root runs \
 	  --data $(dir $(DATA))jena_climate_2009_2016_hourly.csv.xz
 
 # The shipped pairing (a +24 h model with its curve, `export --curve`) on both protocols'
@@ -87,13 +87,13 @@ curve-figures: $(VENV)/.installed
 	  $(VENV)/bin/edgecast export runs/seed/$$k --curve runs/seed/$${k}_curve --fused \
 	    -o runs/seed/$${k}_with_curve.tflite || exit 1; \
 	done
-	$(VENV)/bin/python -m training.plot_horizons --bundle runs/years/compact_lstm_with_curve.tflite \
+	$(VENV)/bin/python -m training.scripts.plot_horizons --bundle runs/years/compact_lstm_with_curve.tflite \
 	  --bundle runs/seed/compact_lstm_with_curve.tflite --out docs/curve_by_horizon.png
 
 # Away from Jena: every station replayed through a real `edgecast run` from an empty state
 # (default config + the station's location), the reference models per station, and the
 # table and plot of BENCHMARKS.md "Away from Jena". ~40 minutes here.
 station-figures: $(VENV)/.installed
-	$(VENV)/bin/python -m training.station_references --data $(dir $(DATA)) --out runs/station_references.json
+	$(VENV)/bin/python -m training.scripts.station_references --data $(dir $(DATA)) --out runs/station_references.json
 	$(VENV)/bin/python -m benchmarks.stations_daemon --data-dir $(dir $(DATA)) --jobs 2 \
 	  --out runs/stations_daemon.json --plot docs/stations_daemon.png

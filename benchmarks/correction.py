@@ -1,4 +1,4 @@
-"""The on-box correction's cost per completed hour (issue 22): budget ≤ 1 ms, ≤ 1 MB, state ≤ 200 KB.
+"""The on-box correction's cost per completed hour: budget ≤ 1 ms, ≤ 1 MB, state ≤ 200 KB.
 
     python -m benchmarks.correction [--repeats 7] [--hours 2000]
 

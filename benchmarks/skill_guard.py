@@ -1,4 +1,4 @@
-"""The skill guard on the `years` test year (issue 17), through real parts.
+"""The skill guard on the `years` test year, through real parts.
 
 2021-12-20 .. 2022-12-31 (hourly files; the December days warm the window up) replayed at
 full speed through a real `edgecast run` with the bundled model and mosquitto, once per

@@ -1,4 +1,4 @@
-"""Every station file through the real daemon (issue 22 item 6): what a new roof would get.
+"""Every station file through the real daemon: what a new roof would get.
 
 For each station file of ``--data-dir``/stations (and Jena 2022 as ``jena_2022``): a
 private mosquitto and `edgecast run` from an empty state directory with the default

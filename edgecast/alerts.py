@@ -1,6 +1,6 @@
 """The frost warning: when the next-day curve's minimum turns an alert on and off.
 
-One rule for the daemon (its alert topic) and for training/frost.py (the hit and
+One rule for the daemon (its alert topic) and for training/scripts/frost.py (the hit and
 false-alarm figures): an alert turns on when the curve's minimum goes below
 ``threshold_c + margin_c`` and off once the minimum is back at or above that line plus
 ``hysteresis_c``, so a minimum hovering at the line does not toggle the alert every hour.

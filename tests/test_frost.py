@@ -1,4 +1,4 @@
-"""Frost-warning scores of a next-day curve (training/frost.py) and the daemon's alert
+"""Frost-warning scores of a next-day curve (training/scripts/frost.py) and the daemon's alert
 rule (edgecast.alerts), by hand."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgecast.alerts import FrostRule
-from training.frost import scores
+from training.scripts.frost import scores
 
 NO_MARGIN = FrostRule(0.0, margin_c=0.0, hysteresis_c=0.0)
 

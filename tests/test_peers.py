@@ -23,7 +23,8 @@ if _MISSING:
 from click.testing import CliRunner  # noqa: E402
 
 from edgecast.cli import main  # noqa: E402
-from training import benchmark_models, peers  # noqa: E402
+from training import peers  # noqa: E402
+from training.scripts import benchmark_models  # noqa: E402
 
 from .conftest import shared_file  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""The site-free features of training/station_references.py, on a short real slice."""
+"""The site-free features of training/scripts/station_references.py, on a short real slice."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from edgecast import protocol
 from edgecast.solar import Location
-from training import station_references as refs
+from training.scripts import station_references as refs
 
 from .conftest import DATA_DIR
 

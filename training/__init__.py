@@ -1,7 +1,7 @@
 """Training side of edgecast (needs the ``[train]`` extra: TensorFlow, statsmodels, matplotlib).
 
 Read it top to bottom, like the keras-io weather-forecasting example — one model from
-CSV to MAE:
+CSV to MAE, then to the bundle a box runs:
 
 1. data      ``edgecast.data.load`` reads the Jena file(s); ``edgecast.data.clean.repair``
              fixes sentinel/impossible values (targets stay raw).
@@ -15,7 +15,13 @@ CSV to MAE:
              residual LSTM/GRU we ship; every model outputs °C.
 5. evaluate  ``training.train.train`` fits, checkpoints the best validation epoch and
              scores it with ``edgecast.protocol.evaluate`` beside naive;
-             ``training.benchmark_models`` runs the whole table into BENCHMARKS.md.
+             ``training.scripts.benchmark_models`` runs the whole table into BENCHMARKS.md.
+6. export    ``training.export.export`` converts a trained Keras model to a self-describing
+             TFLite bundle, checks it against Keras and measures its MAE through the
+             device runtime.
+
+The runnable studies behind BENCHMARKS.md and docs/ are ``training.scripts``; frozen
+research, kept as it ran, is ``training/experiments``.
 
 Nothing under ``edgecast/`` imports this package at module level: the device never
 loads TensorFlow. Importing ``training`` or ``training.models`` is itself TF-free;

@@ -14,13 +14,13 @@ Non-recurrent models have one form, ``plain``. The export refuses Flex/Select-TF
 checks TFLite against Keras on real test windows, measures the bundle's own MAE through
 the device runtime, and writes the bundle atomically.
 
-Outputs (issue 16): a +24 h model gives one output; a curve model (``horizons`` 24) gives
+Outputs: a +24 h model gives one output; a curve model (``horizons`` 24) gives
 24, +1 … +24 h. ``curve_dir`` combines a +24 h model with a curve model into one graph:
 the curve, with +24 h from the dedicated model, whose headline is better than the curve's
 own +24 h output (BENCHMARKS.md). Splicing that value in alone left a seam (on 2022 a mean
 step of 0.98 °C from +23 to +24 h, against ~0.55 °C between other hours), so the
 correction (dedicated − curve at +24 h) is phased in over the last ``BLEND_HOURS`` hours:
-on both validation parts that was the best of the blends tried (training/choose_blend.py)
+on both validation parts that was the best of the blends tried (training/scripts/choose_blend.py)
 in mean MAE over the 24 hours, and the seam is gone.
 """
 
@@ -234,8 +234,67 @@ def _evaluation_data(meta: dict, data_paths, protocol_name: str, log):
     return paths, series
 
 
-def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: str = "none",
-           data_paths: list | None = None, curve_dir: Path | None = None, log=print) -> ExportReport:
+@dataclass
+class ExportPlan:
+    """What one export will do, settled and checked before anything is converted: the trained
+    model(s), the graph form, the horizons the bundle answers and the data it is measured on."""
+    model_dir: Path
+    kind: str
+    meta: dict
+    keras_model: object
+    schema: FeatureSchema
+    cells: set[str]
+    graph_form: str
+    quantize: str
+    horizons: list[int]
+    protocol_name: str
+    paths: list
+    layout: object  # edgecast.protocol layout of the evaluation data
+    columns: object
+    curve_dir: Path | None = None
+    curve_model: object = None
+    curve_meta: dict | None = None
+    curve_cells: set[str] = frozenset()
+
+    @property
+    def parts(self) -> tuple:
+        return self.layout.evaluated
+
+    def reference(self, windows: np.ndarray) -> np.ndarray:
+        """What the graph must compute: the trained Keras models' outputs, combined as in _combined."""
+        outputs = _keras_outputs(self.keras_model, windows)
+        if self.curve_model is None:
+            return outputs
+        return blend(_keras_outputs(self.curve_model, windows), outputs)
+
+    def parameters(self) -> int:
+        curve = int(self.curve_model.count_params()) if self.curve_model is not None else 0
+        return int(self.keras_model.count_params()) + curve
+
+
+@dataclass
+class Parity:
+    """|TFLite − Keras| over the parity windows, every output."""
+    windows: int
+    max_abs_c: float
+    mean_abs_c: float
+
+
+def _graph_form(requested: str, cells: set[str], quantize: str) -> str:
+    if not cells:
+        return "plain"
+    if requested not in GRAPH_FORMS:
+        raise ExportError(f"unknown graph form {requested!r}; choose from {GRAPH_FORMS}")
+    if requested == "loop" and quantize == "int8":
+        # TensorFlow 2.21's converter segfaults while calibrating a WHILE loop (measured);
+        # refuse rather than crash.
+        raise ExportError("int8 needs a graph without a WHILE loop: add --unroll, or --fused for an LSTM")
+    return requested
+
+
+def plan(model_dir: Path, *, graph_form: str = "loop", quantize: str = "none", data_paths: list | None = None,
+         curve_dir: Path | None = None, log=print) -> ExportPlan:
+    """Load the model(s), refuse what cannot be exported, and lay out the evaluation data."""
     from training.train import load_model_dir
 
     if quantize not in QUANTIZATIONS:
@@ -253,106 +312,128 @@ def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: st
     schema = FeatureSchema.from_dict(meta["schema"])
     cells = _recurrent_cells(keras_model)
     curve_cells = _recurrent_cells(curve_model) if curve_model is not None else set()
-    if not cells | curve_cells:
-        graph_form = "plain"
-    elif graph_form not in GRAPH_FORMS:
-        raise ExportError(f"unknown graph form {graph_form!r}; choose from {GRAPH_FORMS}")
-
-    if graph_form == "loop" and quantize == "int8":
-        # TensorFlow 2.21's converter segfaults while calibrating a WHILE loop (measured);
-        # refuse rather than crash.
-        raise ExportError("int8 needs a graph without a WHILE loop: add --unroll, or --fused for an LSTM")
+    graph_form = _graph_form(graph_form, cells | curve_cells, quantize)
     protocol_name = meta["data"].get("protocol", "seed")
     paths, series = _evaluation_data(meta, data_paths, protocol_name, log)
     layout = protocol.layout(protocol_name, series, required_channels(schema.features))
-    columns = layout_columns(schema, layout)
-    parts = layout.evaluated
-    train_starts = layout.starts("train")
+    return ExportPlan(Path(model_dir), kind, meta, keras_model, schema, cells, graph_form, quantize, horizons,
+                      protocol_name, paths, layout, layout_columns(schema, layout),
+                      curve_dir, curve_model, curve_meta, curve_cells)
+
+
+def convert(p: ExportPlan, log=print) -> bytes:
+    """The plan's graph as TFLite bytes (builtin ops only, names stripped)."""
     rng = np.random.default_rng(0)
-    representative = layout.windows(columns, np.sort(rng.choice(train_starts, REPRESENTATIVE_WINDOWS, replace=False)))
-
-    if curve_model is None:
-        log(f"converting {kind} as {graph_form}, quantisation {quantize}")
-        variant = (keras_model if graph_form == "plain"
-                   else _variant(kind, schema, keras_model.get_weights(), graph_form, cells))
+    train_starts = p.layout.starts("train")
+    representative = p.layout.windows(p.columns, np.sort(rng.choice(train_starts, REPRESENTATIVE_WINDOWS,
+                                                                     replace=False)))
+    if p.curve_model is None:
+        log(f"converting {p.kind} as {p.graph_form}, quantisation {p.quantize}")
+        variant = (p.keras_model if p.graph_form == "plain"
+                   else _variant(p.kind, p.schema, p.keras_model.get_weights(), p.graph_form, p.cells))
     else:
-        log(f"converting {kind} (+24 h) and {curve_meta['kind']} (the curve) into one graph as {graph_form}, "
-            f"quantisation {quantize}")
-        variant = _combined(_variant(kind, schema, keras_model.get_weights(), graph_form, cells),
-                            _variant(curve_meta["kind"], schema, curve_model.get_weights(), graph_form, curve_cells),
-                            graph_form)
-    model_bytes = _strip_names(_convert(variant, quantize, representative))
-    ops = _op_names(model_bytes)
-    runner = Runner(model_bytes)
-    if runner.outputs != len(horizons):
-        raise ExportError(f"the converted graph has {runner.outputs} outputs, expected {len(horizons)}")
+        log(f"converting {p.kind} (+24 h) and {p.curve_meta['kind']} (the curve) into one graph as {p.graph_form}, "
+            f"quantisation {p.quantize}")
+        variant = _combined(_variant(p.kind, p.schema, p.keras_model.get_weights(), p.graph_form, p.cells),
+                            _variant(p.curve_meta["kind"], p.schema, p.curve_model.get_weights(), p.graph_form,
+                                     p.curve_cells),
+                            p.graph_form)
+    return _strip_names(_convert(variant, p.quantize, representative))
 
-    def reference(windows: np.ndarray) -> np.ndarray:
-        """What the graph must compute: the trained Keras models' outputs, combined as in _combined."""
-        outputs = _keras_outputs(keras_model, windows)
-        if curve_model is None:
-            return outputs
-        return blend(_keras_outputs(curve_model, windows), outputs)
 
-    # Parity: the converted graph against the trained Keras model(s) on real windows they
-    # did not fit (the last part; a final model has only its train part), every output.
-    test_starts = layout.starts((parts or ("train",))[-1])
+def verify(p: ExportPlan, runner: Runner, log=print) -> Parity:
+    """The converted graph against the trained Keras model(s) on real windows they did not fit
+    (the last part; a final model has only its train part), every output; refuses a graph
+    with the wrong number of outputs or outside the quantisation's tolerance."""
+    if runner.outputs != len(p.horizons):
+        raise ExportError(f"the converted graph has {runner.outputs} outputs, expected {len(p.horizons)}")
+    test_starts = p.layout.starts((p.parts or ("train",))[-1])
     parity_starts = test_starts[np.linspace(0, len(test_starts) - 1, PARITY_WINDOWS).astype(int)]
-    parity_windows = layout.windows(columns, parity_starts)
-    diff = np.abs(runner.predict_curves(parity_windows) - reference(parity_windows))
+    parity_windows = p.layout.windows(p.columns, parity_starts)
+    diff = np.abs(runner.predict_curves(parity_windows) - p.reference(parity_windows))
     log(f"parity on {len(diff)} test windows × {runner.outputs} outputs: max |TFLite − Keras| {diff.max():.5f} °C, "
         f"mean {diff.mean():.5f} °C")
-    if not diff.max() <= TOLERANCE_C[quantize]:
-        raise ExportError(f"TFLite differs from Keras by up to {diff.max():.4f} °C, over the {quantize} "
-                          f"tolerance of {TOLERANCE_C[quantize]} °C; the bundle was not written")
+    if not diff.max() <= TOLERANCE_C[p.quantize]:
+        raise ExportError(f"TFLite differs from Keras by up to {diff.max():.4f} °C, over the {p.quantize} "
+                          f"tolerance of {TOLERANCE_C[p.quantize]} °C; the bundle was not written")
+    return Parity(int(len(diff)), float(diff.max()), float(diff.mean()))
 
-    log(f"measuring the bundle's own MAE through the device runtime ({protocol_name} protocol)")
-    measured = protocol.evaluate(layout, lambda s: runner.predict(layout.windows(columns, s))) if parts else {}
-    by_horizon = {}
-    if len(horizons) > 1 and parts:
-        rows = protocol.evaluate_horizons(
-            layout, {"model": lambda s: runner.predict_curves(layout.windows(columns, s))}, parts)
-        # columns, one value per horizon of meta["horizons"]: ~1 KiB per part instead of ~5
-        by_horizon = {part: {name: [r[name] if name == "windows" else round(r[name], 3) for r in part_rows]
-                             for name in part_rows[0] if name != "h"}
-                      for part, part_rows in rows.items()}
-        for part, figures in by_horizon.items():
-            log(f"{part} MAE by horizon +1 … +24 h: {' '.join(f'{v:.2f}' for v in figures['model'])}")
-    if curve_meta is None:
-        output = f"{schema.target} at +{horizons[0]} h" if len(horizons) == 1 else f"{schema.target} at +1 … +24 h"
-    else:
-        output = (f"{schema.target} at +1 … +24 h: the curve model {curve_meta['kind']} ({Path(curve_dir).name}), "
-                  f"moved over the last {BLEND_HOURS} h to +24 h from {kind} ({Path(model_dir).name})")
-    bundle_meta = {
+
+def measure(p: ExportPlan, runner: Runner, log=print) -> tuple[dict, dict]:
+    """(metrics, MAE by horizon) of the converted graph through the device runtime."""
+    log(f"measuring the bundle's own MAE through the device runtime ({p.protocol_name} protocol)")
+    layout, columns = p.layout, p.columns
+    if not p.parts:
+        return {}, {}
+    measured = protocol.evaluate(layout, lambda s: runner.predict(layout.windows(columns, s)))
+    if len(p.horizons) == 1:
+        return measured, {}
+    rows = protocol.evaluate_horizons(
+        layout, {"model": lambda s: runner.predict_curves(layout.windows(columns, s))}, p.parts)
+    # columns, one value per horizon of meta["horizons"]: ~1 KiB per part instead of ~5
+    by_horizon = {part: {name: [r[name] if name == "windows" else round(r[name], 3) for r in part_rows]
+                         for name in part_rows[0] if name != "h"}
+                  for part, part_rows in rows.items()}
+    for part, figures in by_horizon.items():
+        log(f"{part} MAE by horizon +1 … +24 h: {' '.join(f'{v:.2f}' for v in figures['model'])}")
+    return measured, by_horizon
+
+
+def _output_text(p: ExportPlan) -> str:
+    target = p.schema.target
+    if p.curve_meta is None:
+        return f"{target} at +{p.horizons[0]} h" if len(p.horizons) == 1 else f"{target} at +1 … +24 h"
+    return (f"{target} at +1 … +24 h: the curve model {p.curve_meta['kind']} ({Path(p.curve_dir).name}), "
+            f"moved over the last {BLEND_HOURS} h to +24 h from {p.kind} ({p.model_dir.name})")
+
+
+def describe(p: ExportPlan, runner: Runner, ops: list[str], parity: Parity, measured: dict,
+             by_horizon: dict) -> dict:
+    """The bundle's metadata: what it reads and answers, how it was made and what it measured."""
+    meta = p.meta
+    curve = ({"curve": {"kind": p.curve_meta["kind"], "parameters": int(p.curve_model.count_params()),
+                        "blend_hours": BLEND_HOURS}} if p.curve_meta else {})
+    return {
         "format": FORMAT,
-        "kind": kind,
-        "graph_form": graph_form,
-        "quantization": quantize,
-        "schema": schema.to_dict(),
-        "horizons": horizons,
-        "output": f"{output}, °C",
-        **({"curve": {"kind": curve_meta["kind"], "parameters": int(curve_model.count_params()),
-                      "blend_hours": BLEND_HOURS}} if curve_meta else {}),
-        "training": {"sources": [Path(p).name for p in meta["data"]["sources"]],
+        "kind": p.kind,
+        "graph_form": p.graph_form,
+        "quantization": p.quantize,
+        "schema": p.schema.to_dict(),
+        "horizons": p.horizons,
+        "output": f"{_output_text(p)}, °C",
+        **curve,
+        "training": {"sources": [Path(s).name for s in meta["data"]["sources"]],
                      "first": meta["data"]["train_first"], "train_last": meta["data"]["train_last"],
-                     "rows": meta["data"]["rows"], "protocol": protocol_name},
-        "evaluated_on": {"sources": [Path(p).name for p in paths], "first": str(layout.times.min()),
-                         "last": str(layout.times.max())},
+                     "rows": meta["data"]["rows"], "protocol": p.protocol_name},
+        "evaluated_on": {"sources": [Path(s).name for s in p.paths], "first": str(p.layout.times.min()),
+                         "last": str(p.layout.times.max())},
         "metrics": {**{k: v for k, v in measured.items() if not k.endswith(("by_month", "by_quarter"))},
-                    "protocol": protocol_name, "runtime": f"{runner.runtime} {runner.version}"},
+                    "protocol": p.protocol_name, "runtime": f"{runner.runtime} {runner.version}"},
         **({"by_horizon": by_horizon} if by_horizon else {}),
-        "parity": {"windows": int(len(diff)), "max_abs_c": float(diff.max()), "mean_abs_c": float(diff.mean()),
-                   "tolerance_c": TOLERANCE_C[quantize]},
-        "parameters": int(keras_model.count_params()) + (int(curve_model.count_params()) if curve_model else 0),
+        "parity": {"windows": parity.windows, "max_abs_c": parity.max_abs_c, "mean_abs_c": parity.mean_abs_c,
+                   "tolerance_c": TOLERANCE_C[p.quantize]},
+        "parameters": p.parameters(),
         "ops": ops,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "edgecast_version": __version__,
     }
-    data = _embed(model_bytes, bundle_meta)
+
+
+def export(model_dir: Path, out: Path, *, graph_form: str = "loop", quantize: str = "none",
+           data_paths: list | None = None, curve_dir: Path | None = None, log=print) -> ExportReport:
+    """plan → convert → verify (parity, then the bundle's own MAE) → describe → write atomically."""
+    p = plan(model_dir, graph_form=graph_form, quantize=quantize, data_paths=data_paths, curve_dir=curve_dir,
+             log=log)
+    model_bytes = convert(p, log)
+    ops = _op_names(model_bytes)
+    runner = Runner(model_bytes)
+    parity = verify(p, runner, log)
+    measured, by_horizon = measure(p, runner, log)
+    data = _embed(model_bytes, describe(p, runner, ops, parity, measured, by_horizon))
     atomic.write(out, data)
     read_bundle(out)  # what we wrote must verify
     figures = "  ".join(f"{part} MAE {measured[f'{part}_mae']:.3f} (naive {measured[f'naive_{part}_mae']:.3f})"
-                        for part in parts) or "no held-out part (final protocol)"
+                        for part in p.parts) or "no held-out part (final protocol)"
     log(f"wrote {out} ({len(data)} bytes): {figures}")
-    return ExportReport(out, len(data), ops, float(diff.max()), float(diff.mean()), len(diff),
+    return ExportReport(out, len(data), ops, parity.max_abs_c, parity.mean_abs_c, parity.windows,
                         measured.get("val_mae"), measured.get("test_mae"))

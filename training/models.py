@@ -2,7 +2,8 @@
 the compact residual models we ship.
 
 Every model takes a (batch, 120, F) window normalised with the schema's statistics and
-outputs (batch, 1) temperature in °C, so serving is just normalise -> invoke.
+outputs temperature in °C — (batch, 1) at +24 h, or (batch, 24) +1 … +24 h for the curve
+kinds (``horizons`` 24) — so serving is just normalise -> invoke.
 
 ``build(kind, schema, unroll=..., keras_module=...)`` must rebuild the same
 architecture under Keras 3 or ``tf_keras`` (Keras 2 API, for the fused TFLite LSTM
@@ -113,10 +114,11 @@ class ModelSpec:
     description: str
     features: list[str]
     body: Callable  # body(keras, x, unroll) -> tensor, or for residual kinds
-    #                 body(keras, x, last, unroll, members) -> correction in °C
+    #                 body(keras, x, last, unroll, members, select) -> correction in °C, one per
+    #                 horizon; select(x, names, tag) picks the named features of x (build)
     residual: bool = False  # True: output = last temperature + body (correction in °C)
     members: int = 1  # >1: an ensemble of independently trained members (residual kinds)
-    horizons: int = 1  # outputs: 1 = +24 h only; 24 = the curve +1 … +24 h (issue 16)
+    horizons: int = 1  # outputs: 1 = +24 h only; 24 = the curve +1 … +24 h
     loss: str = "mse"  # "mse" | "mae" | "huber"
     optimizer: str = "rmsprop"  # "rmsprop" | "adam"
     lr: float = 1e-3
@@ -137,7 +139,7 @@ class ModelSpec:
                 "description": self.description, **self.extra}
 
 
-# --- bodies: (batch, 120, F) normalised -> (batch, 1) -----------------------------------
+# --- the book's bodies: (batch, 120, F) normalised -> (batch, 1), +24 h ------------------
 # Classical bodies predict the normalised temperature; _assemble de-normalises it with a
 # fixed Dense, so they train and output in °C like the book (whose targets are °C).
 
@@ -277,7 +279,7 @@ def _compact_spec(cell: str, inputs: CompactInputs, horizons: int = 1) -> ModelS
 for _suffix, _inputs in SENSOR_SETS.items():
     for _kind, _cell in (("compact_lstm", "LSTM"), ("compact_gru", "GRU")):
         MODELS[_kind + _suffix] = _compact_spec(_cell, _inputs)
-    # The whole next day in one pass (issue 16): the same recipe with 24 outputs, fitted on
+    # The whole next day in one pass: the same recipe with 24 outputs, fitted on
     # the mean loss over the 24 horizons. Bundles take +1 … +23 h from it and +24 h from
     # the dedicated model above (`edgecast export --curve`), which is better at +24 h.
     MODELS["compact_lstm" + _suffix + "_curve"] = _compact_spec("LSTM", _inputs, horizons=24)
@@ -301,7 +303,7 @@ def _target_stats(schema: FeatureSchema) -> tuple[int, float, float]:
 
 def build(kind: str, schema: FeatureSchema, *, unroll: bool = False, keras_module=None,
           members: int | None = None):
-    """The model for ``kind`` reading ``schema.features``; output (batch, 1) in °C.
+    """The model for ``kind`` reading ``schema.features``; output (batch, horizons) in °C.
 
     ``keras_module``: ``keras`` (Keras 3, default) or ``tf_keras`` (Keras 2 API).
     ``members``: build an ensemble kind with this many members (training fits them one

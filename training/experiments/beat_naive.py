@@ -1,6 +1,6 @@
 """Beating the naive forecast on the reference protocol with one year (2020) of data.
 
-Issue 2, "the hard part". Train = Jan–Jun 2020, validation = Jul–Sep, test = Oct–Dec;
+The hard part: one year to learn from. Train = Jan–Jun 2020, validation = Jul–Sep, test = Oct–Dec;
 windows of 120 hourly steps at every 10-minute row; target = raw T 24 h after the
 last step; MAE in °C (edgecast.protocol). Naive: val 2.82, test 2.15.
 
@@ -69,7 +69,7 @@ class Recipe:
     linear_skip: bool = False  # add a Dense(1) on the flattened anomaly window to the correction
     shrink: float = 1.0  # multiply the learned correction by this (frozen) factor
     seeds: tuple[int, ...] = (0,)
-    independent: bool = True  # ensembles: train members separately, then average in one graph  # >1: ensemble averaged inside one graph
+    independent: bool = True  # ensembles: train members separately, then average in one graph
     notes: str = ""
 
 
@@ -90,7 +90,8 @@ ALL14 = ("p (mbar)", TARGET, "Tpot (K)", "Tdew (degC)", "rh (%)", "VPmax (mbar)"
          "VPdef (mbar)", "sh (g/kg)", "H2OC (mmol/mol)", "rho (g/m**3)", "wv (m/s)", "max. wv (m/s)",
          "wd (deg)")
 
-_r("probe_gru16_abs14", features=ALL14, anomaly=False, head_bias=True, notes="the earlier probe: residual, raw channels")
+_r("probe_gru16_abs14", features=ALL14, anomaly=False, head_bias=True,
+   notes="the earlier probe: residual, raw channels")
 _r("linear_T", cell="linear", features=T_ONLY)
 _r("linear_TPRHW", cell="linear", features=T_P_RH_W)
 _r("gru16_T", features=T_ONLY)
@@ -289,7 +290,7 @@ def train_eval(recipe: Recipe, path: str, verbose: int = 0, seed_offset: int = 0
             val_curve.append(curve)
             for src, dst in (("gru_0", f"gru_{k}"), ("lstm_0", f"lstm_{k}"), ("flat_0", None),
                              ("correction_0", f"correction_{k}")):
-                if dst and any(l.name == src for l in member.layers):
+                if dst and any(layer.name == src for layer in member.layers):
                     model.get_layer(dst).set_weights(member.get_layer(src).get_weights())
         epochs = sum(len(c) for c in val_curve)
         best_epoch = [int(np.argmin(c)) + 1 for c in val_curve]
@@ -302,7 +303,8 @@ def train_eval(recipe: Recipe, path: str, verbose: int = 0, seed_offset: int = 0
     pred_te = model.predict(x_te, batch_size=2048, verbose=0)[:, 0] if report_test else None
     extra = {}
     if winter_check:
-        t_now = x_jan[:, -1, schema.features.index(TARGET)] * schema.std[schema.features.index(TARGET)] + schema.mean[schema.features.index(TARGET)]
+        t = schema.features.index(TARGET)
+        t_now = x_jan[:, -1, t] * schema.std[t] + schema.mean[t]
         extra = {"jan_mae": round(protocol.mae(model.predict(x_jan, batch_size=2048, verbose=0)[:, 0], y_jan), 4),
                  "naive_jan": round(protocol.mae(t_now, y_jan), 4)}
     return {
@@ -343,8 +345,8 @@ def main(argv=None) -> None:
     names = args.recipe or ["compact_lstm", "compact_gru"]
     for name in names:
         recipe = RECIPES[name]
-        res = train_eval(recipe, args.data, verbose=args.verbose, seed_offset=args.seed_offset, report_test=not args.no_test,
-                         winter_check=args.winter_check)
+        res = train_eval(recipe, args.data, verbose=args.verbose, seed_offset=args.seed_offset,
+                         report_test=not args.no_test, winter_check=args.winter_check)
         model = res.pop("model")
         schema = res.pop("schema")
         if args.save:
@@ -352,10 +354,12 @@ def main(argv=None) -> None:
             model.save(os.path.join(args.save, f"{name}.keras"))
             with open(os.path.join(args.save, f"{name}.schema.json"), "w") as f:
                 json.dump(schema.to_dict(), f)
-        print(f"{name + ('' if not args.seed_offset else f'@+{args.seed_offset}'):28s} params {res['params']:5d}  epochs {res['epochs']:2d} (best {res['best_epoch']})  "
+        label = name + ('' if not args.seed_offset else f'@+{args.seed_offset}')
+        test = res['test_mae'] if res['test_mae'] is None else round(res['test_mae'], 3)
+        print(f"{label:28s} params {res['params']:5d}  epochs {res['epochs']:2d} (best {res['best_epoch']})  "
               f"{res['train_seconds']:6.1f}s  val {res['val_mae']:.3f} (naive {res['naive_val']:.3f})  "
               + (f"jan {res['jan_mae']:.3f} (naive {res['naive_jan']:.3f})  " if 'jan_mae' in res else "")
-              + f"test {res['test_mae'] if res['test_mae'] is None else round(res['test_mae'], 3)} (naive {res['naive_test']:.3f})  curve {res['val_curve']}", flush=True)
+              + f"test {test} (naive {res['naive_test']:.3f})  curve {res['val_curve']}", flush=True)
         if args.json:
             with open(args.json, "a") as f:
                 f.write(json.dumps({"recipe": name, "seed_offset": args.seed_offset, **res,

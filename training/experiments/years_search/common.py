@@ -14,6 +14,8 @@ import numpy as np
 
 DATA = "/work/shared/data"
 CACHE = "/work/research/cache"
+# the raw result lines, kept in the repository outside the importable package
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "results", "years_search")
 os.makedirs(CACHE, exist_ok=True)
 
 # grid channels (Jena names); derived ones come from p/T/rh via Magnus when a file lacks them

@@ -11,5 +11,5 @@ CHOSEN = {
                 hourly=[T, P, RH], hours=24, hunits=8, members=3),
 }
 if __name__ == "__main__":
-    for name, cfg in CHOSEN.items():
+    for cfg in CHOSEN.values():
         nn.run(dict(nn.DEFAULT, **cfg), test=True)

@@ -3,6 +3,7 @@
 python lgbm.py [default|bme280 ...]
 """
 import json
+import os
 import sys
 import time
 
@@ -69,7 +70,7 @@ def run(name):
         print(f"lightgbm {name} {pn} rounds={bst.best_iteration} ({time.time() - t0:.0f}s)\n"
               f"  val  {C.fmt(rv)}\n  test {C.fmt(rt)}", flush=True)
         res[pn] = {"rounds": bst.best_iteration, "val": rv, "test": rt, "secs": time.time() - t0}
-    with open("/work/research/results_peers.jsonl", "a") as f:
+    with open(os.path.join(C.RESULTS, "results_peers.jsonl"), "a") as f:
         f.write(json.dumps(res) + "\n")
 
 

@@ -20,7 +20,8 @@ import common as C
 DEFAULT = dict(
     name="compact", feats=["T (degC)"], full=["T (degC)"], pooled=[], pool=6, static=[],
     units=8, cell="LSTM", mode="daily", hidden=0, head_bias=False, members=1, loss="huber",
-    lr=3e-3, batch=128, epochs=20, patience=4, stride=3, protos=["years", "seed"], seed=0, hourly=[], hours=24, hunits=8,
+    lr=3e-3, batch=128, epochs=20, patience=4, stride=3, protos=["years", "seed"], seed=0, hourly=[],
+    hours=24, hunits=8,
 )
 
 
@@ -139,7 +140,7 @@ def run(cfg, test=False):
             line += f"\n  TEST {C.fmt(r['test'])}"
         print(line, flush=True)
         res[pn] = r
-    with open("/work/research/results_nn.jsonl", "a") as f:
+    with open(os.path.join(C.RESULTS, "results_nn.jsonl"), "a") as f:
         f.write(json.dumps(res) + "\n")
     return res
 

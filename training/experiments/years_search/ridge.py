@@ -3,6 +3,7 @@
 python ridge.py            (alpha chosen on each protocol's validation part; test printed once)
 """
 import json
+import os
 import sys
 import time
 
@@ -61,7 +62,7 @@ def run(name, feats, protos=("years", "seed")):
         print(f"ridge {name} {pn} alpha={a} ({time.time() - t0:.0f}s)\n  val  {C.fmt(rv)}\n  test {C.fmt(rt)}",
               flush=True)
         res[pn] = {"alpha": a, "val": rv, "test": rt}
-    with open("/work/research/results_peers.jsonl", "a") as f:
+    with open(os.path.join(C.RESULTS, "results_peers.jsonl"), "a") as f:
         f.write(json.dumps(res) + "\n")
 
 

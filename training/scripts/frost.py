@@ -1,7 +1,7 @@
-"""Frost warnings from the next-day curve, scored offline (issue 16).
+"""Frost warnings from the next-day curve, scored offline.
 
-    python -m training.frost --model runs/years/compact_lstm_curve --model runs/seed/compact_lstm_curve
-    python -m training.frost --bundle runs/years/compact_lstm_with_curve.tflite \
+    python -m training.scripts.frost --model runs/years/compact_lstm_curve --model runs/seed/compact_lstm_curve
+    python -m training.scripts.frost --bundle runs/years/compact_lstm_with_curve.tflite \
         --bundle runs/seed/compact_lstm_with_curve.tflite          # what the daemon serves
 
 Every hourly forecast of a protocol's part is replayed in order through the daemon's own

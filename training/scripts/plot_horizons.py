@@ -1,10 +1,10 @@
-"""The next day hour by hour (issue 16): MAE against horizon, a curve model beside the
+"""The next day hour by hour: MAE against horizon, a curve model beside the
 two naive curves.
 
-    python -m training.plot_horizons --data-dir ../shared/data [--out docs/naive_by_horizon.png]
-    python -m training.plot_horizons --model runs/years/compact_lstm_curve \
+    python -m training.scripts.plot_horizons --data-dir ../shared/data [--out docs/naive_by_horizon.png]
+    python -m training.scripts.plot_horizons --model runs/years/compact_lstm_curve \
         --model runs/seed/compact_lstm_curve --out docs/curve_by_horizon.png
-    python -m training.plot_horizons --bundle runs/years/compact_lstm_with_curve.tflite \
+    python -m training.scripts.plot_horizons --bundle runs/years/compact_lstm_with_curve.tflite \
         --bundle runs/seed/compact_lstm_with_curve.tflite --out docs/curve_by_horizon.png
 
 For the `seed` test part (the 2009–2016 hourly copy) and the `years` test year (2022,

@@ -1,6 +1,6 @@
 """The README's picture: a bundle's forecasts against what happened, beside naive.
 
-    python -m training.plot_forecast --data ../shared/data/mpi_roof_2022_hourly.csv.xz \
+    python -m training.scripts.plot_forecast --data ../shared/data/mpi_roof_2022_hourly.csv.xz \
         --bundle runs/years/compact_lstm.tflite [--out docs/forecast_vs_actual.png]
 
 Every window of the given file(s) (the ``whole`` protocol, on the hourly grid the daemon

@@ -1,6 +1,6 @@
 """Benchmark: graph form × quantisation of the compact models -> BENCHMARKS.md.
 
-    python -m training.benchmark_export --model runs/compact_lstm --model runs/compact_gru
+    python -m benchmarks.export --model runs/compact_lstm --model runs/compact_gru
 
 For every variant it exports a bundle (which measures parity and test MAE through the
 device runtime), then measures the file size, the peak RSS of a fresh process that loads
@@ -83,7 +83,7 @@ def main() -> None:
         lines = ["## Export variants: the unroll trade-off, measured", "",
                  f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
                  f"Medians of {args.repeats} runs; ratios against the rolled float32 loop of the same run.", "",
-                 "    " + shlex.join(["python", "-m", "training.benchmark_export", *sys.argv[1:]]), ""]
+                 "    " + shlex.join(["python", "-m", "benchmarks.export", *sys.argv[1:]]), ""]
         for model_dir in args.model:
             lines += table(model_dir, Path(tmp), args.repeats)
         write_section(args.out, lines)

@@ -1,7 +1,7 @@
 """How a combined bundle joins the curve to the dedicated +24 h model, chosen on validation.
 
-    python -m training.choose_blend --protocol years     # runs/years/compact_lstm{,_curve}
-    python -m training.choose_blend --protocol seed
+    python -m training.scripts.choose_blend --protocol years     # runs/years/compact_lstm{,_curve}
+    python -m training.scripts.choose_blend --protocol seed
 
 The curve model's own +24 h value is worse than the dedicated model's, so the bundle ends
 at the dedicated value; the question is how the correction (dedicated − curve at +24 h)

@@ -1,4 +1,4 @@
-"""Reference models for the ``stations`` protocol (issue 22): what a new roof should beat.
+"""Reference models for the ``stations`` protocol: what a new roof should beat.
 
 Per station, the MAE of the temperature 24 h after the last input hour of
 
@@ -24,7 +24,7 @@ humidity, dew-point depression and wind speed. No absolute level of T or p enter
 pooled model. The window holds 120 hours, so "T 120 h ago" is its oldest hour, 119 h
 before the last one.
 
-Run: python -m training.station_references --data ../shared/data --out runs/station_references.json
+Run: python -m training.scripts.station_references --data ../shared/data --out runs/station_references.json
 """
 
 from __future__ import annotations

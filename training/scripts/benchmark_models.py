@@ -1,9 +1,9 @@
 """Train the whole model table on one protocol and write it into BENCHMARKS.md (a benchmark, not a test).
 
-    python -m training.benchmark_models --protocol seed --data ../shared/data/jena_climate_2009_2016_hourly.csv.xz \\
-        --epochs 20 --patience 3
-    python -m training.benchmark_models --protocol years --data FILE --data FILE ... --train-stride 2
-    python -m training.benchmark_models --data ../shared/data/weather.csv.xz   # reference (default)
+    python -m training.scripts.benchmark_models --protocol seed \\
+        --data ../shared/data/jena_climate_2009_2016_hourly.csv.xz --epochs 20 --patience 3
+    python -m training.scripts.benchmark_models --protocol years --data FILE --data FILE ... --train-stride 2
+    python -m training.scripts.benchmark_models --data ../shared/data/weather.csv.xz   # reference (default)
 
 Each row is one ``edgecast train KIND --protocol P ...`` run in its own process (clean
 TensorFlow state; the row's command is exactly what ran); the ``naive`` row is
@@ -31,10 +31,10 @@ from pathlib import Path
 
 from edgecast import atomic
 
-from .models import MODELS
-from .peers import KINDS as PEERS
+from training.models import MODELS
+from training.peers import KINDS as PEERS
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # training/scripts/ -> the checkout
 PROTOCOLS = ("reference", "seed", "years")
 ROW_ONLY = {"arima"}  # kinds that need a row protocol
 # cheap first, so an interrupted run still has most of the table
@@ -135,7 +135,7 @@ def write_table(path: Path, protocol: str, rows: dict[str, str], note: str) -> N
 def _note(args) -> str:
     cap = f"at most {args.epochs} epochs" if args.epochs else "each kind's default epochs"
     pat = f"patience {args.patience}" if args.patience else "each kind's patience"
-    note = (f"Measured by `python -m training.benchmark_models --protocol {args.protocol}` on "
+    note = (f"Measured by `python -m training.scripts.benchmark_models --protocol {args.protocol}` on "
             f"{platform.node() or 'this machine'} ({os.cpu_count()} CPU cores, shared, no GPU), "
             f"{time.strftime('%Y-%m-%d')}, data {', '.join(args.data)}; {cap}, early stopping ({pat}) on "
             "validation, best validation epoch kept; a row whose command has `--train-stride N` was fitted on "

@@ -31,6 +31,8 @@ class ModelCannotServe(Exception):
 
 
 class Forecaster:
+    quantiles: list[float] | None = None  # levels of a band bundle (set from the bundle), else None
+
     def __init__(self, bundle: Bundle, runtime: str = "auto"):
         self.bundle = bundle
         self.schema = bundle.schema
@@ -45,7 +47,7 @@ class Forecaster:
             raise BundleError(f"{bundle.path.name}: model input {self.runner.input_shape} does not fit "
                               f"its schema {expected}")
         self.horizons = bundle.horizons
-        self.quantiles = bundle.quantiles  # levels of a band bundle, else None
+        self.quantiles = bundle.quantiles
         if self.runner.outputs != len(self.horizons):
             raise BundleError(f"{bundle.path.name}: the model has {self.runner.outputs} outputs, its metadata "
                               f"names {len(self.horizons)} horizons")

@@ -97,14 +97,14 @@ class Forecaster:
         (features.needs_location) cannot serve without it."""
         if self.quantiles is not None:  # the same checks as the band, crossing included
             return self.forecast_quantiles(hourly_values, hourly_times, location)[:, self.quantiles.index(MEDIAN)]
-        return self._run(self.runner.predict_curve_one, hourly_values, hourly_times, location)
+        return self._run(lambda w: self.runner.predict_curve_one(w), hourly_values, hourly_times, location)
 
     def forecast_quantiles(self, hourly_values: np.ndarray, hourly_times: np.ndarray, location=None) -> np.ndarray:
         """(H, Q) °C: for each horizon the quantiles at ``self.quantiles`` (a band bundle
         only). Quantiles that cross (a broken model) are refused like a non-finite output."""
         if self.quantiles is None:
             raise ModelCannotServe(f"{self.bundle.path.name} forecasts no band (a point bundle)")
-        values = self._run(self.runner.predict_quantiles_one, hourly_values, hourly_times, location)
+        values = self._run(lambda w: self.runner.predict_quantiles_one(w), hourly_values, hourly_times, location)
         if band.crossing(values):
             raise ModelCannotServe("model quantiles cross (a lower quantile above a higher one)")
         return values

@@ -21,6 +21,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from .band import check_levels
 from .schema import HORIZON_HOURS, FeatureSchema
 
 FORMAT = "edgecast-bundle/1"
@@ -55,6 +56,13 @@ class Bundle:
         """Hours ahead of the model's outputs, in order: [24], or [1, …, 24] for a curve
         bundle (issue 16; bundles made before it carry no list and forecast +24 h)."""
         return self.meta.get("horizons", [HORIZON_HOURS])
+
+    @property
+    def quantiles(self) -> list[float] | None:
+        """Quantile levels of a band bundle (ascending, 0.5 among them: its output is
+        (1, H, Q)), or None for a point bundle (output (1, H))."""
+        levels = self.meta.get("quantiles")
+        return None if levels is None else [float(x) for x in levels]
 
 
 # --- a minimal flatbuffer reader for Model.metadata (TFLite schema) -------------------------
@@ -164,4 +172,9 @@ def read_bundle(path: str | Path) -> Bundle:
         raise BundleError(f"{path.name}: feature schema has no normalisation statistics")
     if meta.get("horizons", [HORIZON_HOURS]) not in ([HORIZON_HOURS], list(range(1, HORIZON_HOURS + 1))):
         raise BundleError(f"{path.name}: horizons {str(meta.get('horizons'))[:80]} are neither [24] nor 1 … 24 h")
+    if meta.get("quantiles") is not None:
+        try:
+            check_levels(meta["quantiles"])
+        except ValueError as exc:
+            raise BundleError(f"{path.name}: {exc}") from None
     return Bundle(path, buf, meta, schema)

@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 from edgecast.daemon import config as config_mod
 from edgecast.daemon.station import Station
-from edgecast.daemon.wiring import build_station
 from edgecast.replay import reading_payload
-from harness.offline import OfflineLink
+from harness.offline import offline_station
 
 from .daemon import rows
 
@@ -33,7 +32,7 @@ def make_station(state_dir: Path) -> Station:
     cfg.station.id = "jena"
     cfg.state.dir = str(state_dir)
     config_mod.validate(cfg)
-    return build_station(cfg, link=OfflineLink(cfg))  # publishes build their JSON, then stay here
+    return offline_station(cfg)  # publishes build their JSON, then stay here
 
 
 def run_once(payloads: list[bytes], state_dir: Path, profile: cProfile.Profile | None = None) -> float:

@@ -9,7 +9,7 @@ Paced by the daemon: a broker keeps only so many QoS 1 messages queued for one
 subscriber (mosquitto's default ``max_queued_messages`` is 1000) and silently drops the
 rest, so a season sent at full speed would reach a slower daemon with holes. When the
 station's daemon is online, ``DaemonProgress`` follows its stats topic (readings it has
-counted, accepted or rejected) and the replay stays at most ``PACE_WINDOW`` readings
+counted: accepted, rejected or held) and the replay stays at most ``PACE_WINDOW`` readings
 ahead — as fast as the pair can go, and nothing lost. ``--pace broker`` is the open
 loop (broker acknowledgements only) for benchmarks.
 """
@@ -39,8 +39,8 @@ class DaemonProgress:
     """How many readings the station's daemon has counted, from its stats topic.
 
     ``attach`` subscribes a connected paho client to the status and stats topics;
-    ``online`` waits for the daemon's availability, ``counted`` is accepted + rejected
-    readings (every reading lands in exactly one of them) since the first stats seen.
+    ``online`` waits for the daemon's availability, ``counted`` is accepted + rejected +
+    held readings (every reading is in exactly one of them) since the first stats seen.
     """
 
     def __init__(self, status_topic: str, stats_topic: str):
@@ -73,7 +73,7 @@ class DaemonProgress:
     def _on_stats(self, payload: bytes) -> None:
         try:
             r = json.loads(payload)["readings"]
-            total = int(r["accepted"]) + sum(int(v) for v in r["rejected"].values())
+            total = int(r["accepted"]) + sum(int(v) for v in r["rejected"].values()) + int(r.get("held", 0))
         except (ValueError, KeyError, TypeError, AttributeError):
             return  # not the daemon's stats: ignore, the stall timeout catches a silent daemon
         with self._event:

@@ -1,12 +1,21 @@
 """A stand-in for mqtt_link.MqttLink that never connects: what a Station publishes is
 recorded in this process (text payloads JSON-decoded as a subscriber would), and the broker's
-acknowledgements come when the caller says so. Build a station with it:
-``wiring.build_station(cfg, link=OfflineLink(cfg))``; every other part stays real."""
+acknowledgements come when the caller says so. ``offline_station(cfg)``: a started
+Station with it; every other part stays real."""
 
 from __future__ import annotations
 
 import json
 from types import SimpleNamespace
+
+
+def offline_station(cfg):
+    """A real Station, started (its state file restored), whose link never connects: what
+    it publishes is in ``.link.published`` as (topic name, payload)."""
+    from edgecast.daemon.wiring import build_station
+    station = build_station(cfg, link=OfflineLink(cfg))
+    station.start()
+    return station
 
 
 class OfflineLink:

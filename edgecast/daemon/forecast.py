@@ -25,17 +25,21 @@ forecasts serves corrected (so ``temperature_c``/``hourly`` are what is served),
 many), with its prequential MAEs over the last 14 days (``mae_corrected``,
 ``mae_uncorrected``, ``n`` verified values, all horizons); null while it is off.
 
-The whole next day (issue 16): ``hourly`` holds 24 values, element i for
+The whole next day: ``hourly`` holds 24 values, element i for
 ``issued_at + (i + 1) h``; its last one is always ``temperature_c``. They come from the
 model when it serves and its bundle forecasts the curve (``hourly_source: model``), else
 from the naive curve (edgecast.naive: the better naive per hour) — also under a +24 h-only
 bundle, whose model value then ends the curve. ``min_c``/``max_c`` and their times are
 over those 24 hours.
+
+``frost_alert``: the frost warning after this forecast (frost_alert.FrostAlert moved by
+the station's rule), so the payload leaves ``decide`` whole.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
@@ -43,6 +47,8 @@ import numpy as np
 from ..features import required_channels
 from ..naive import HORIZONS, naive_curve
 from ..schema import CHANNEL_INDEX, CHANNEL_NAMES, HORIZON_HOURS, TARGET_INDEX
+from ..alerts import FrostRule
+from .frost_alert import FrostAlert
 from .hourly import CARRIED, MISSING, OBSERVED, Window
 
 log = logging.getLogger("edgecast.forecast")
@@ -88,15 +94,28 @@ def _incomplete_reason(window: Window, channels: list[int], quality: dict) -> st
             f"(a gap longer than the carry-forward limit)")
 
 
+@dataclass
+class Decision:
+    """One completed hour's forecast: the payload as published, and what the skill keeps
+    pending (not published): ``model`` (the +24 h value the model would serve), ``curve``
+    (its raw curve) and ``corrected`` (the corrected curve); ``frost``: "on"/"off" when
+    the frost warning switched with it."""
+    payload: dict
+    model: float | None = None
+    curve: np.ndarray | None = None
+    corrected: np.ndarray | None = None
+    frost: str | None = None
+
+
 def decide(window: Window, forecaster, model_error: str | None, station: str,
            min_observed_fraction: float, guard: str | None = None, location=None, correction=None,
-           extras: dict | None = None) -> dict | None:
-    """The forecast payload for the window's last hour, or None when nothing may go out.
+           alert: FrostAlert | None = None, rule: FrostRule | None = None) -> Decision | None:
+    """The forecast for the window's last hour, or None when nothing may go out.
     ``guard``: the skill guard's reason when it holds, else None; ``location``: where the
     box stands (edgecast.solar.Location), for bundles that read the sun's features;
     ``correction``: the on-box correction (correction.Correction) or None when off;
-    ``extras``: filled with what the skill keeps pending (not published): ``model`` (the
-    +24 h value the model would serve), ``curve`` (raw) and ``corrected``."""
+    ``alert``: the station's frost warning, moved by ``rule`` (None: the default rule) with
+    this forecast (None: a fresh one, as for a first hour)."""
     t_now = window.values[-1, TARGET_INDEX]
     if not np.isfinite(t_now):
         return None
@@ -105,7 +124,7 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
     # The naive curve reads the last 24 hours (observed or carried; a missing one: T now).
     hourly, hourly_source = naive_curve(window.values[-HORIZON_HOURS:, TARGET_INDEX]), "naive"
     value, source, reason, model_value, corrected_value = float(t_now), "naive", None, None, None
-    extras = {} if extras is None else extras
+    extras: dict = {}
     if forecaster is None:
         reason = f"no model: {model_error}" if model_error else "no model"
     elif quality["missing_cells"]:
@@ -141,7 +160,7 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
                     hourly = np.concatenate([hourly[:-1], [value]])
     issued = window.issued_at
     low, high = int(np.argmin(hourly)), int(np.argmax(hourly))
-    return {
+    payload = {
         "station": station,
         "issued_at": iso(issued),
         "valid_at": iso(issued + np.timedelta64(HORIZON_HOURS, "h")),
@@ -161,3 +180,7 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
         "model": forecaster.identity if forecaster else None,
         "window": quality,
     }
+    alert = FrostAlert() if alert is None else alert
+    switched = alert.update(rule or FrostRule(), payload)
+    payload["frost_alert"] = alert.on
+    return Decision(payload, extras.get("model"), extras.get("curve"), extras.get("corrected"), switched)

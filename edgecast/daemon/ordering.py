@@ -17,16 +17,46 @@ Rules:
   the previous, within ``max_future`` of it); those held readings then enter in order.
 - ``unconfirmed``: with no reference yet (an empty state: first start, or a state file
   set aside) the first readings are held the same way until ``confirm`` of them agree.
-  Taken as is, one stray stamp (year 2031) became the reference for good — the real
-  sensor was then ``out_of_order`` forever, also after a restart, since ``newest`` is
-  saved (issue 14, row 3). Held readings are not saved: a restart holds afresh.
+  Taken as is, one stray stamp (year 2031) would become the reference for good — the
+  real sensor then ``out_of_order`` forever, also after a restart, since ``newest`` is
+  saved. Held readings are not saved: a restart holds afresh.
+
+A held reading is counted once, when its fate is known: accepted when others confirm
+it, rejected (under the reason it was held for) when it is given up — its candidate
+line pushed out by newer ones, or dropped when an in-range reading or another line is
+taken. ``EventClock.held`` is how many wait now.
 """
 
 from __future__ import annotations
 
-from ..readings import Reading
+from dataclasses import dataclass
 
-MAX_CANDIDATES = 4  # time lines held at once; the oldest gives way (its readings stay rejected)
+from ..readings import Reading, Rejection
+
+MAX_CANDIDATES = 4  # time lines held at once; the oldest gives way (its readings are rejected)
+
+# What became of one message (Verdict.kind).
+ACCEPTED = "accepted"  # ``readings`` enter the buffer now, in order (held ones confirmed with it)
+LATE = "late"  # out of order but inside the open hour: merged into it
+HELD = "held"  # waits: for agreeing readings (``reason``), or in the adapter (ESPHome; reason "")
+REJECTED = "rejected"  # counted under ``reason``
+IGNORED = "ignored"  # expected traffic that is no reading for this station, counted under ``reason``
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str
+    readings: tuple[Reading, ...] = ()
+    reason: str = ""
+    detail: str = ""
+    # held readings given up by this message: each counted as rejected, once
+    given_up: tuple[Rejection, ...] = ()
+    # ACCEPTED with held readings: what they waited for (far_future: a time jump; unconfirmed: the start)
+    confirmed: str = ""
+
+
+def rejected(reason: str, detail: str = "", given_up: tuple[Rejection, ...] = ()) -> Verdict:
+    return Verdict(REJECTED, reason=reason, detail=detail, given_up=given_up)
 
 
 class EventClock:
@@ -34,8 +64,9 @@ class EventClock:
         self.set_limits(max_future_seconds, confirm)
         self.newest = newest
         # far-future (or, with no reference, first) readings waiting for confirmation: chains
-        # of readings that agree with each other, one per candidate time line
-        self._held: list[list[Reading]] = []
+        # of readings that agree with each other, one per candidate time line, with the
+        # reason they wait
+        self._held: list[tuple[str, list[Reading]]] = []
 
     def set_limits(self, max_future_seconds: float, confirm: int) -> None:
         """The far-future limit and how many agreeing readings confirm a jump (SIGHUP may
@@ -43,35 +74,59 @@ class EventClock:
         self.max_future = max_future_seconds
         self.confirm = confirm
 
-    def admit(self, reading: Reading) -> tuple[list[Reading], str | None]:
-        """(readings to feed the buffer now, in order; rejection reason or None)."""
+    @property
+    def held(self) -> int:
+        return sum(len(chain) for _, chain in self._held)
+
+    def admit(self, reading: Reading) -> Verdict:
         t = reading.time
         if self.newest is None:
             return self._hold(reading, "unconfirmed")
-        if t == self.newest:
-            return [], "duplicate"
-        if t < self.newest:
-            return [], "out_of_order"
+        if t <= self.newest:
+            return rejected("duplicate" if t == self.newest else "out_of_order", self._versus(t))
         if t - self.newest > self.max_future:
             return self._hold(reading, "far_future")
-        self._held.clear()
+        given_up = self._give_up(self._held)
+        self._held = []
         self.newest = t
-        return [reading], None
+        return Verdict(ACCEPTED, (reading,), given_up=given_up)
 
-    def _hold(self, reading: Reading, reason: str) -> tuple[list[Reading], str | None]:
+    def _hold(self, reading: Reading, reason: str) -> Verdict:
         t = reading.time
-        if any(t == chain[-1].time for chain in self._held):  # a QoS 1 redelivery of a held one
-            return [], "duplicate"
-        for chain in self._held:  # extend the first candidate it agrees with ...
+        if any(t == chain[-1].time for _, chain in self._held):  # a QoS 1 redelivery of a held one
+            return rejected("duplicate", self._versus(t))
+        for _, chain in self._held:  # extend the first candidate it agrees with ...
             if 0 < t - chain[-1].time <= self.max_future:
                 chain.append(reading)
                 break
         else:  # ... or start one: a stray among them must not discard the real ones
             chain = [reading]
-            self._held.append(chain)
-            del self._held[:-MAX_CANDIDATES]
+            self._held.append((reason, chain))
+        pushed_out = self._give_up(self._held[:-MAX_CANDIDATES])
+        del self._held[:-MAX_CANDIDATES]
         if len(chain) < self.confirm:
-            return [], reason
+            return Verdict(HELD, reason=reason, given_up=pushed_out)
+        others = self._give_up([held for held in self._held if held[1] is not chain])
         self._held = []
         self.newest = chain[-1].time
-        return chain, None
+        return Verdict(ACCEPTED, tuple(chain), given_up=pushed_out + others,
+                       confirmed=reason if len(chain) > 1 else "")
+
+    def _versus(self, t: float) -> str:
+        return f"reading at {time_text(t)}, newest accepted {time_text(self.newest)}"
+
+    @staticmethod
+    def _give_up(held: list[tuple[str, list[Reading]]]) -> tuple[Rejection, ...]:
+        return tuple(Rejection(reason, f"held reading at {time_text(r.time)} not confirmed")
+                     for reason, chain in held for r in chain)
+
+
+def time_text(t: float | None) -> str:
+    """An event time for log lines; never raises."""
+    if t is None:
+        return "none"
+    from datetime import datetime, timezone
+    try:
+        return datetime.fromtimestamp(t, timezone.utc).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return repr(t)

@@ -75,11 +75,15 @@ class Service:
         log.info("reloaded %s", self.config_path or "defaults")
         self.notifier.ready(self.status_text())
 
+    def start(self) -> None:
+        """Each station restores its state file and connects."""
+        for station in self.stations:
+            station.start()
+
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._signal)
-        for station in self.stations:
-            station.link.start()
+        self.start()
         self.notifier.ready(self.status_text())
         for station in self.stations:
             station.log.info("serving station %r: readings on %s, forecasts on %s", station.id,

@@ -19,7 +19,6 @@ import os
 import time
 from collections import Counter
 import threading
-from datetime import datetime, timezone
 
 import numpy as np
 
@@ -27,18 +26,18 @@ from .. import physics
 from ..schema import TARGET_INDEX
 from . import state
 from . import config as config_mod
-from .adapters import Ignored
+from .admission import Admission
 from .broker_watch import BrokerWatch
 from .forecast import decide, iso
 from .frost_alert import FrostAlert
 from .homeassistant import Discovery
 from .hourly import OBSERVED, HourlyBuffer
 from .logs import LastProblem, RateLimitedLog, StationLog
-from .ordering import EventClock
+from .ordering import ACCEPTED, HELD, IGNORED, LATE, REJECTED, EventClock, Verdict, time_text
 from .outbox import Outbox
 from .correction import Correction
 from .skill import Skill
-from ..readings import TIME_RULE, Reading, Rejection, checked_time
+from ..readings import Reading
 
 
 # Acknowledgements reach the state file at most this often: in live operation (one
@@ -74,15 +73,13 @@ class Station:
         """``cfg``: this station's complete configuration (Config.station_configs()); the
         rest are its collaborators (wiring.build_station makes the real ones): ``link``
         publishes and reports to this station (mqtt_link.MqttLink or a stand-in),
-        ``model``: (forecaster or None, why it is None)."""
+        ``model``: (forecaster or None, why it is None). Nothing is read or written
+        here: ``start()`` restores the state file and starts the link."""
         self.cfg = cfg
         self.id = cfg.station.id
         self.log = log
         # Where the box stands ([station] latitude/longitude; a restart key): Jena's roof when unset.
         self.location, self.location_assumed = cfg.station.location, cfg.station.location_assumed
-        if self.location_assumed:
-            self.log.warning("no [station] latitude/longitude: assuming Jena's (%s); set them so the sun "
-                             "features match your roof", self.location.describe())
         self.last_problem = last_problem or LastProblem()
         self.started = time.monotonic()
         self.lock = threading.RLock()
@@ -97,17 +94,14 @@ class Station:
         self.outbox.on_drop = self._outbox_dropped
         self.buffer = buffer
         self.clock = clock
+        self.admission = Admission(clock, buffer.in_open_hour)
+        self._on_verdict = {ACCEPTED: self._accept, LATE: self._merge_late, HELD: self._hold, IGNORED: self._ignore,
+                            REJECTED: self._rejected}
         self.skill = Skill()  # its forecasts scored against the readings (kept in the state file)
         self.alert = FrostAlert()  # the frost warning's state (kept in the state file)
         self.correction = Correction()  # the on-box correction of the model (kept in the state file)
         self.state_file = state.state_path(cfg.state_dir, self.id)
-        if state.load(self.state_file, self._restore):
-            self.log.info("resumed %d buffered hours from %s (next hour %s)", len(self.buffer.hours),
-                          self.state_file, self._hour_text(self.buffer.next_hour))
         self.forecaster, self.model_error = model
-        if self.forecaster is None:
-            self.log.warning("no model, serving the naive forecast: %s", self.model_error)
-        self._model_changed()
         self.adapter = adapter  # [input] format: the firmware's payloads -> readings
         self.link = link
         self.broker_watch = broker_watch
@@ -116,6 +110,19 @@ class Station:
         self._last_ack_save = 0.0
         self.stats_dirty = True
         link.attach(self)
+
+    def start(self) -> None:
+        """Restore the state file, say what is missing, then connect (the link's thread)."""
+        if self.location_assumed:
+            self.log.warning("no [station] latitude/longitude: assuming Jena's (%s); set them so the sun "
+                             "features match your roof", self.location.describe())
+        if state.load(self.state_file, self._restore):
+            self.log.info("resumed %d buffered hours from %s (next hour %s)", len(self.buffer.hours),
+                          self.state_file, self._hour_text(self.buffer.next_hour))
+        if self.forecaster is None:
+            self.log.warning("no model, serving the naive forecast: %s", self.model_error)
+        self._model_changed()
+        self.link.start()
 
     def _outbox_dropped(self, n: int, issued: str) -> None:
         self.limiter.event("outbox full", "dropped_oldest", f"{self.outbox.limit} forecasts await the broker's "
@@ -137,10 +144,10 @@ class Station:
         self.clock.newest = newest
         self.outbox.load_list(data.get("outbox", []))  # absent in files written before the outbox
         # Parts added later (absent in older files; worth less than the window, which is kept).
-        self.skill = self._restore_part(data, "skill", Skill, "skill scores", "scoring starts afresh")  # issue 17
+        self.skill = self._restore_part(data, "skill", Skill, "skill scores", "scoring starts afresh")
         self.alert = self._restore_part(data, "alert", FrostAlert, "frost-alert state", "the alert starts off")
         self.correction = self._restore_part(data, "correction", Correction, "on-box correction",
-                                             "the correction starts afresh")  # issue 22
+                                             "the correction starts afresh")
 
     def _restore_part(self, data: dict, key: str, factory, what: str, consequence: str):
         part = factory()
@@ -215,80 +222,61 @@ class Station:
             self.stats_dirty = True
             # Adapters stamp readings without a timestamp (ESPHome) with the receive time.
             result = self.adapter.convert(topic or self.adapter.topic, payload, time.time(), retained)
-            if result is None:  # held (an ESPHome value waiting for the next reading)
-                return
-            if isinstance(result, Ignored):
-                self.counters["ignored"][result.reason] += 1
-                self.log.debug("message on %s ignored: %s (%s)", topic, result.reason, result.detail)
-                return
-            if isinstance(result, Rejection):
-                self._reject(result.reason, result.detail)
-                return
-            if checked_time(result.time) is None:  # an adapter's receive time from a wild wall clock
-                self._reject("bad_time", f"time {result.time!r} is not {TIME_RULE}")
-                return
-            for reason, n in result.dropped.items():
-                self.counters["values_dropped"][reason] += n
-                self.limiter.event("value dropped", reason, f"{n} value(s) in the reading at "
-                                   f"{self._time_text(result.time)}")
-            # Held readings (far_future, or unconfirmed after an empty state) are counted
-            # under that reason until agreeing readings confirm them.
-            held_as = "unconfirmed" if self.clock.newest is None else "far_future"
-            admitted, reason = self.clock.admit(result)
-            if reason == "out_of_order" and self.buffer.in_open_hour(result.time):
-                self._derive(result)
-                self.buffer.merge_late(result)
-                self.counters["accepted"] += 1
-                self.counters["late"] += 1
-                self.log.debug("reading %s accepted (late, merged into the open hour)", self._time_text(result))
-                return
-            if reason == "unconfirmed":  # a normal start: not worth a warning unless it is never confirmed
-                self.counters["rejected"][reason] += 1
-                self.log.debug("reading %s held until %d readings agree on the time (empty state)",
-                               self._time_text(result), self.clock.confirm)
-                return
-            if reason:
-                self._reject(reason, f"reading at {self._time_text(result)}, newest accepted "
-                                     f"{self._time_text(self.clock.newest)}")
-                return
-            if len(admitted) > 1:
-                # The held readings were counted as rejected; confirmed, they are accepted.
-                rejected = self.counters["rejected"]
-                rejected[held_as] = max(0, rejected[held_as] - (len(admitted) - 1))
-                if not rejected[held_as]:
-                    del rejected[held_as]
-                if held_as == "far_future":
-                    self.counters["time_jumps"] += 1
-                    self.log.warning("event time jumped to %s, confirmed by %d readings",
-                                     self._time_text(admitted[0]), len(admitted))
-                else:
-                    self.log.info("event time starts at %s, confirmed by %d readings",
-                                  self._time_text(admitted[0]), len(admitted))
-            for reading in admitted:
-                self.log.debug("reading %s accepted", self._time_text(reading))
-                self._derive(reading)
-                self.counters["accepted"] += 1
-                if self.buffer.add(reading, on_hour=self._forecast):
-                    self.save_state()
+            if isinstance(result, Reading):
+                self._count_dropped(result)
+            verdict = self.admission.admit(result)
+            for given_up in verdict.given_up:
+                self._reject(given_up.reason, given_up.detail)
+            self._on_verdict[verdict.kind](verdict)
+
+    def _count_dropped(self, reading: Reading) -> None:
+        for reason, n in reading.dropped.items():
+            self.counters["values_dropped"][reason] += n
+            self.limiter.event("value dropped", reason, f"{n} value(s) in the reading at {time_text(reading.time)}")
+
+    def _accept(self, verdict: Verdict) -> None:
+        first, n = verdict.readings[0], len(verdict.readings)
+        if verdict.confirmed == "far_future":
+            self.counters["time_jumps"] += 1
+            self.log.warning("event time jumped to %s, confirmed by %d readings", time_text(first.time), n)
+        elif verdict.confirmed:
+            self.log.info("event time starts at %s, confirmed by %d readings", time_text(first.time), n)
+        for reading in verdict.readings:
+            self.log.debug("reading %s accepted", time_text(reading.time))
+            self._derive(reading)
+            self.counters["accepted"] += 1
+            if self.buffer.add(reading, on_hour=self._forecast):
+                self.save_state()
+
+    def _merge_late(self, verdict: Verdict) -> None:
+        reading = verdict.readings[0]
+        self._derive(reading)
+        self.buffer.merge_late(reading)
+        self.counters["accepted"] += 1
+        self.counters["late"] += 1
+        self.log.debug("reading %s accepted (late, merged into the open hour)", time_text(reading.time))
+
+    def _hold(self, verdict: Verdict) -> None:
+        if verdict.reason:  # not an adapter's own hold (an ESPHome value waiting for the temperature)
+            self.log.debug("reading held (%s) until %d readings agree on the time", verdict.reason,
+                           self.clock.confirm)
+
+    def _ignore(self, verdict: Verdict) -> None:
+        self.counters["ignored"][verdict.reason] += 1
+        self.log.debug("message ignored: %s (%s)", verdict.reason, verdict.detail)
+
+    def _rejected(self, verdict: Verdict) -> None:
+        self._reject(verdict.reason, verdict.detail)
 
     def _derive(self, reading: Reading) -> None:
         if self.cfg.readings.derive_missing and physics.fill_missing(reading.values):
             self.counters["derived_readings"] += 1
 
-    @staticmethod
-    def _time_text(t) -> str:
-        t = t.time if isinstance(t, Reading) else t
-        if t is None:
-            return "none"
-        try:  # only for log lines: it must never raise
-            return datetime.fromtimestamp(t, timezone.utc).isoformat()
-        except (OverflowError, OSError, ValueError):
-            return repr(t)
-
     def _reject(self, reason: str, detail: str) -> None:
         self.counters["rejected"][reason] += 1
         self.log.debug("reading rejected (%s): %s", reason, detail)  # every one; the warning is rate-limited
-        self.limiter.event("reading rejected", reason, detail)
+        if reason != "unconfirmed":  # a stray before the start is routine: counted, not warned about
+            self.limiter.event("reading rejected", reason, detail)
 
     def _forecast(self, hour: int) -> None:
         """One forecast for each completed hour (called by the buffer as it completes)."""
@@ -299,18 +287,18 @@ class Station:
         correction = self.correction if self.cfg.model.correction and self.forecaster is not None else None
         self.skill.verify(hour, float(self.buffer.values[-1, TARGET_INDEX]) if observed else None, correction)
         guard = self._skill_guard()
-        extras: dict = {}
-        payload = decide(self.buffer.window(), self.forecaster, self.model_error, self.cfg.station.id,
-                         self.cfg.gaps.min_observed_fraction, guard, location=self.location, correction=correction,
-                         extras=extras)
-        if payload is None:
+        decision = decide(self.buffer.window(), self.forecaster, self.model_error, self.cfg.station.id,
+                          self.cfg.gaps.min_observed_fraction, guard, location=self.location, correction=correction,
+                          alert=self.alert, rule=self.cfg.alerts.frost)
+        if decision is None:
             self.counters["forecasts"]["skipped_no_temperature"] += 1
             self.limiter.event("no forecast", "no_temperature",
                                f"no recent temperature for {self._hour_text(hour)}")
             return
+        payload = decision.payload
         self.counters["forecasts"][payload["source"]] += 1
-        self._frost_alert(payload)
-        self.skill.issued(hour, payload, extras.get("model"), extras.get("curve"), extras.get("corrected"))
+        self._frost_alert(decision)
+        self.skill.issued(hour, payload, decision.model, decision.curve, decision.corrected)
         self.last_forecast = payload
         info = self.link.publish("forecast", payload, retain=True)
         # Owed until the broker's PUBACK; the caller's state write (after this hour) saves it.
@@ -318,11 +306,10 @@ class Station:
         self.publish_stats()
         self.log.debug("forecast %s", payload)
 
-    def _frost_alert(self, forecast: dict) -> None:
-        """Move the frost warning with this forecast and publish it (before the forecast,
-        which carries the same flag as ``frost_alert``)."""
-        switched = self.alert.update(self.cfg.alerts.frost, forecast)
-        forecast["frost_alert"] = self.alert.on
+    def _frost_alert(self, decision) -> None:
+        """Publish the frost warning as this forecast moved it (before the forecast, which
+        carries the same flag as ``frost_alert``)."""
+        forecast, switched = decision.payload, decision.frost
         # info, not warning: a frost is news for the user, not a problem of the daemon (last_problem)
         if switched == "on":
             self.log.info("frost warning on: %.1f °C expected at %s (%s curve, warns below %.1f °C)",
@@ -359,7 +346,7 @@ class Station:
             "readings": {"accepted": c["accepted"], "rejected": dict(c["rejected"]),
                          "ignored": dict(c["ignored"]),
                          "values_dropped": dict(c["values_dropped"]), "derived": c["derived_readings"],
-                         "late": c["late"], "time_jumps": c["time_jumps"]},
+                         "late": c["late"], "held": self.clock.held, "time_jumps": c["time_jumps"]},
             "hours_completed": c["hours_completed"],
             "hours_buffered": int(len(self.buffer.hours)),
             "forecasts": dict(c["forecasts"]),

@@ -14,13 +14,12 @@ import pytest
 from edgecast.daemon import config as config_mod
 from edgecast.daemon.correction import DAY, MIN_DAYS, Correction, features
 from edgecast.daemon.skill import HORIZON, Skill
-from edgecast.daemon.wiring import build_station
 from edgecast.data import load
 from edgecast.forecaster import BUNDLED
 from edgecast.replay import reading_payload, select_rows
 from edgecast.resample import HOUR
 from edgecast.schema import TARGET_INDEX
-from harness.offline import OfflineLink
+from harness.offline import offline_station
 
 from .test_forecast_rules import StandIn
 
@@ -110,7 +109,7 @@ class Warm(StandIn):
 def station(tmp_path, extra=""):
     cfg = config_mod.parse(f'[station]\nid = "x"\nlatitude = 50\nlongitude = 10\n[state]\ndir = "{tmp_path}"\n'
                            f'[model]\npath = "{tmp_path}/none.tflite"\nskill_guard = false\n' + extra)
-    return build_station(cfg, link=OfflineLink(cfg))
+    return offline_station(cfg)
 
 
 def feed(s, first: int, hours: int):
@@ -215,7 +214,7 @@ def test_the_shipped_jena_bundle_learns_las_vegas(tmp_path, las_vegas):
     jena = "jena" if (BUNDLED / "jena.tflite").exists() else ""
     cfg = config_mod.parse(f'[station]\nid = "lv"\nlatitude = 36.175\nlongitude = -115.137\n'
                            f'[state]\ndir = "{tmp_path}"\n[model]\npath = "{jena}"\nskill_guard = false\n')
-    s = build_station(cfg, link=OfflineLink(cfg))
+    s = offline_station(cfg)
     assert s.forecaster is not None
     first, end = select_rows(las_vegas.times, "2016-03-01T00:00:00", 40 * 24)
     for t, v in zip(las_vegas.times[first:end], las_vegas.values[first:end]):

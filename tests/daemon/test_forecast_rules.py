@@ -47,7 +47,7 @@ def full_buffer(hours=120, channels=ALL, start=1000):
 def test_model_serves_a_complete_window():
     b = full_buffer()
     model = StandIn(["T (degC)", "p (mbar)", "hour_sin"])
-    f = decide(b.window(), model, None, "s", 0.75)
+    f = decide(b.window(), model, None, "s", 0.75).payload
     assert (f["source"], f["reason"], f["temperature_c"]) == ("model", None, 21.5)
     assert f["model"] == StandIn.identity
     values, times = model.calls[0]
@@ -57,15 +57,15 @@ def test_model_serves_a_complete_window():
 
 def test_a_box_without_wind_serves_a_model_that_does_not_read_wind():
     b = full_buffer(channels=[CHANNEL_INDEX[n] for n in ("p (mbar)", "T (degC)", "rh (%)")])
-    assert decide(b.window(), StandIn(["T (degC)", "p (mbar)", "rh (%)"]), None, "s", 0.75)["source"] == "model"
-    f = decide(b.window(), StandIn(["T (degC)", "wind_x"]), None, "s", 0.75)
+    assert decide(b.window(), StandIn(["T (degC)", "p (mbar)", "rh (%)"]), None, "s", 0.75).payload["source"] == "model"
+    f = decide(b.window(), StandIn(["T (degC)", "wind_x"]), None, "s", 0.75).payload
     assert f["source"] == "naive" and "the readings carry no wv (m/s), wd (deg)" in f["reason"]
     assert needed_channels(["max_wind_y", "doy_cos"]) == sorted([CHANNEL_INDEX["max. wv (m/s)"],
                                                                  CHANNEL_INDEX["wd (deg)"]])
 
 
 def test_warming_up_is_naive_with_the_reason():
-    f = decide(full_buffer(hours=50).window(), StandIn(["T (degC)"]), None, "s", 0.75)
+    f = decide(full_buffer(hours=50).window(), StandIn(["T (degC)"]), None, "s", 0.75).payload
     assert f["source"] == "naive" and f["reason"] == "warming up: 50 of 120 hours buffered"
     assert f["temperature_c"] == f["naive_c"]
 
@@ -74,7 +74,7 @@ def test_a_gap_beyond_the_carry_forward_limit_is_naive_with_the_reason():
     b = HourlyBuffer(carry_forward_hours=2)
     for h in list(range(1000, 1050)) + list(range(1056, 1126)):
         b.add(Reading(h * HOUR, {c: 5.0 for c in ALL}))
-    f = decide(b.window(), StandIn(["T (degC)", "p (mbar)"]), None, "s", 0.5)
+    f = decide(b.window(), StandIn(["T (degC)", "p (mbar)"]), None, "s", 0.5).payload
     assert f["source"] == "naive"
     assert f["reason"] == ("window incomplete: 4 of 120 hours lack p (mbar), T (degC) "
                            "(a gap longer than the carry-forward limit)")
@@ -83,7 +83,7 @@ def test_a_gap_beyond_the_carry_forward_limit_is_naive_with_the_reason():
 
 def test_model_cannot_serve_is_naive_with_its_reason():
     f = decide(full_buffer().window(), StandIn(["T (degC)"], ModelCannotServe("model output is not finite (nan)")),
-               None, "s", 0.75)
+               None, "s", 0.75).payload
     assert (f["source"], f["reason"]) == ("naive", "model output is not finite (nan)")
 
 
@@ -91,9 +91,9 @@ def test_too_much_carried_data_is_naive():
     b = full_buffer()
     w = b.window()
     w.status[::2] = CARRIED  # half the hours carried forward
-    f = decide(w, StandIn(["T (degC)"]), None, "s", 0.75)
+    f = decide(w, StandIn(["T (degC)"]), None, "s", 0.75).payload
     assert f["source"] == "naive" and "50% of cells observed" in f["reason"]
-    assert decide(w, StandIn(["T (degC)"]), None, "s", 0.5)["source"] == "model"
+    assert decide(w, StandIn(["T (degC)"]), None, "s", 0.5).payload["source"] == "model"
 
 
 def test_no_temperature_publishes_nothing():

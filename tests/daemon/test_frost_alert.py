@@ -22,7 +22,7 @@ CURVE = np.linspace(3.0, -2.0, 24) + np.sin(np.arange(24))  # coldest at +22 h
 
 def test_a_curve_bundle_fills_hourly_and_its_min_and_max():
     window = full_buffer().window()
-    f = decide(window, StandIn(["T (degC)"], result=CURVE), None, "s", 0.75)
+    f = decide(window, StandIn(["T (degC)"], result=CURVE), None, "s", 0.75).payload
     assert (f["source"], f["hourly_source"]) == ("model", "model")
     assert f["hourly"] == [round(v, 3) for v in CURVE] and f["hourly"][-1] == f["temperature_c"]
     low, high = int(np.argmin(CURVE)), int(np.argmax(CURVE))
@@ -35,14 +35,14 @@ def test_a_curve_bundle_fills_hourly_and_its_min_and_max():
 def test_without_the_model_the_curve_is_the_naive_one_and_says_so():
     window = full_buffer().window()
     naive = naive_curve(window.values[-24:, TARGET_INDEX])
-    f = decide(window, None, "gone", "s", 0.75)
+    f = decide(window, None, "gone", "s", 0.75).payload
     assert (f["source"], f["hourly_source"]) == ("naive", "naive")
     assert f["hourly"] == [round(v, 3) for v in naive] and f["hourly"][-1] == f["temperature_c"]
     # the model raises: the same
-    f = decide(window, StandIn(["T (degC)"], result=ModelCannotServe("interpreter error: x")), None, "s", 0.75)
+    f = decide(window, StandIn(["T (degC)"], result=ModelCannotServe("interpreter error: x")), None, "s", 0.75).payload
     assert f["hourly_source"] == "naive"
     # a +24 h-only bundle: naive hours, ended by the model's value
-    f = decide(window, StandIn(["T (degC)"], result=21.5), None, "s", 0.75)
+    f = decide(window, StandIn(["T (degC)"], result=21.5), None, "s", 0.75).payload
     assert (f["source"], f["hourly_source"], f["hourly"][-1]) == ("model", "naive", 21.5)
     assert f["hourly"][:23] == [round(v, 3) for v in naive[:23]]
 

@@ -10,10 +10,9 @@ import pytest
 
 from edgecast.daemon import config as config_mod
 from edgecast.daemon.skill import HORIZON
-from edgecast.daemon.wiring import build_station
 from edgecast.resample import HOUR
 from edgecast.schema import FeatureSchema, TARGET_INDEX
-from harness.offline import OfflineLink
+from harness.offline import offline_station
 
 from .test_skill import GUARD, payloads, rows  # noqa: F401  (the module's real 2021 rows)
 
@@ -50,7 +49,7 @@ def station(tmp_path, extra=""):
     cfg = config_mod.parse(f'[station]\nid = "jena"\nlatitude = 50.911\nlongitude = 11.5675\n'
                            f'[state]\ndir = "{tmp_path / "state"}"\n'
                            f'[model]\npath = "{tmp_path}/none.tflite"\n' + extra)
-    return build_station(cfg, link=OfflineLink(cfg))
+    return offline_station(cfg)
 
 
 def forecasts(s):

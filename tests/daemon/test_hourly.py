@@ -28,10 +28,11 @@ def feed(series, start, hours, buffer=None, clock=None, on_window=None):
         if not isinstance(reading, Reading):
             rejected.append(reading.reason)
             continue
-        admitted, reason = clock.admit(reading)
-        if reason and reason != "unconfirmed":  # the first rows wait for agreement, then enter
-            rejected.append(reason)
-        for r in admitted:
+        verdict = clock.admit(reading)
+        rejected += [g.reason for g in verdict.given_up]
+        if verdict.kind == "rejected":  # (the first rows are held until they agree, then enter)
+            rejected.append(verdict.reason)
+        for r in verdict.readings:
             buffer.add(r, on_hour=(lambda h: on_window(h, buffer.window())) if on_window else None)
     return buffer, rejected
 
@@ -155,7 +156,7 @@ def test_a_jump_longer_than_the_window_does_not_iterate_forever():
 def test_forecast_decisions(series_2020):
     buffer, _ = feed(series_2020, "2020-03-01T00:00:00", 125)
     w = buffer.window()
-    f = decide(w, None, "model file x does not exist", "jena", 0.75)
+    f = decide(w, None, "model file x does not exist", "jena", 0.75).payload
     assert f["source"] == "naive" and f["reason"] == "no model: model file x does not exist"
     assert f["temperature_c"] == round(w.values[-1, T], 3)
     assert f["issued_at"] == "2020-03-06T04:00:00Z" and f["valid_at"] == "2020-03-07T04:00:00Z"

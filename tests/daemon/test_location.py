@@ -11,12 +11,11 @@ import pytest
 
 from edgecast.daemon import config as config_mod
 from edgecast.daemon.homeassistant import configs
-from edgecast.daemon.wiring import build_station
 from edgecast.replay import reading_payload
 from edgecast.resample import HOUR
 from edgecast.schema import FeatureSchema
 from edgecast.solar import JENA, Location
-from harness.offline import OfflineLink
+from harness.offline import offline_station
 
 from .test_forecast_rules import StandIn
 
@@ -67,7 +66,7 @@ def feed(s, hours=121):
 def station(tmp_path, where=""):
     cfg = config_mod.parse(f'[station]\nid = "x"\n{where}[state]\ndir = "{tmp_path}"\n'
                            f'[model]\npath = "{tmp_path}/none.tflite"\n')
-    return build_station(cfg, link=OfflineLink(cfg))
+    return offline_station(cfg)
 
 
 def test_the_model_gets_the_place_and_stats_show_it(tmp_path, caplog):

@@ -133,37 +133,54 @@ def _reading(t):
     return Reading(t, {1: 5.0})
 
 
+def outcome(verdict):
+    """(kind, reason, accepted times, reasons given up) of a Verdict."""
+    return (verdict.kind, verdict.reason, [r.time for r in verdict.readings],
+            [g.reason for g in verdict.given_up])
+
+
 def test_ordering_duplicates_out_of_order_and_far_future():
     clock = EventClock(max_future_seconds=6 * 3600, confirm=3, newest=400.0)
-    assert clock.admit(_reading(1000.0)) == ([_reading(1000.0)], None)
-    assert clock.admit(_reading(1000.0))[1] == "duplicate"
-    assert clock.admit(_reading(400.0))[1] == "out_of_order"
-    assert clock.admit(_reading(1000.0 + 86400 * 365 * 80))[1] == "far_future"  # a year-2100 stamp
-    accepted, reason = clock.admit(_reading(1600.0))
-    assert reason is None and clock.newest == 1600.0
+    assert outcome(clock.admit(_reading(1000.0))) == ("accepted", "", [1000.0], [])
+    assert outcome(clock.admit(_reading(1000.0)))[:2] == ("rejected", "duplicate")
+    assert outcome(clock.admit(_reading(400.0)))[:2] == ("rejected", "out_of_order")
+    assert outcome(clock.admit(_reading(1000.0 + 86400 * 365 * 80)))[:2] == ("held", "far_future")  # year 2100
+    assert clock.held == 1
+    # an in-range reading: accepted, and the held stray given up (counted as rejected now, once)
+    assert outcome(clock.admit(_reading(1600.0))) == ("accepted", "", [1600.0], ["far_future"])
+    assert clock.newest == 1600.0 and clock.held == 0
 
 
 def test_a_genuine_time_jump_is_accepted_once_confirmed():
     clock = EventClock(max_future_seconds=6 * 3600, confirm=3, newest=0.0)
     day = 86400.0
-    assert clock.admit(_reading(2 * day))[1] == "far_future"
-    assert clock.admit(_reading(2 * day + 600))[1] == "far_future"
-    accepted, reason = clock.admit(_reading(2 * day + 1200))
-    assert reason is None and [r.time for r in accepted] == [2 * day, 2 * day + 600, 2 * day + 1200]
-    assert clock.newest == 2 * day + 1200
+    assert outcome(clock.admit(_reading(2 * day)))[:2] == ("held", "far_future")
+    assert outcome(clock.admit(_reading(2 * day + 600)))[:2] == ("held", "far_future")
+    verdict = clock.admit(_reading(2 * day + 1200))
+    assert outcome(verdict) == ("accepted", "", [2 * day, 2 * day + 600, 2 * day + 1200], [])
+    assert verdict.confirmed == "far_future" and clock.newest == 2 * day + 1200
 
 
 def test_with_no_reference_the_first_readings_wait_for_agreement():
     """An empty state: a stray first stamp (2031) must not become the reference."""
     clock = EventClock(max_future_seconds=6 * 3600, confirm=3)
     stray, real = 1.9e9, 1.6e9
-    assert clock.admit(_reading(stray)) == ([], "unconfirmed")
-    assert clock.admit(_reading(real)) == ([], "unconfirmed")  # disagrees: the hold starts over
-    assert clock.admit(_reading(real)) == ([], "duplicate")  # a redelivery is no disagreement
-    assert clock.admit(_reading(real + 600)) == ([], "unconfirmed")
-    accepted, reason = clock.admit(_reading(real + 1200))
-    assert reason is None and [r.time for r in accepted] == [real, real + 600, real + 1200]
-    assert EventClock(6 * 3600, confirm=1).admit(_reading(real)) == ([_reading(real)], None)
+    assert outcome(clock.admit(_reading(stray))) == ("held", "unconfirmed", [], [])
+    assert outcome(clock.admit(_reading(real))) == ("held", "unconfirmed", [], [])  # disagrees: a line of its own
+    assert outcome(clock.admit(_reading(real)))[:2] == ("rejected", "duplicate")  # a redelivery is no disagreement
+    assert outcome(clock.admit(_reading(real + 600))) == ("held", "unconfirmed", [], [])
+    verdict = clock.admit(_reading(real + 1200))
+    assert outcome(verdict) == ("accepted", "", [real, real + 600, real + 1200], ["unconfirmed"])  # the stray
+    assert verdict.confirmed == "unconfirmed"
+    assert outcome(EventClock(6 * 3600, confirm=1).admit(_reading(real))) == ("accepted", "", [real], [])
+
+
+def test_a_candidate_line_pushed_out_is_given_up_once():
+    clock = EventClock(max_future_seconds=600, confirm=3)
+    lines = [1.6e9 + k * 1e6 for k in range(5)]  # five strays, none agreeing with another
+    verdicts = [clock.admit(_reading(t)) for t in lines]
+    assert [outcome(v)[3] for v in verdicts] == [[], [], [], [], ["unconfirmed"]]  # four lines are held at once
+    assert clock.held == 4
 
 
 @pytest.mark.parametrize("text", ["9999-12-31T23:59:59", "0001-01-01T00:00:00+14:00", "9999-12-30T00:00:00Z"])
@@ -178,10 +195,8 @@ def test_strays_between_the_first_readings_do_not_cost_the_real_ones():
     candidate of its own instead of discarding the readings held so far."""
     clock = EventClock(max_future_seconds=6 * 3600, confirm=3)
     real, stray = 1.6e9, 1.9e9
-    assert clock.admit(_reading(real))[1] == "unconfirmed"
-    assert clock.admit(_reading(stray))[1] == "unconfirmed"
-    assert clock.admit(_reading(real + 600))[1] == "unconfirmed"
-    assert clock.admit(_reading(stray - 1e8))[1] == "unconfirmed"
-    accepted, reason = clock.admit(_reading(real + 1200))
-    assert reason is None and [r.time for r in accepted] == [real, real + 600, real + 1200]
-    assert clock.newest == real + 1200 and clock.admit(_reading(stray + 600))[1] == "far_future"
+    for t in (real, stray, real + 600, stray - 1e8):
+        assert outcome(clock.admit(_reading(t)))[:2] == ("held", "unconfirmed")
+    verdict = clock.admit(_reading(real + 1200))
+    assert outcome(verdict) == ("accepted", "", [real, real + 600, real + 1200], ["unconfirmed"] * 2)
+    assert clock.newest == real + 1200 and outcome(clock.admit(_reading(stray + 600)))[:2] == ("held", "far_future")

@@ -21,8 +21,7 @@ from edgecast.readings import Reading
 from edgecast.replay import reading_payload, select_rows
 from edgecast.resample import HOUR
 from edgecast.schema import FeatureSchema, TARGET_INDEX
-from harness.offline import OfflineLink
-from edgecast.daemon.wiring import build_station
+from harness.offline import offline_station
 
 from .test_forecast_rules import StandIn
 
@@ -46,7 +45,7 @@ def payloads(series, start: str, hours: float) -> list[bytes]:
 def station(tmp_path, extra=""):
     cfg = config_mod.parse(f'[station]\nid = "jena"\n[state]\ndir = "{tmp_path / "state"}"\n'
                            + NO_MODEL.format(dir=tmp_path) + extra)
-    return build_station(cfg, link=OfflineLink(cfg))
+    return offline_station(cfg)
 
 
 def last_stats(s) -> dict:
@@ -109,14 +108,14 @@ def test_guard_reason_goes_out_with_the_models_value_as_model_c():
     for h in range(1000, 1121):
         b.add(Reading(h * HOUR, {c: 5.0 for c in range(14)}))
 
-    served = decide(b.window(), StandIn(["T (degC)"]), None, "s", 0.75)
+    served = decide(b.window(), StandIn(["T (degC)"]), None, "s", 0.75).payload
     assert (served["source"], served["temperature_c"], served["model_c"], served["reason"]) == ("model", 21.5,
                                                                                                  21.5, None)
     text = "skill guard: model MAE 3.00 vs naive 2.00 over the last 30 days"
-    guarded = decide(b.window(), StandIn(["T (degC)"]), None, "s", 0.75, guard=text)
+    guarded = decide(b.window(), StandIn(["T (degC)"]), None, "s", 0.75, guard=text).payload
     assert (guarded["source"], guarded["temperature_c"], guarded["model_c"], guarded["reason"]) == ("naive", 5.0,
                                                                                                    21.5, text)
-    assert decide(b.window(), None, "gone", "s", 0.75, guard=text)["model_c"] is None
+    assert decide(b.window(), None, "gone", "s", 0.75, guard=text).payload["model_c"] is None
 
 
 class Biased:

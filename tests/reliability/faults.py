@@ -21,10 +21,9 @@ from pathlib import Path
 from edgecast.daemon import config as config_mod
 from edgecast.daemon import state
 from edgecast.daemon.hourly import HourlyBuffer
-from edgecast.daemon.wiring import build_station
 from edgecast.replay import reading_payload, select_rows
 
-from harness.offline import OfflineLink
+from harness.offline import offline_station
 from harness.processes import EDGECAST, wait_until
 
 NO_MODEL = '[model]\npath = "{dir}/no-such-model.tflite"\n'
@@ -54,12 +53,6 @@ class InProcess:
 
     def forecasts(self) -> list[dict]:
         return forecasts_of(self.published)
-
-
-def offline_station(cfg):
-    """A real Station whose link never connects: what it publishes is in ``.link.published``
-    as (topic name, payload)."""
-    return build_station(cfg, link=OfflineLink(cfg))
 
 
 def forecasts_of(published: list[tuple[str, object]]) -> list[dict]:

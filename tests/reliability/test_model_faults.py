@@ -69,6 +69,7 @@ def service(tmp_path, model: str, config_name: str = "edgecast.toml") -> Service
     path.write_text(f'[station]\nid = "jena"\n[state]\ndir = "{tmp_path / "state"}"\n'
                     f'[model]\npath = "{model}"\n')
     svc = Service(config_mod.load(path), str(path), link_for=OfflineLink)
+    svc.start()
     s = svc.stations[0]
     s.published = s.link.published
     return svc

@@ -79,7 +79,7 @@ class MqttConfig:
     user: str = setting("", "user name (no user → anonymous)")
     password_file: str = setting(
         "", "file whose first line is the password; the password is never accepted on the command line and "
-        "never logged. Read at start by `run` and `run --check` alike: a missing, unreadable or directory path "
+        "never logged. Read at start by `run` and `config check` alike: a missing, unreadable or directory path "
         "ends both with `configuration: mqtt.password_file: cannot read …` and exit code 1 (no traceback); a "
         "file every user may read gets a warning line")
     tls: bool = setting(False, "TLS with the system CA store (implied by any `tls_*` path)")
@@ -483,7 +483,7 @@ def load(path: str | Path | None) -> Config:
 
 
 def check_password_file(cfg: MqttConfig) -> str | None:
-    """Before anything connects (`run` and `run --check` alike): ConfigError when the file
+    """Before anything connects (`run` and `config check` alike): ConfigError when the file
     cannot be read; a warning text when every user may read it. The content is never kept."""
     if not cfg.password_file:
         return None

@@ -16,6 +16,8 @@ import click
 from ..cli_options import data_option, load_data
 
 CONFIG_HELP = "TOML configuration file (docs/daemon.md). Default: all defaults (localhost:1883, bundled model)."
+_config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                              help=CONFIG_HELP)
 
 
 def _config(path):
@@ -190,7 +192,7 @@ def _one_mode(config_path, **flags) -> None:
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
+@_config_option
 @click.option("--check", is_flag=True, help="Old spelling of `edgecast config check`.")
 @click.option("--print-config", is_flag=True, help="Old spelling of `edgecast config print`.")
 @click.option("--remove-discovery", "--uninstall", "remove_discovery", is_flag=True,
@@ -249,7 +251,7 @@ def config_group():
 
 
 @config_group.command("check")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
+@_config_option
 def config_check(config_path):
     """Validate the configuration and each station's model, print what `run` would serve, exit.
 
@@ -284,7 +286,7 @@ def discovery_group():
 
 
 @discovery_group.command("remove")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
+@_config_option
 def discovery_remove(config_path):
     """Delete the Home Assistant entities of every configured station and exit.
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from ..alerts import FrostRule
+from ..resample import CARRY_FORWARD_HOURS
 from ..solar import JENA, Location
 from .adapters import InputConfig, flat_keys_error, foreign_tables_error
 from .settings import ConfigError, at_least, between, check_section, is_subsection, markdown_table, one_of, \
@@ -206,8 +207,8 @@ class ReadingsConfig:
 
 @dataclass
 class GapsConfig:
-    carry_forward_hours: int = setting(3, "an hour without a fresh reading repeats the last observed value this "
-                                       "long", live=True, check=between(0, 120))
+    carry_forward_hours: int = setting(CARRY_FORWARD_HOURS, "an hour without a fresh reading repeats the last "
+                                       "observed value this long", live=True, check=between(0, 120))
     min_observed_fraction: float = setting(0.75, "below this share of observed (not carried) window cells the "
                                            "model does not serve", live=True, check=between(0, 1))
 

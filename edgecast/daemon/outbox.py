@@ -38,7 +38,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-LIMIT = 7 * 24
+from .config import MqttConfig
+
+LIMIT = MqttConfig().session_expiry // 3600  # a week of hourly forecasts
 
 
 class Outbox:

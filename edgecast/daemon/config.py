@@ -438,6 +438,8 @@ def parse(text: str, source: str = "<config>") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    except RecursionError:  # arrays or tables nested thousands deep: no configuration is
+        raise ConfigError(f"{source}: not valid TOML (nested deeper than the parser goes)") from None
     for name in data:
         if name not in SECTIONS and name != "stations":
             raise ConfigError(f"{name}: unknown section (known: {', '.join(SECTIONS)}, stations)")

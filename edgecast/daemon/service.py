@@ -57,12 +57,17 @@ class Service:
         self.notifier.reloading()
         try:
             new = config_mod.load(self.config_path)
+            new_configs = {sc.station.id: sc for sc in new.station_configs()}
         except config_mod.ConfigError as exc:
             log.error("reload: keeping the running configuration: %s", exc)
             self.notifier.ready(self.status_text())
             return
+        except Exception as exc:  # whatever a new file does to the reader, the daemon serves on
+            log.error("reload: keeping the running configuration: %s cannot be read (%s: %s)", self.config_path,
+                      type(exc).__name__, str(exc)[:200])
+            self.notifier.ready(self.status_text())
+            return
         running = {s.id: s for s in self.stations}
-        new_configs = {sc.station.id: sc for sc in new.station_configs()}
         if list(new_configs) != list(running):
             log.warning("reload: the list of stations changed (%s -> %s); it takes effect at the next restart",
                         ", ".join(running), ", ".join(new_configs))

@@ -116,6 +116,9 @@ class Station:
         if self.location_assumed:
             self.log.warning("no [station] latitude/longitude: assuming Jena's (%s); set them so the sun "
                              "features match your roof", self.location.describe())
+        old = state.adopt_old_name(self.cfg.state_dir, self.id)
+        if old is not None:
+            self.log.info("state file %s renamed to %s (the station's key)", old, self.state_file)
         if state.load(self.state_file, self._restore):
             self.log.info("resumed %d buffered hours from %s (next hour %s)", len(self.buffer.hours),
                           self.state_file, self._hour_text(self.buffer.next_hour))

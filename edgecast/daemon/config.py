@@ -239,7 +239,8 @@ class LogConfig:
 
 @dataclass
 class StatsConfig:
-    interval_seconds: int = setting(10, "changed counters are republished at most this often, seconds", live=True,
+    interval_seconds: int = setting(10, "changed counters are republished at most this often while readings stream, "
+                                    "and 2 s after they pause, seconds", live=True,
                                     check=at_least(1))
 
 

@@ -131,7 +131,6 @@ def run(config_path, check, print_config, remove_discovery, reset_correction):
         from .config import default_toml
         click.echo(default_toml())
         return
-    from . import service
     cfg = _config(config_path)
     logging.basicConfig(level=cfg.log.level.upper(), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -144,22 +143,7 @@ def run(config_path, check, print_config, remove_discovery, reset_correction):
         logging.getLogger("edgecast.daemon").warning("%s", warning)
     stations = cfg.station_configs()
     if check:
-        from .adapters import input_topic
-        from .state import state_path
-        from .station import load_model
-        click.echo(f"configuration ok; {len(stations)} station{'s' if len(stations) > 1 else ''}")
-        for sc in stations:
-            forecaster, error = load_model(sc)
-            click.echo(f"station {sc.station.id}: {sc.input.format} readings on {input_topic(sc)}, "
-                       f"forecast {sc.topic('forecast')}, state {state_path(sc.state_dir, sc.station.id)}")
-            click.echo(f"  location: {sc.station.location.describe()}" + (
-                " (assumed: Jena's; set [station] latitude and longitude)" if sc.station.location_assumed else ""))
-            click.echo(f"  model: {forecaster.describe()}" if forecaster else
-                       f"  model: none, naive forecasts ({error})")
-            rule = sc.alerts.frost
-            click.echo(f"  frost warning on {sc.topic('alert')}: below {rule.warn_below_c:g} °C "
-                       f"(frost_c {rule.threshold_c:g} + margin {rule.margin_c:g}), off from "
-                       f"{rule.warn_below_c + rule.hysteresis_c:g} °C")
+        _check(cfg, config_path)
         return
     if reset_correction:
         for sc in stations:
@@ -190,11 +174,43 @@ def run(config_path, check, print_config, remove_discovery, reset_correction):
             click.echo(f"removed {n} Home Assistant discovery configs of station {sc.station.id}"
                        + ("" if running else f" and its retained {', '.join(STATION_TOPICS)}"))
         return
+    sys.exit(_service(cfg, config_path).run())
+
+
+def _service(cfg, config_path):
+    """The daemon as `run` serves it and `run --check` checks it: every station built (its
+    model loaded, its MQTT client made: TLS files read), nothing started yet."""
+    from . import service
+    from .config import ConfigError
     try:
-        daemon = service.Service(cfg, config_path)
-    except ConfigError as exc:  # e.g. the password file vanished since the check above
+        return service.Service(cfg, config_path)
+    except ConfigError as exc:  # a TLS file that does not load; the password file vanished since the check
         raise click.ClickException(f"configuration: {exc}") from None
-    sys.exit(daemon.run())
+
+
+def _check(cfg, config_path) -> None:
+    """`run --check`: what `run` would serve, station by station; exit 1 when a model
+    cannot serve (run would serve naive forecasts only)."""
+    from .adapters import input_topic
+    from .state import state_path
+    stations = _service(cfg, config_path).stations
+    click.echo(f"configuration ok; {len(stations)} station{'s' if len(stations) > 1 else ''}")
+    for station in stations:
+        sc, forecaster, error = station.cfg, station.forecaster, station.model_error
+        click.echo(f"station {sc.station.id}: {sc.input.format} readings on {input_topic(sc)}, "
+                   f"forecast {sc.topic('forecast')}, state {state_path(sc.state_dir, sc.station.id)}")
+        click.echo(f"  location: {sc.station.location.describe()}" + (
+            " (assumed: Jena's; set [station] latitude and longitude)" if sc.station.location_assumed else ""))
+        click.echo(f"  model: {forecaster.describe()}" if forecaster else
+                   f"  model: none, naive forecasts ({error})")
+        rule = sc.alerts.frost
+        click.echo(f"  frost warning on {sc.topic('alert')}: below {rule.warn_below_c:g} °C "
+                   f"(frost_c {rule.threshold_c:g} + margin {rule.margin_c:g}), off from "
+                   f"{rule.warn_below_c + rule.hysteresis_c:g} °C")
+    failed = [s for s in stations if s.forecaster is None]
+    if failed:
+        raise click.ClickException("; ".join(f"station {s.id}: the model cannot serve ({s.model_error})"
+                                             for s in failed) + ": `run` would serve naive forecasts only")
 
 
 def _reset_correction(sc) -> str:

@@ -17,9 +17,7 @@ ROW_MINUTES = 10  # the Jena station writes one row every 10 minutes
 ROWS_PER_STEP = 6  # one model step per hour: every 6th row (Keras sampling_rate=6)
 WINDOW_STEPS = 120  # 5 days of hourly steps in
 HORIZON_HOURS = 24  # temperature 24 hours after the last input step
-# Rows from a window's first row to its target row, as in the Keras book:
-# delay = sampling_rate * (sequence_length + 24 - 1).
-DELAY_ROWS = ROWS_PER_STEP * (WINDOW_STEPS + HORIZON_HOURS - 1)
+CURVE_HORIZONS = tuple(range(1, HORIZON_HOURS + 1))  # a curve's hours ahead: +1 … +24 h
 
 # How a stream becomes one value per hour. The reference protocol point-samples every
 # 6th row, so the hourly value for hour H is the reading stamped H:00. Live sensors do

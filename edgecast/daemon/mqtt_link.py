@@ -40,6 +40,11 @@ from .jsontext import to_json
 log = logging.getLogger("edgecast.mqtt")
 
 
+def uses_tls(m) -> bool:
+    """TLS is on when asked for, or implied by a CA file or a client certificate ([mqtt])."""
+    return bool(m.tls or m.tls_ca_certs or m.tls_client_cert)
+
+
 def make_client(cfg: Config, client_id: str, persistent: bool) -> mqtt.Client:
     """A paho client configured from [mqtt] (credentials, TLS, protocol, backoff)."""
     m = cfg.mqtt
@@ -48,7 +53,7 @@ def make_client(cfg: Config, client_id: str, persistent: bool) -> mqtt.Client:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, **kwargs)
     if m.user:
         client.username_pw_set(m.user, read_password(m))
-    if m.tls or m.tls_ca_certs or m.tls_client_cert:
+    if uses_tls(m):
         client.tls_set_context(tls_context(m))
         client.tls_insecure_set(m.tls_insecure)
     client.reconnect_delay_set(m.reconnect_min_delay, m.reconnect_max_delay)
@@ -214,8 +219,7 @@ class MqttLink:
 
     @property
     def tls(self) -> bool:
-        m = self.cfg.mqtt
-        return bool(m.tls or m.tls_ca_certs or m.tls_client_cert)
+        return uses_tls(self.cfg.mqtt)
 
     def _on_message(self, client, userdata, message) -> None:
         if self.listener is None:

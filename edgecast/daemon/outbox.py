@@ -38,9 +38,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from .config import MqttConfig
 from .jsontext import to_json
 
-LIMIT = 7 * 24
+LIMIT = MqttConfig().session_expiry // 3600  # a week of hourly forecasts
 MAX_BYTES = 16384  # a forecast payload is ~1.5 kB
 
 

@@ -23,13 +23,29 @@ import time
 from pathlib import Path
 
 from .. import atomic
+from .topics import station_key
 
 FORMAT = "edgecast-state/1"
 log = logging.getLogger("edgecast.state")
 
 
 def state_path(directory: Path, station: str) -> Path:
-    return Path(directory) / f"{station}.state.json"
+    """``<key>.state.json``: the station's key (topics.station_key) is a valid file name
+    of at most 48 characters whatever the id (60 emoji made one over 255 bytes)."""
+    return Path(directory) / f"{station_key(station)}.state.json"
+
+
+def adopt_old_name(directory: Path, station: str) -> Path | None:
+    """A state file under the raw id (before ids had keys, ``roof.north.state.json``) moves
+    to the key's name when that is free; returns the old path when it moved."""
+    old, new = Path(directory) / f"{station}.state.json", state_path(directory, station)
+    try:
+        if old == new or new.exists() or not old.is_file():
+            return None
+        os.replace(old, new)
+    except (OSError, ValueError):  # an id no file could be named after: there is nothing to adopt
+        return None
+    return old
 
 
 def save(path: Path, payload: dict) -> None:

@@ -109,6 +109,7 @@ class Station:
         self.on_ack_saved_later = None  # service: wakes its main thread, which saves (save_acks)
         self._last_ack_save = 0.0
         self.stats_dirty = True
+        self.last_message = 0.0  # monotonic time of the last reading (service: stats once they pause)
         link.attach(self)
 
     def start(self) -> None:
@@ -116,6 +117,9 @@ class Station:
         if self.location_assumed:
             self.log.warning("no [station] latitude/longitude: assuming Jena's (%s); set them so the sun "
                              "features match your roof", self.location.describe())
+        old = state.adopt_old_name(self.cfg.state_dir, self.id)
+        if old is not None:
+            self.log.info("state file %s renamed to %s (the station's key)", old, self.state_file)
         if state.load(self.state_file, self._restore):
             self.log.info("resumed %d buffered hours from %s (next hour %s)", len(self.buffer.hours),
                           self.state_file, self._hour_text(self.buffer.next_hour))
@@ -177,8 +181,10 @@ class Station:
         """The broker acknowledged publish ``mid`` (the link, on paho's thread)."""
         # Inside paho's locks: never write here (save_state takes the station lock, which
         # a thread calling paho may hold); the service's main thread writes.
-        if self.outbox.acked(mid) and self.on_ack_saved_later is not None:
-            self.on_ack_saved_later()
+        if self.outbox.acked(mid):
+            self.stats_dirty = True  # outbox.pending changed: stats must not keep the old count
+            if self.on_ack_saved_later is not None:
+                self.on_ack_saved_later()
 
     def save_acks(self, now: float) -> float | None:
         """Main thread: rewrite the state file when forecasts were acknowledged since the
@@ -233,6 +239,7 @@ class Station:
     def on_payload(self, payload: bytes, topic: str | None = None, retained: bool = False) -> None:
         with self.lock:
             self.stats_dirty = True
+            self.last_message = time.monotonic()
             # Adapters stamp readings without a timestamp (ESPHome) with the receive time.
             result = self.adapter.convert(topic or self.adapter.topic, payload, time.time(), retained)
             if isinstance(result, Reading):

@@ -125,3 +125,11 @@ def test_to_json_writes_strict_json_only(caplog):
     with pytest.raises(ValueError):
         to_json(payload, repair=False)
     assert to_json({"x": 1.5, "s": "Dach-Süd"}, ensure_ascii=False) == '{"x":1.5,"s":"Dach-Süd"}'
+
+
+def test_a_state_file_nested_deeper_than_the_parser_goes_is_set_aside(tmp_path):
+    from edgecast.daemon import state
+    path = tmp_path / "jena.state.json"
+    path.write_text("[" * 100_000)
+    assert state.load(path, lambda data: None) is False  # was: RecursionError at every start
+    assert not path.exists() and len(list(tmp_path.glob("jena.state.json.corrupt-*"))) == 1

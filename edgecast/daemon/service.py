@@ -90,9 +90,28 @@ class Service:
         for station in self.stations:
             station.start()
 
+    def _thread_died(self, args) -> None:
+        """threading.excepthook: what ended a thread, for the one line in _network_dead."""
+        self._deaths[args.thread] = f"{args.exc_type.__name__}: {str(args.exc_value)[:200]}"
+        log.debug("thread %s ended", args.thread.name, exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+        self._wake.set()
+
+    def _network_dead(self) -> bool:
+        """A station whose paho thread has ended cannot serve (no readings, no forecasts,
+        no status): say so in one line and end the process (exit 1), so that systemd
+        restarts it, rather than go on looking alive."""
+        dead = [s for s in self.stations if not s.link.alive]
+        for s in dead:
+            why = self._deaths.get(getattr(s.link, "thread", None), "no exception reported")
+            log.error("station %s: its MQTT network thread ended (%s); exiting with status 1 so that systemd "
+                      "restarts edgecast", s.id, why)
+        return bool(dead)
+
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._signal)
+        self._deaths: dict = {}
+        threading.excepthook = self._thread_died
         self.start()
         self.notifier.ready(self.status_text())
         for station in self.stations:
@@ -101,6 +120,9 @@ class Service:
         next_ping = time.monotonic()
         last_stats = 0.0
         while not self._stop.is_set():
+            if self._network_dead():
+                self.shutdown()
+                return 1
             now = time.monotonic()
             if self.notifier.watchdog_interval and now >= next_ping:
                 # Ping only while every paho thread lives: if one died, systemd should restart us.
@@ -130,6 +152,7 @@ class Service:
         return self.shutdown()
 
     def shutdown(self) -> int:
+        threading.excepthook = threading.__excepthook__
         self.notifier.stopping()
         for station in self.stations:
             station.stop()

@@ -142,10 +142,10 @@ class Station:
         """The state file's sections; the problems of those that start afresh (state.load)."""
         if data.get("station") != self.cfg.station.id:
             raise ValueError(f"state of station {data.get('station')!r}, this is {self.cfg.station.id!r}")
-        self.buffer.load_dict(data["buffer"])
         newest = data["newest"]
         if newest is not None and checked_time(newest) is None:
             raise ValueError(f"newest is not a usable event time ({str(newest)[:40]})")
+        self.buffer.load_dict(data["buffer"])  # last: a file set aside leaves nothing of it behind
         self.clock.newest = newest
         # The other sections are worth less than the window, which is kept without them
         # (absent in older files: they start afresh without a word).

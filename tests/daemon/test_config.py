@@ -264,7 +264,7 @@ def test_a_world_readable_password_file_is_warned_about(tmp_path):
     pw.chmod(0o644)
     config = tmp_path / "edgecast.toml"
     config.write_text(f'[mqtt]\nuser = "u"\npassword_file = "{pw}"\n[state]\ndir = "{tmp_path}"\n'
-                      f'[model]\npath = "{tmp_path / "none.tflite"}"\n')
+                      '[model]\npath = "default"\n')
     out = subprocess.run([sys.executable, "-m", "edgecast.cli", "run", "--config", str(config), "--check"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "configuration ok" in out.stdout

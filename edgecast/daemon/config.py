@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from ..alerts import FrostRule
+from ..resample import CARRY_FORWARD_HOURS
 from ..solar import JENA, Location
 from .adapters import InputConfig, flat_keys_error, foreign_tables_error
 from .settings import ConfigError, at_least, between, check_section, is_subsection, markdown_table, one_of, \
@@ -84,7 +85,7 @@ class MqttConfig:
     user: str = setting("", "user name (no user → anonymous)")
     password_file: str = setting(
         "", "file whose first line is the password; the password is never accepted on the command line and "
-        "never logged. Read at start by `run` and `run --check` alike: a missing, unreadable or directory path "
+        "never logged. Read at start by `run` and `config check` alike: a missing, unreadable or directory path "
         "ends both with `configuration: mqtt.password_file: cannot read …` and exit code 1 (no traceback); a "
         "file every user may read gets a warning line")
     tls: bool = setting(False, "TLS with the system CA store (implied by any `tls_*` path)")
@@ -218,8 +219,8 @@ class ReadingsConfig:
 
 @dataclass
 class GapsConfig:
-    carry_forward_hours: int = setting(3, "an hour without a fresh reading repeats the last observed value this "
-                                       "long", live=True, check=between(0, 120))
+    carry_forward_hours: int = setting(CARRY_FORWARD_HOURS, "an hour without a fresh reading repeats the last "
+                                       "observed value this long", live=True, check=between(0, 120))
     min_observed_fraction: float = setting(0.75, "below this share of observed (not carried) window cells the "
                                            "model does not serve", live=True, check=between(0, 1))
 
@@ -456,6 +457,8 @@ def parse(text: str, source: str = "<config>") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    except RecursionError:  # arrays or tables nested thousands deep: no configuration is
+        raise ConfigError(f"{source}: not valid TOML (nested deeper than the parser goes)") from None
     for name in data:
         if name not in SECTIONS and name != "stations":
             raise ConfigError(f"{name}: unknown section (known: {', '.join(SECTIONS)}, stations)")
@@ -502,7 +505,7 @@ def load(path: str | Path | None) -> Config:
 
 
 def check_password_file(cfg: MqttConfig) -> str | None:
-    """Before anything connects (`run` and `run --check` alike): ConfigError when the file
+    """Before anything connects (`run` and `config check` alike): ConfigError when the file
     cannot be read; a warning text when every user may read it. The content is never kept."""
     if not cfg.password_file:
         return None

@@ -58,12 +58,17 @@ class Service:
         self.notifier.reloading()
         try:
             new = config_mod.load(self.config_path)
+            new_configs = {sc.station.id: sc for sc in new.station_configs()}
         except config_mod.ConfigError as exc:
             log.error("reload: keeping the running configuration: %s", exc)
             self.notifier.ready(self.status_text())
             return
+        except Exception as exc:  # whatever a new file does to the reader, the daemon serves on
+            log.error("reload: keeping the running configuration: %s cannot be read (%s: %s)", self.config_path,
+                      type(exc).__name__, str(exc)[:200])
+            self.notifier.ready(self.status_text())
+            return
         running = {s.id: s for s in self.stations}
-        new_configs = {sc.station.id: sc for sc in new.station_configs()}
         if len(running) == len(new_configs) == 1 and not self.cfg.stations and not new.stations:
             # The one [station] renamed: still the same station, which takes all the new live
             # settings (its model and carry-forward limit too), the id itself at the next restart.

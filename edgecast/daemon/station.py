@@ -37,7 +37,7 @@ from .ordering import ACCEPTED, HELD, IGNORED, LATE, REJECTED, EventClock, Verdi
 from .outbox import Outbox
 from .correction import Correction
 from .skill import Skill
-from ..readings import Reading
+from ..readings import Reading, checked_time
 
 
 # Acknowledgements reach the state file at most this often: in live operation (one
@@ -138,31 +138,44 @@ class Station:
     def _hour_text(hour) -> str:
         return iso(np.datetime64(int(hour), "s")) if hour is not None else "unknown"
 
-    def _restore(self, data: dict) -> None:
+    def _restore(self, data: dict) -> list[str]:
+        """The state file's sections; the problems of those that start afresh (state.load)."""
         if data.get("station") != self.cfg.station.id:
             raise ValueError(f"state of station {data.get('station')!r}, this is {self.cfg.station.id!r}")
         self.buffer.load_dict(data["buffer"])
         newest = data["newest"]
-        if newest is not None and not isinstance(newest, (int, float)):
-            raise TypeError("newest is not a number")
+        if newest is not None and checked_time(newest) is None:
+            raise ValueError(f"newest is not a usable event time ({str(newest)[:40]})")
         self.clock.newest = newest
-        self.outbox.load_list(data.get("outbox", []))  # absent in files written before the outbox
-        # Parts added later (absent in older files; worth less than the window, which is kept).
-        self.skill = self._restore_part(data, "skill", Skill, "skill scores", "scoring starts afresh")
-        self.alert = self._restore_part(data, "alert", FrostAlert, "frost-alert state", "the alert starts off")
-        self.correction = self._restore_part(data, "correction", Correction, "on-box correction",
-                                             "the correction starts afresh")
+        # The other sections are worth less than the window, which is kept without them
+        # (absent in older files: they start afresh without a word).
+        problems: list[str] = []
+        skill, alert, correction = Skill(), FrostAlert(), Correction()
+        if self._restore_part(data, "skill", skill.load_dict, "skill scores", "scoring starts afresh", problems):
+            self.skill = skill
+        if self._restore_part(data, "alert", alert.load_dict, "frost-alert state", "the alert starts off", problems):
+            self.alert = alert
+        if self._restore_part(data, "correction", correction.load_dict, "on-box correction",
+                              "the correction starts afresh", problems):
+            self.correction = correction
+        self._restore_part(data, "outbox", self.outbox.load_list, "unacknowledged forecasts",
+                           "they are not sent again", problems)
+        return problems
 
-    def _restore_part(self, data: dict, key: str, factory, what: str, consequence: str):
-        part = factory()
-        if key in data:
-            try:
-                part.load_dict(data[key])
-            except (ValueError, TypeError, KeyError) as exc:
-                part = factory()
-                self.log.warning("state file %s: unusable %s (%s); %s", self.state_file, what, str(exc)[:200],
-                                 consequence)
-        return part
+    @staticmethod
+    def _restore_part(data: dict, key: str, load, what: str, consequence: str, problems: list[str]) -> bool:
+        """``load(section)`` (which changes nothing when it raises); False, with the problem
+        noted, when the section is unusable."""
+        if key not in data:
+            return False
+        try:
+            if not isinstance(data[key], list if key == "outbox" else dict):
+                raise TypeError(f"{key} is a {type(data[key]).__name__}")
+            load(data[key])
+        except state.UNFIT as exc:
+            problems.append(f"unusable {what} ({str(exc)[:200]}): {consequence}")
+            return False
+        return True
 
     def on_ack(self, mid: int) -> None:
         """The broker acknowledged publish ``mid`` (the link, on paho's thread)."""

@@ -65,12 +65,16 @@ def _client_config(config_path, host, port, station):
 
 def _connect(cfg, client_id, persistent=False, on_connect=None, on_message=None):
     from .config import ConfigError
-    from .mqtt_link import connect_args, make_client
+    from .mqtt_link import connect_args, fall_back_to_311, make_client
     try:
         client = make_client(cfg, client_id, persistent=persistent)
     except ConfigError as exc:  # an unreadable password file
         raise click.ClickException(f"configuration: {exc}") from None
-    client.on_connect, client.on_message = on_connect, on_message
+    def connected(c, userdata, flags, reason_code, properties):
+        if not fall_back_to_311(c, reason_code, persistent, logging.getLogger("edgecast.mqtt")) \
+                and on_connect is not None:
+            on_connect(c, userdata, flags, reason_code, properties)
+    client.on_connect, client.on_message = connected, on_message
     try:
         client.connect(cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.keepalive, **connect_args(cfg, persistent))
     except OSError as exc:

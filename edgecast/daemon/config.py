@@ -112,7 +112,10 @@ class MqttConfig:
     tls_insecure: bool = setting(False, "skip certificate and host-name verification (testing only)")
     keepalive: int = setting(60, "seconds", check=between(5, 65535))
     qos: int = setting(1, "subscription and forecast QoS", check=one_of((0, 1, 2), "must be 0, 1 or 2"))
-    protocol: str = setting("3.1.1", 'or `"5"`', check=one_of(("3.1.1", "5"), 'must be "3.1.1" or "5"'))
+    protocol: str = setting(
+        "5", 'or `"3.1.1"`; on MQTT 5 the daemon announces a Maximum Packet Size, so the broker never sends a '
+        'message larger than `readings.max_payload_bytes`; a broker that refuses 5 (Unsupported protocol version) '
+        'gets 3.1.1 on the next attempt, with a warning', check=one_of(("3.1.1", "5"), 'must be "3.1.1" or "5"'))
     session_expiry: int = setting(7 * 24 * 3600, "MQTT 5 only: how long the broker keeps the session while we "
                                   "are away, seconds (4294967295: never expires)", check=between(0, 4294967295))
     reconnect_min_delay: int = setting(1, "reconnect backoff: first delay, seconds (doubles each attempt)",

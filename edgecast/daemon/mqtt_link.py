@@ -110,6 +110,24 @@ def _no_delay(client, userdata, sock) -> None:
         pass
 
 
+UNSUPPORTED_PROTOCOL_VERSION = 132  # CONNACK reason; paho maps a 3.1.1 broker's return code 1 to it
+
+
+def fall_back_to_311(client: mqtt.Client, reason_code, persistent: bool, logger) -> bool:
+    """A broker that refused MQTT 5 gets 3.1.1 on paho's next (backed-off) attempt; True
+    when that happened. paho fixes the protocol when the client is made and itself
+    downgrades 3.1.1 to 3.1 this way, by switching the attributes it sends CONNECT from."""
+    if client._protocol != mqtt.MQTTv5 or reason_code != UNSUPPORTED_PROTOCOL_VERSION:
+        return False
+    client._protocol = mqtt.MQTTv311
+    client._clean_session = not persistent
+    client._connect_properties = None  # session expiry and Maximum Packet Size are MQTT 5 only
+    logger.warning("the broker refuses MQTT 5 (%s): connecting with MQTT 3.1.1, where no Maximum Packet Size "
+                   "can be announced: only the broker's max_packet_size keeps huge messages out (or set "
+                   'mqtt.protocol = "3.1.1" to skip this attempt)', reason_code)
+    return True
+
+
 # What a PUBLISH packet carries besides its payload: fixed header, topic (at most 65,535
 # bytes), packet id, properties. Generous: it only has to keep 100 MB out, not 1 kB.
 PACKET_HEADROOM = 65535 + 1024
@@ -185,6 +203,8 @@ class MqttLink:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         self._answered = True
+        if fall_back_to_311(client, reason_code, True, self.log):
+            return
         if reason_code.is_failure:
             self.log.error("broker refused the connection: %s", reason_code)
             return

@@ -75,7 +75,7 @@ def load(path: Path, restore) -> bool:
     ``restore`` raises (ValueError, TypeError, KeyError) when the content does not fit:
     only those, and JSON errors, mean "not a state file". Anything else (AttributeError,
     IndexError …) is a bug in the restore code: it propagates and the file stays where it
-    is, so the fixed daemon resumes the window instead of losing it (issue 14, row 10).
+    is, so the fixed daemon resumes the window instead of losing it.
     """
     try:
         raw = _read_regular(path)

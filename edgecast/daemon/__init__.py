@@ -18,6 +18,7 @@
     broker_watch  what the broker refuses (connects, publishes, subscriptions), made visible
     outbox      forecasts not yet acknowledged, saved with the buffer (at-least-once)
     homeassistant  MQTT discovery of the forecast entities
+    jsontext    every published JSON through one writer: strict JSON, never bare NaN
     notify      the systemd notify protocol, written straight to $NOTIFY_SOCKET
     logs        per-station log tagging, rate-limited warnings, the last problem for stats
     station     one station's pipeline over its collaborators (given), its stats

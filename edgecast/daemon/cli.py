@@ -368,7 +368,7 @@ def replay(data_paths, config_path, host, port, station, start, hours, speed, pa
     try:
         first, end = replay_mod.select_rows(series.times, start, hours)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--start") from None
+        raise click.BadParameter(str(exc), param_hint="--hours" if "--hours" in str(exc) else "--start") from None
     if end <= first:
         raise click.ClickException("no rows in the chosen period")
     topic = cfg.topic("readings")
@@ -426,8 +426,11 @@ def watch(config_path, host, port, station, as_json, count):
             client.subscribe(topic, qos=1)
 
     def on_message(client, userdata, msg):
-        if msg.topic in handlers:
-            handlers[msg.topic](msg.payload)
+        try:
+            if msg.topic in handlers:
+                handlers[msg.topic](msg.payload)
+        except Exception as exc:  # any payload: an exception here would end paho's thread, and watch would hang
+            click.echo(f"ignored a message on {msg.topic} that cannot be read ({type(exc).__name__})", err=True)
         if count and watcher.forecasts >= count:
             client.disconnect()
 
@@ -435,6 +438,8 @@ def watch(config_path, host, port, station, as_json, count):
     try:
         # paho's loop thread reconnects (and on_connect resubscribes) if the broker goes away.
         while not (count and watcher.forecasts >= count):
+            if not getattr(client, "_thread", None) or not client._thread.is_alive():
+                raise click.ClickException("the MQTT network thread ended")
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass

@@ -24,7 +24,6 @@ handled on paho's network thread; paho acknowledges a QoS 1 message only after
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import ssl
@@ -36,6 +35,7 @@ from paho.mqtt.properties import Properties
 
 from .broker_watch import BrokerWatch
 from .config import Config, read_password
+from .jsontext import to_json
 
 log = logging.getLogger("edgecast.mqtt")
 
@@ -202,13 +202,13 @@ class MqttLink:
     def publish(self, name: str, payload, retain: bool = True, qos: int | None = None) -> mqtt.MQTTMessageInfo:
         """Queue a publish; the returned info's ``mid`` is what on_publish reports on PUBACK."""
         if not isinstance(payload, (str, bytes)):
-            payload = json.dumps(payload, separators=(",", ":"))
+            payload = to_json(payload)
         return self.client.publish(self.topics[name], payload, qos=self.qos if qos is None else qos, retain=retain)
 
     def publish_to(self, topic: str, payload, retain: bool = True, qos: int = 1):
         """Publish to a topic outside the station's set (Home Assistant discovery)."""
         if not isinstance(payload, (str, bytes)):
-            payload = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+            payload = to_json(payload, ensure_ascii=False)
         return self.client.publish(topic, payload, qos=qos, retain=retain)
 
     @property

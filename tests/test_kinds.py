@@ -16,12 +16,12 @@ from training.scripts import benchmark_models  # noqa: E402
 
 
 def test_every_kind_is_listed_once_with_its_own_description():
-    expected = {"naive", "arima", *peers.KINDS, *models.MODELS}
+    expected = {"naive", "arima", *peers.PEERS, *models.MODELS}
     assert set(kinds.KINDS) == expected and len(kinds.KINDS) == len(expected)
     assert kinds.KINDS["arima"].description == arima.DESCRIPTION
     for name, spec in models.MODELS.items():
         assert kinds.KINDS[name].description == spec.description and kinds.KINDS[name].family.exportable
-    assert not any(kinds.KINDS[k].family.exportable for k in ("naive", "arima", *peers.KINDS))
+    assert not any(kinds.KINDS[k].family.exportable for k in ("naive", "arima", *peers.PEERS))
 
 
 def test_train_help_and_the_benchmark_read_the_same_list():

@@ -77,7 +77,7 @@ NAIVE_DESCRIPTION = "the temperature now, as the forecast for 24 h later: the ba
 
 KINDS: dict[str, Kind] = {
     "naive": Kind("naive", NAIVE_DESCRIPTION, NAIVE),
-    **{name: Kind(name, text, PEER) for name, text in peers.KINDS.items()},
+    **{name: Kind(name, peer.description, PEER) for name, peer in peers.PEERS.items()},
     "arima": Kind("arima", arima.DESCRIPTION, ARIMA),
     **{name: Kind(name, spec.description, KERAS) for name, spec in models.MODELS.items()},
 }

@@ -59,3 +59,11 @@ def test_the_benchmark_passes_keras_options_to_keras_kinds_only():
     assert keras_cmd[-6:] == ["--epochs", "3", "--patience", "2", "--train-stride", "4"]
     assert "--epochs" not in benchmark_models._command("ridge", args)
     assert benchmark_models._command("naive", args)[:3] == ["edgecast", "evaluate", "naive"]
+
+
+def test_a_recipe_added_while_running_is_a_keras_kind(monkeypatch):
+    """What training/experiments/anyroof_levels.py does to screen variants of a recipe."""
+    monkeypatch.setitem(models.MODELS, "screen_variant", models.MODELS["compact_lstm"])
+    assert kinds.get("screen_variant").family is kinds.KERAS
+    with pytest.raises(ValueError, match="unknown model kind 'nonsense'"):
+        kinds.get("nonsense")

@@ -85,10 +85,13 @@ TRAINABLE = [name for name, kind in KINDS.items() if kind.trainable]
 
 
 def get(name: str) -> Kind:
-    try:
+    """The kind ``name``; a recipe an experiment adds to models.MODELS while it runs
+    (training/experiments/anyroof_levels.py screens variants so) is a Keras kind too."""
+    if name in KINDS:
         return KINDS[name]
-    except KeyError:
-        raise ValueError(f"unknown model kind {name!r}; choose one of: {', '.join(KINDS)}") from None
+    if name in models.MODELS:
+        return Kind(name, models.MODELS[name].description, KERAS)
+    raise ValueError(f"unknown model kind {name!r}; choose one of: {', '.join(KINDS)}")
 
 
 def _resolve(target: str | None) -> Callable:

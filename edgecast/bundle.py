@@ -55,7 +55,7 @@ class Bundle:
     @property
     def horizons(self) -> list[int]:
         """Hours ahead of the model's outputs, in order: [24], or [1, …, 24] for a curve
-        bundle (issue 16; bundles made before it carry no list and forecast +24 h)."""
+        bundle (a bundle without the list predates curves and forecasts +24 h)."""
         return self.meta.get("horizons", [HORIZON_HOURS])
 
     @property

@@ -118,7 +118,7 @@ def inspect(bundle, runtime, as_json):
     protocol_name = m.get("protocol", m.get("split", "seed"))
     click.echo(f"  accuracy   {protocol_name} protocol: " + (", ".join(figures) or
                "trained on every window, no held-out part; its recipe's `years` figures are in BENCHMARKS.md"))
-    for part, columns in meta.get("by_horizon", {}).items():  # a curve bundle (issue 16)
+    for part, columns in meta.get("by_horizon", {}).items():  # a curve bundle
         hours = (1, 6, 12, 18, 24)
         naive = [min(p, y) for p, y in zip(columns["persistence"], columns["yesterday"])]
         click.echo(f"  per hour   {part}: " + ", ".join(f"+{h} h {columns['model'][h - 1]:.2f}" for h in hours)

@@ -16,8 +16,8 @@ which Home Assistant requires of discovery topics, else a slug of it plus a shor
 - ``edgecast_<station>_forecast_24h``: the 24 h forecast, device_class temperature,
   °C, state_class measurement, from ``temperature_c`` of the forecast topic; its
   attributes are valid_at, issued_at, source, reason, naive_c and the curve: hourly
-  (24 values, +1 … +24 h after issued_at) and hourly_source (docs/homeassistant.md
-  charts it);
+  (24 values, +1 … +24 h after issued_at) and hourly_source (docs/daemon.md, "Home
+  Assistant discovery", charts it);
 - ``edgecast_<station>_min_24h``, ``…_max_24h``: the curve's lowest and highest
   temperature over the next 24 hours (attribute ``at``: when);
 - ``edgecast_<station>_frost`` (binary_sensor, device_class cold): the frost warning,

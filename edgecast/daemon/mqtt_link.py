@@ -138,7 +138,7 @@ def connect_args(cfg: Config, persistent: bool, bounded: bool = False) -> dict:
     Packet Size of ``max_payload_bytes`` + headroom, so the broker never sends a larger
     message. paho reads a whole packet into memory before anyone can look at its size: a
     100 MB reading took the daemon past its unit's MemoryMax, and as a QoS 1 message of
-    the persistent session it came back after every restart (issue 14, row 4). MQTT 3.1.1
+    the persistent session it came back after every restart. MQTT 3.1.1
     has no such field: there the broker's ``max_packet_size`` is the only bound."""
     if cfg.mqtt.protocol != "5":
         return {}

@@ -1,4 +1,4 @@
-"""The box checks its own forecasts: each one is scored when its hour comes (issue 17).
+"""The box checks its own forecasts: each one is scored when its hour comes.
 
 A forecast issued at hour H waits as *pending* (at most 25 of them): the value published,
 its source, the model's value when it computed one (also when naive went out: shadow
@@ -175,7 +175,7 @@ class Skill:
         if columns == 4:  # before the correction: the model's own value was what it served
             records = np.column_stack([records, records[:, 2]])
         _check_records(records)
-        unverified, guarding, sha = d["unverified"], d["guarding"], d.get("sha")  # no sha: files before issue 22
+        unverified, guarding, sha = d["unverified"], d["guarding"], d.get("sha")  # no sha: an older file
         if not isinstance(unverified, int) or isinstance(unverified, bool) or unverified < 0 \
                 or not isinstance(guarding, bool) or not (sha is None or isinstance(sha, str) and len(sha) <= 64):
             raise TypeError("skill.unverified / skill.guarding / skill.sha")

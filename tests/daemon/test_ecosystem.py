@@ -212,7 +212,7 @@ def test_home_assistant_discovery(broker, daemons, subscriber, tmp_path, jena_20
                                                                                         "measurement")
     assert main["value_template"] == "{{ value_json.temperature_c }}"
     assert [configs[t].get("entity_category") for t in CONFIG_TOPICS] == [None] * 4 + ["diagnostic"] * 6
-    # the next day (issue 16): the curve as attributes, its min and max, the frost warning
+    # the next day: the curve as attributes, its min and max, the frost warning
     assert "'hourly': value_json.hourly" in main["json_attributes_template"] and len(forecast["hourly"]) == 24
     low, high, frost = (configs[t] for t in CONFIG_TOPICS[1:4])
     assert (low["value_template"], high["value_template"]) == ("{{ value_json.min_c }}", "{{ value_json.max_c }}")
@@ -221,7 +221,7 @@ def test_home_assistant_discovery(broker, daemons, subscriber, tmp_path, jena_20
     assert (frost["device_class"], frost["state_topic"]) == ("cold", "edgecast/jena/alert")
     assert frost["value_template"] == "{{ 'ON' if value_json.frost else 'OFF' }}"
     assert alert["frost"] == forecast["frost_alert"] and alert["min_c"] == forecast["min_c"]
-    # the on-box skill (issue 17) from the stats topic; null until a forecast is verified (HA: unknown)
+    # the on-box skill from the stats topic; null until a forecast is verified (HA: unknown)
     skill = {t: configs[t] for t in CONFIG_TOPICS[6:]}
     assert all(c["state_topic"] == "edgecast/jena/stats" for c in skill.values())
     assert [c["value_template"] for c in skill.values()] == [

@@ -163,7 +163,7 @@ def test_the_daemons_wall_clock_far_off_changes_nothing(broker, daemons, subscri
     assert daemon.stop() == 0
 
 
-# --- absurd stamps and stray first readings (issue 14, rows 1-3) -------------------------
+# --- absurd stamps and stray first readings ---------------------------------------------
 FORMATS = {  # [input] of each firmware, and one native row as that firmware sends it
     "native": ("", lambda d, when: {**d, "time": when}),
     "tasmota": ('[input]\nformat = "tasmota"\n[input.tasmota]\ntimezone = "UTC"\n',

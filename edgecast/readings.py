@@ -28,7 +28,7 @@ from .schema import ALIASES, CHANNEL_INDEX, CHANNELS, SENTINELS
 
 # Whole-reading rejection reasons and per-value drop reasons, as counted in stats.
 REJECT_REASONS = ("oversized", "malformed_json", "not_object", "bad_time", "no_channels",
-                  "duplicate", "out_of_order", "far_future", "unconfirmed", "bad_unit")
+                  "duplicate", "out_of_order", "far_future", "unconfirmed", "bad_unit", "implausible")
 DROP_REASONS = ("non_numeric", "non_finite", "sentinel", "impossible")
 
 _KEY_TO_INDEX: dict[str, int] = {**{a: CHANNEL_INDEX[n] for a, n in ALIASES.items()}, **CHANNEL_INDEX}

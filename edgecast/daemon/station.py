@@ -125,8 +125,17 @@ class Station:
                           self.state_file, self._hour_text(self.buffer.next_hour))
         if self.forecaster is None:
             self.log.warning("no model, serving the naive forecast: %s", self.model_error)
+        self._seed_plausibility()
         self._model_changed()
         self.link.start()
+
+    def _seed_plausibility(self) -> None:
+        """After a restart the plausibility rule compares the first readings with the last
+        buffered hour (a glitch must not become the reference because it came first)."""
+        if len(self.buffer.hours):
+            row = self.buffer.values[-1]
+            self.admission.plausibility.seed(float(self.buffer.hours[-1]),
+                                             {i: float(v) for i, v in enumerate(row) if np.isfinite(v)})
 
     def _outbox_dropped(self, n: int, issued: str) -> None:
         self.limiter.event("outbox full", "dropped_oldest", f"{self.outbox.limit} forecasts await the broker's "
@@ -259,6 +268,8 @@ class Station:
         if verdict.confirmed == "far_future":
             self.counters["time_jumps"] += 1
             self.log.warning("event time jumped to %s, confirmed by %d readings", time_text(first.time), n)
+        elif verdict.confirmed == "gap":
+            self.log.info("readings resume at %s after a gap, confirmed by %d readings", time_text(first.time), n)
         elif verdict.confirmed:
             self.log.info("event time starts at %s, confirmed by %d readings", time_text(first.time), n)
         for reading in verdict.readings:

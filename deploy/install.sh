@@ -42,7 +42,7 @@ if [ "$MODE" = uninstall ]; then
   # then the entities go while the program is still here. Best effort: a broker that does
   # not answer must not stop the uninstall.
   if [ -x "$PREFIX/venv/bin/edgecast" ] && [ -e "$CONF_DIR/edgecast.toml" ]; then
-    timeout 60 "$PREFIX/venv/bin/edgecast" run --config "$CONF_DIR/edgecast.toml" --remove-discovery \
+    timeout 60 "$PREFIX/venv/bin/edgecast" discovery remove --config "$CONF_DIR/edgecast.toml" \
       || say "Home Assistant entities not removed (broker unreachable?); delete the retained" \
              "homeassistant/sensor/edgecast_*/config topics by hand"
   fi
@@ -76,7 +76,7 @@ else
   say "wrote $CONF_DIR/edgecast.toml — edit [mqtt] and [station], then: systemctl restart edgecast"
 fi
 # Check the config now rather than in a restart loop.
-"$PREFIX/venv/bin/edgecast" run --config "$CONF_DIR/edgecast.toml" --check
+"$PREFIX/venv/bin/edgecast" config check --config "$CONF_DIR/edgecast.toml"
 
 mkdir -p "$(dirname "$UNIT")"
 install -m 0644 "$SOURCE/deploy/edgecast.service" "$UNIT"

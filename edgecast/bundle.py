@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .band import check_levels
-from .schema import HORIZON_HOURS, FeatureSchema
+from .schema import CURVE_HORIZONS, HORIZON_HOURS, FeatureSchema
 
 FORMAT = "edgecast-bundle/1"
 METADATA_NAME = "edgecast"
@@ -170,7 +170,7 @@ def read_bundle(path: str | Path) -> Bundle:
         raise BundleError(f"{path.name}: feature schema does not fit this edgecast ({exc})") from None
     if not schema.mean:
         raise BundleError(f"{path.name}: feature schema has no normalisation statistics")
-    if meta.get("horizons", [HORIZON_HOURS]) not in ([HORIZON_HOURS], list(range(1, HORIZON_HOURS + 1))):
+    if meta.get("horizons", [HORIZON_HOURS]) not in ([HORIZON_HOURS], list(CURVE_HORIZONS)):
         raise BundleError(f"{path.name}: horizons {str(meta.get('horizons'))[:80]} are neither [24] nor 1 … 24 h")
     if meta.get("quantiles") is not None:
         try:

@@ -29,7 +29,8 @@ def main():
                   edgecast evaluate naive   the baseline every model must beat
                   edgecast train KIND       fit a model (source checkout + [train] extra)
                   edgecast export MODEL     convert it to a TFLite bundle
-    Sensor box:   edgecast run              the forecasting daemon
+    Sensor box:   edgecast config check     validate a configuration and its model
+                  edgecast run              the forecasting daemon
                   edgecast replay / watch   drive it with real data, see its forecasts
     Try it all:   edgecast demo --data F    broker + daemon + replay on one screen
     """
@@ -38,7 +39,12 @@ def main():
 # --- data ---------------------------------------------------------------------------------
 @main.group()
 def data():
-    """Get and check the Jena climate data."""
+    """Get and check the Jena climate data.
+
+    \b
+    Example:
+      edgecast data check --data jena_climate_2009_2016.csv.zip
+    """
 
 
 @data.command("fetch")
@@ -50,6 +56,10 @@ def data_fetch(dest, sha256):
 
     The file's content is verified (420,551 rows, 2009-01-01 to 2017-01-01) and its
     SHA-256 printed; pass --sha256 to pin it on later machines.
+
+    \b
+    Example:
+      edgecast data fetch --dest ~/data
     """
     from .data import DataError
     from .data.fetch import KERAS_URL, default_data_dir, fetch_keras, sha256_of
@@ -67,7 +77,12 @@ def data_fetch(dest, sha256):
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory to store it in. Default: $EDGECAST_DATA_DIR or ~/.cache/edgecast.")
 def data_import(source, dest):
-    """Check a local Jena file and copy it into the data directory."""
+    """Check a local Jena file and copy it into the data directory.
+
+    \b
+    Example:
+      edgecast data import ../shared/data/weather.csv.xz
+    """
     from .data import DataError
     from .data.fetch import default_data_dir, import_local
     try:
@@ -90,6 +105,10 @@ def data_check(data_paths, as_json):
     and its faults (duplicate and backward times, gaps, -9999 codes, empty fields). Then
     the joined series and its hourly grid: the hours a model can see, as the daemon would
     build them from live readings. A file in the wrong units is refused by name.
+
+    \b
+    Example:
+      edgecast data check --data mpi_roof_2022_hourly.csv.xz --json
     """
     series = load_data(data_paths)
     grid = series.hourly()
@@ -156,10 +175,11 @@ def evaluate(model, data_paths, protocol_name, runtime, as_json, per_horizon):
     \b
     Examples:
       edgecast evaluate naive --data jena_climate_2009_2016_hourly.csv.xz --protocol seed
-      edgecast evaluate default --protocol years --data jena_climate_2009_2016_hourly.csv.xz \
-          --data mpi_roof_2017b.csv.xz --data weather.csv.xz --data mpi_roof_2021_hourly.csv.xz \
+    \b
+      edgecast evaluate default --protocol years --data jena_climate_2009_2016_hourly.csv.xz \\
+          --data mpi_roof_2017b.csv.xz --data weather.csv.xz --data mpi_roof_2021_hourly.csv.xz \\
           --data mpi_roof_2022_hourly.csv.xz
-      edgecast evaluate default --protocol whole --data mpi_roof_2022_hourly.csv.xz
+    \b
       edgecast evaluate default --per-horizon --protocol whole --data mpi_roof_2022_hourly.csv.xz
     """
     from . import protocol
@@ -240,9 +260,11 @@ from .cli_bundle import export, inspect  # noqa: E402  (commands live beside the
 main.add_command(export)
 main.add_command(inspect)
 
-from .daemon.cli import replay as _replay, run as _run, watch as _watch  # noqa: E402
+from .daemon.cli import config_group, discovery_group, replay as _replay, run as _run, watch as _watch  # noqa: E402
 
 main.add_command(_run)
+main.add_command(config_group)
+main.add_command(discovery_group)
 main.add_command(_replay)
 main.add_command(_watch)
 
@@ -265,6 +287,10 @@ def demo(data_paths, start, live_hours, speed):
     Starts a private mosquitto on a free loopback port, `edgecast run` with the bundled
     model, `edgecast watch`, and `edgecast replay` of real Jena readings; stops them all
     at the end. Needs the mosquitto binary (apt-get install mosquitto).
+
+    \b
+    Example:
+      edgecast demo --data ../shared/data/weather.csv.xz --live-hours 24
     """
     from .demo import DemoError, run_demo
     if start is None:

@@ -83,6 +83,10 @@ def inspect(bundle, runtime, as_json):
 
     Memory is the peak RSS of a fresh process that loads the bundle and forecasts once;
     latency is the median of 200 forecasts on the installed runtime.
+
+    \b
+    Example:
+      edgecast inspect default --json
     """
     from .forecaster import bundle_path, load_forecaster
     from .measure import latency_ms, peak_rss

@@ -13,7 +13,8 @@ import click
 
 DATA_HELP = ("Jena CSV file(s): the Keras jena_climate_2009_2016.csv[.zip|.xz] or its hourly copy, "
              "mpi_roof*.csv exports (10-minute or hourly) or the 2020 weather.csv[.xz]. Repeat to join "
-             "several files in time order. Default: $EDGECAST_DATA.")
+             "several files in time order.")
+DATA_ENV = "EDGECAST_DATA"  # --data's fallback: one path, or several separated by spaces
 TRAINING_HOME = ("training and export run from a source checkout of edgecast (git clone, then `make setup`), "
                  "not from the wheel a box installs")
 
@@ -25,12 +26,22 @@ def training_unavailable(exc: ImportError) -> click.ClickException:
     return click.ClickException(f"{TRAINING_HOME}, with the [train] extra (TensorFlow, statsmodels): {exc}")
 
 
-PROTOCOL_HELP = ("seed: the Keras book's split of one file by rows, 50/25/25 % (alias reference). "
-                 "years: train on the years before 2021, validate on 2021, test on 2022, from every file "
-                 "given (per-quarter and per-month figures). whole: every window of the files, no split. "
-                 "final: train on every window with the recipe's fixed epochs — the model to ship. "
-                 "stations: split by place (edgecast/places.py): --data is a folder with Jena's files and "
-                 "stations/ (e.g. ../shared/data); per-station figures.")
+# What each protocol does, for the --protocol help of the commands that offer it: each
+# command's help describes its own choices only.
+PROTOCOLS = {
+    "seed": "the Keras book's split of one file by rows, 50/25/25 %",
+    "reference": "the same as seed",
+    "years": "train on the years before 2021, validate on 2021, test on 2022, from every file given "
+             "(per-quarter and per-month figures)",
+    "whole": "every window of the files, no split",
+    "final": "train on every window with the recipe's fixed epochs — the model to ship",
+    "stations": "split by place (edgecast/places.py): --data is a folder with Jena's files and stations/ "
+                "(e.g. ../shared/data); per-station figures",
+}
+
+
+def protocol_help(choices) -> str:
+    return " ".join(f"{name}: {PROTOCOLS[name]}." for name in choices)
 
 
 LATITUDE_HELP = ("Where the station stands: latitude in decimal degrees, north positive (with --longitude). "
@@ -76,21 +87,31 @@ def _place_options(f):
 
 
 def data_option(required: bool = True, help: str = DATA_HELP, place: bool = True):
-    """The ``--data`` option (repeatable, $EDGECAST_DATA) as every command spells it, with
+    """The ``--data`` option (repeatable, or $EDGECAST_DATA) as every command spells it, with
     (``place``) --latitude/--longitude/--timezone for :func:`load_data`; the command's
-    signature stays ``data_paths`` alone."""
+    signature stays ``data_paths`` alone.
+
+    ``required`` is checked here rather than by click: click would mark the option
+    ``[required]`` in the help although $EDGECAST_DATA can stand in for it."""
+    def present(ctx, param, value):
+        if required and not value and not ctx.resilient_parsing:
+            raise click.UsageError(f"Missing option '--data': give --data FILE (repeat to join several) "
+                                   f"or set ${DATA_ENV}", ctx=ctx)
+        return value
+
     def decorate(f):
         if place:
             f = _place_options(f)
-        return click.option("--data", "data_paths", multiple=True, required=required, envvar="EDGECAST_DATA",
-                            type=click.Path(path_type=Path), help=help)(f)
+        text = help + (f" Required: here or in ${DATA_ENV}." if required else f" Or ${DATA_ENV}.")
+        return click.option("--data", "data_paths", multiple=True, envvar=DATA_ENV, callback=present,
+                            type=click.Path(path_type=Path), help=text)(f)
     return decorate
 
 
 def protocol_option(choices, default: str):
     def decorate(f):
         return click.option("--protocol", "protocol_name", type=click.Choice(choices), default=default,
-                            show_default=True, help=PROTOCOL_HELP)(f)
+                            show_default=True, help=protocol_help(choices))(f)
     return decorate
 
 

@@ -69,6 +69,10 @@ def train(kind, data_paths, protocol_name, epochs, out_dir, seed, patience, limi
     write metadata.json and their fitted model (ridge.npz, lightgbm.txt), are scored the
     same way and cannot be exported to TFLite.
     Then: `edgecast evaluate OUT --data ...`, `edgecast export OUT`.
+
+    \b
+    Example:
+      edgecast train compact_lstm --data jena_climate_2009_2016_hourly.csv.xz --protocol seed --out runs/lstm
     """
     kinds = _kinds()
     if not kinds:

@@ -10,44 +10,20 @@ Every part is the real command a user would run on a box; the demo only wires th
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-EDGECAST = [sys.executable, "-m", "edgecast.cli"]
+from .local_broker import EDGECAST, MOSQUITTO, BrokerError, free_port, wait_for_port
 
 
 class DemoError(Exception):
     pass
 
 
-def free_port() -> int:
-    """A free TCP port on loopback (the demo's broker; the tests' brokers too)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise DemoError(f"mosquitto exited with code {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise DemoError(f"mosquitto did not listen on port {port} within {timeout:.0f} s")
-
-
 def run_demo(data: list[Path], start: str, live_hours: int, speed: float, echo=print) -> int:
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not Path(mosquitto).exists():
+    if not Path(MOSQUITTO).exists():
         raise DemoError("the demo needs the mosquitto broker: apt-get install mosquitto (or `make setup`)")
     with tempfile.TemporaryDirectory(prefix="edgecast-demo-") as tmp:
         tmp = Path(tmp)
@@ -63,10 +39,10 @@ def run_demo(data: list[Path], start: str, live_hours: int, speed: float, echo=p
         data_args = [arg for path in data for arg in ("--data", str(path))]
         procs = []
         try:
-            broker = subprocess.Popen([mosquitto, "-c", str(tmp / "mosquitto.conf")],
+            broker = subprocess.Popen([MOSQUITTO, "-c", str(tmp / "mosquitto.conf")],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs.append(broker)
-            _wait_for_port(port, broker)
+            wait_for_port(port, broker)
             echo(f"• broker: mosquitto on 127.0.0.1:{port}")
             daemon_log = open(tmp / "daemon.log", "w")
             daemon = subprocess.Popen([*EDGECAST, "run", "--config", str(tmp / "edgecast.toml")],
@@ -92,6 +68,8 @@ def run_demo(data: list[Path], start: str, live_hours: int, speed: float, echo=p
             return 0
         except subprocess.CalledProcessError as exc:
             raise DemoError(f"{' '.join(map(str, exc.cmd[2:5]))} … failed (exit {exc.returncode})") from None
+        except BrokerError as exc:
+            raise DemoError(str(exc)) from None
         finally:
             for proc in reversed(procs):
                 if proc.poll() is None:

@@ -16,7 +16,7 @@ from .band import MEDIAN
 from .bundle import Bundle, BundleError, read_bundle
 from .features import compute_columns, needs_location, normalise
 from .runtime import Runner, RuntimeUnavailable
-from .schema import WINDOW_STEPS
+from .schema import CHANNELS, WINDOW_STEPS
 
 BUNDLED = Path(__file__).resolve().parent / "models"
 # compact_lstm_anyroof (+ its curve): T, p, rh, wind speed and the sun at the box's location
@@ -76,7 +76,7 @@ class Forecaster:
 
     def _run(self, predict, hourly_values: np.ndarray, hourly_times: np.ndarray, location) -> np.ndarray:
         """``predict(normalised window)`` on the daemon's hourly window, or ModelCannotServe."""
-        if hourly_values.shape != (WINDOW_STEPS, 14) or not np.isfinite(hourly_values).all():
+        if hourly_values.shape != (WINDOW_STEPS, len(CHANNELS)) or not np.isfinite(hourly_values).all():
             raise ModelCannotServe("window is not 120 complete hours")
         if location is None and needs_location(self.schema.features):
             raise ModelCannotServe("the model reads the sun's position: the box's location is not known")

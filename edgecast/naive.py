@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .schema import HORIZON_HOURS
+from .schema import CURVE_HORIZONS
 
-HORIZONS = np.arange(1, HORIZON_HOURS + 1)  # +1 h … +24 h after the last observed hour
+HORIZONS = np.array(CURVE_HORIZONS)  # +1 h … +24 h after the last observed hour
 PERSISTENCE_UP_TO_H = 4  # chosen on the validation parts, see above
 
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .naive import HORIZONS, naive_curve
-from .resample import OBSERVED
+from .resample import CARRY_FORWARD_HOURS, OBSERVED
 from .schema import HORIZON_HOURS, ROWS_PER_STEP, TARGET, TARGET_INDEX, WINDOW_STEPS
 from .solar import JENA, Location
 
@@ -53,7 +53,6 @@ YEARS_VAL = 2021  # the `years` protocol's validation year; its test year is the
 SEED_FILE = "jena_climate_2009_2016_hourly.csv.xz"
 YEARS_FILES = (SEED_FILE, "mpi_roof_2017b.csv.xz", "weather.csv.xz", "mpi_roof_2021_hourly.csv.xz",
                "mpi_roof_2022_hourly.csv.xz")
-CARRY_FORWARD_HOURS = 3  # the daemon's default gap policy, applied to files' hourly grids
 
 
 def span_rows(rows_per_step: int = ROWS_PER_STEP) -> int:

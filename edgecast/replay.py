@@ -126,8 +126,13 @@ def select_rows(times: np.ndarray, start: str | None, hours: float | None) -> tu
         first = int(np.searchsorted(times, np.datetime64(int(seconds), "s")))
     if hours is None:
         return first, len(times)
+    if not (math.isfinite(hours) and hours > 0):
+        raise ValueError(f"--hours {hours} is not a positive number of hours (leave it out for all rows)")
     if first >= len(times):
         return first, first
+    span = (times[-1] - times[first]) / np.timedelta64(1, "s")
+    if hours * 3600 > span:  # beyond the file's last row (and beyond what timedelta64 can hold)
+        return first, len(times)
     stop = times[first] + np.timedelta64(int(round(hours * 3600)), "s")
     return first, int(np.searchsorted(times, stop))
 

@@ -27,6 +27,9 @@ from .schema import HOURLY_SAMPLE_MAX_AGE_MINUTES
 
 HOUR = 3600
 OBSERVED, CARRIED, MISSING = 0, 1, 2
+# The gap policy's default: the daemon's [gaps] carry_forward_hours, and what the
+# protocols apply to files' hourly grids, so a model is judged on the hours it would see.
+CARRY_FORWARD_HOURS = 3
 LIVE_MAX_AGE = HOURLY_SAMPLE_MAX_AGE_MINUTES * 60
 
 

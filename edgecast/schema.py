@@ -9,6 +9,7 @@ artifact, so no statistic is ever hard-coded on the device.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 # --- Time geometry (the reference protocol of DESIGN.md) -------------------------------
@@ -16,9 +17,7 @@ ROW_MINUTES = 10  # the Jena station writes one row every 10 minutes
 ROWS_PER_STEP = 6  # one model step per hour: every 6th row (Keras sampling_rate=6)
 WINDOW_STEPS = 120  # 5 days of hourly steps in
 HORIZON_HOURS = 24  # temperature 24 hours after the last input step
-# Rows from a window's first row to its target row, as in the Keras book:
-# delay = sampling_rate * (sequence_length + 24 - 1).
-DELAY_ROWS = ROWS_PER_STEP * (WINDOW_STEPS + HORIZON_HOURS - 1)
+CURVE_HORIZONS = tuple(range(1, HORIZON_HOURS + 1))  # a curve's hours ahead: +1 … +24 h
 
 # How a stream becomes one value per hour. The reference protocol point-samples every
 # 6th row, so the hourly value for hour H is the reading stamped H:00. Live sensors do
@@ -117,6 +116,10 @@ class FeatureSchema:
 
     @classmethod
     def from_dict(cls, d: dict) -> "FeatureSchema":
+        """A schema read from a file (a bundle, a training run's metadata): every field's
+        type and shape is checked here, so a malformed one is refused with the field's
+        name rather than raising later, in the middle of a forecast."""
+        _check_fields(d)
         schema = cls(**d)
         if (schema.window_steps, schema.step_minutes, schema.horizon_hours, schema.target) != (
             WINDOW_STEPS, ROW_MINUTES * ROWS_PER_STEP, HORIZON_HOURS, TARGET
@@ -128,3 +131,41 @@ class FeatureSchema:
                 f"{HORIZON_HOURS} h, {TARGET!r})"
             )
         return schema
+
+
+def _finite_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check_statistics(d: dict, n_features: int) -> None:
+    for key in ("mean", "std"):
+        values = d.get(key, [])
+        if not isinstance(values, list):
+            raise ValueError(f"schema.{key} must be a list of numbers, not a {type(values).__name__}")
+        if values and len(values) != n_features:
+            raise ValueError(f"schema.{key} has {len(values)} entries for {n_features} features")
+        for i, x in enumerate(values):
+            if not _finite_number(x) or (key == "std" and x <= 0):
+                wanted = "a positive finite number" if key == "std" else "a finite number"
+                raise ValueError(f"schema.{key}[{i}] is {str(x)[:40]!r}, not {wanted}")
+    if bool(d.get("mean")) != bool(d.get("std")):
+        raise ValueError("schema.mean and schema.std must both be given (or neither)")
+
+
+def _check_fields(d) -> None:
+    """ValueError naming the first field of a schema dict that is not of its type and shape."""
+    if not isinstance(d, dict):
+        raise ValueError(f"schema is a {type(d).__name__}, not an object")
+    unknown = sorted(set(d) - set(FeatureSchema.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"schema has unknown field(s) {unknown[:5]}")
+    features = d.get("features")
+    if not isinstance(features, list) or not features or not all(isinstance(f, str) for f in features):
+        raise ValueError(f"schema.features must be a non-empty list of names, not {str(features)[:60]}")
+    _check_statistics(d, len(features))
+    for key in ("window_steps", "step_minutes", "horizon_hours"):
+        if key in d and (not isinstance(d[key], int) or isinstance(d[key], bool)):
+            raise ValueError(f"schema.{key} must be a whole number, not {str(d[key])[:40]!r}")
+    for key in ("target", "hourly_rule"):
+        if key in d and not isinstance(d[key], str):
+            raise ValueError(f"schema.{key} must be text, not {str(d[key])[:40]!r}")

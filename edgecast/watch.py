@@ -49,13 +49,17 @@ class Watcher:
         self.pending: dict[float, dict] = {}  # valid_at (epoch s) -> forecast still waiting for its actual
         self.actuals: dict[float, float] = {}  # hourly reading time -> temperature
         self.forecasts = 0
+        self.ignored = 0  # forecast payloads that are not a forecast
 
     def on_forecast(self, payload: bytes) -> None:
         try:
             f = json.loads(payload)
             valid = parse_time(f["valid_at"])
             text = forecast_line(f)
-        except (ValueError, KeyError, TypeError):
+        # not ours: garbage, a nesting deeper than the parser's stack (RecursionError), a
+        # 400-digit number that no float holds (OverflowError)
+        except (ValueError, KeyError, TypeError, RecursionError, OverflowError):
+            self.ignored += 1
             return
         self.forecasts += 1
         self.echo(json.dumps(f) if self.as_json else text)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+from edgecast.daemon.jsontext import to_json
+
 
 def offline_station(cfg):
     """A real Station, started (its state file restored), whose link never connects: what
@@ -34,13 +36,13 @@ class OfflineLink:
 
     def publish(self, name: str, payload, retain: bool = True, qos: int | None = None):
         """What MqttLink.publish does, minus the socket: the JSON is built all the same."""
-        text = payload if isinstance(payload, (str, bytes)) else json.dumps(payload, separators=(",", ":"))
+        text = payload if isinstance(payload, (str, bytes)) else to_json(payload)
         self.published.append((name, payload if text is not payload else json.loads(text)))
         self.unacked.append(len(self.published))
         return SimpleNamespace(mid=len(self.published), topic=self.topics[name], payload=text)
 
     def publish_to(self, topic: str, payload, retain: bool = True, qos: int = 1):
-        text = payload if isinstance(payload, (str, bytes)) else json.dumps(payload, ensure_ascii=False)
+        text = payload if isinstance(payload, (str, bytes)) else to_json(payload, ensure_ascii=False)
         self.published.append((topic, payload if text is not payload else json.loads(text) if text else text))
         return SimpleNamespace(mid=None, topic=topic, payload=text)
 

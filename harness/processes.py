@@ -7,21 +7,17 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from edgecast.demo import free_port
+from edgecast.local_broker import EDGECAST, MOSQUITTO, free_port, wait_for_port
 
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-EDGECAST = [sys.executable, "-m", "edgecast.cli"]
+__all__ = ["EDGECAST", "MOSQUITTO", "Broker", "Daemon", "Subscriber", "free_port", "replay", "wait_until"]
 
 
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
@@ -54,13 +50,7 @@ class Broker:
     def start(self) -> None:
         self.log = open(self.dir / "mosquitto.log", "ab")
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=self.log, stderr=subprocess.STDOUT)
-        def accepting():
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-        wait_until(accepting, 10, what="mosquitto to listen")
+        wait_for_port(self.port, self.proc)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

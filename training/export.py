@@ -38,7 +38,7 @@ from edgecast.bundle import CHECKSUM_PLACEHOLDER, FORMAT, METADATA_NAME, read_bu
 from edgecast.data import load
 from edgecast.features import layout_columns, required_channels
 from edgecast.runtime import Runner
-from edgecast.schema import HORIZON_HOURS, FeatureSchema
+from edgecast.schema import CURVE_HORIZONS, HORIZON_HOURS, FeatureSchema
 
 GRAPH_FORMS = ("loop", "unrolled", "fused")
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
@@ -49,7 +49,7 @@ QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 TOLERANCE_C = {"none": 0.01, "float16": 0.1, "dynamic": 0.5, "int8": 1.0}
 PARITY_WINDOWS = 1000
 REPRESENTATIVE_WINDOWS = 300
-CURVE = list(range(1, HORIZON_HOURS + 1))  # a curve bundle's horizons, +1 … +24 h
+CURVE = list(CURVE_HORIZONS)  # a curve bundle's horizons (a list, as JSON metadata holds them)
 BLEND_HOURS = 6  # the dedicated +24 h model's correction phases in over +19 … +24 h
 
 

@@ -1,5 +1,5 @@
-"""`edgecast run`, `edgecast replay` and `edgecast watch` (registered in edgecast/cli.py;
-the work of replay and watch is in edgecast/replay.py and edgecast/watch.py).
+"""`edgecast run`, `config check|print`, `discovery remove`, `replay` and `watch` (registered
+in edgecast/cli.py; the work of replay and watch is in edgecast/replay.py and edgecast/watch.py).
 
 Only click and the standard library at import time: `edgecast --help` on a small box
 must not pay for numpy, paho or the TFLite runtime.
@@ -16,6 +16,8 @@ import click
 from ..cli_options import data_option, load_data
 
 CONFIG_HELP = "TOML configuration file (docs/daemon.md). Default: all defaults (localhost:1883, bundled model)."
+_config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                              help=CONFIG_HELP)
 
 
 def _config(path):
@@ -94,24 +96,107 @@ def _retained(client, topic: str, wait: float = 1.0) -> bytes | None:
     return got[0] if got else None
 
 
-# --- run ------------------------------------------------------------------------------------
+# --- run, and the commands that read or tidy its configuration -------------------------------
+def _load_for_run(config_path):
+    """The configuration as `run` reads it at start (logging set up, the password file read):
+    `config check` and `discovery remove` fail on exactly what `run` would fail on."""
+    cfg = _config(config_path)
+    logging.basicConfig(level=cfg.log.level.upper(), stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from .config import ConfigError, check_password_file
+    try:  # here, not at the first connect: a clear exit, the same for `config check` and run
+        warning = check_password_file(cfg.mqtt)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+    if warning:
+        logging.getLogger("edgecast.daemon").warning("%s", warning)
+    return cfg
+
+
+def check_configuration(cfg) -> None:
+    """What `edgecast config check` prints: each station's input, topics, state file, place,
+    model and frost rule, as the daemon would serve them."""
+    from .adapters import input_topic
+    from .state import state_path
+    from .station import load_model
+    stations = cfg.station_configs()
+    click.echo(f"configuration ok; {len(stations)} station{'s' if len(stations) > 1 else ''}")
+    for sc in stations:
+        forecaster, error = load_model(sc)
+        click.echo(f"station {sc.station.id}: {sc.input.format} readings on {input_topic(sc)}, "
+                   f"forecast {sc.topic('forecast')}, state {state_path(sc.state_dir, sc.station.id)}")
+        click.echo(f"  location: {sc.station.location.describe()}" + (
+            " (assumed: Jena's; set [station] latitude and longitude)" if sc.station.location_assumed else ""))
+        click.echo(f"  model: {forecaster.describe()}" if forecaster else
+                   f"  model: none, naive forecasts ({error})")
+        rule = sc.alerts.frost
+        click.echo(f"  frost warning on {sc.topic('alert')}: below {rule.warn_below_c:g} °C "
+                   f"(frost_c {rule.threshold_c:g} + margin {rule.margin_c:g}), off from "
+                   f"{rule.warn_below_c + rule.hysteresis_c:g} °C")
+
+
+def print_defaults() -> None:
+    """What `edgecast config print` prints: every key with its default and doc line."""
+    from .config import default_toml
+    click.echo(default_toml())
+
+
+def remove_discovery_of(cfg) -> None:
+    """What `edgecast discovery remove` does: empty retained discovery configs for every
+    configured station (and its retained station topics, unless its daemon is online)."""
+    from .homeassistant import STATION_TOPICS, remove
+    from .mqtt_link import MqttLink
+
+    class _Link:  # publish_to without the daemon's subscriptions or availability
+        def __init__(self, client):
+            self.client = client
+        publish_to = MqttLink.publish_to
+    for sc in cfg.station_configs():
+        client = _connect(sc, f"{sc.client_id}-discovery")
+        try:
+            running = _retained(client, sc.topic("status")) == b"online"
+            if running:  # its next (re)connect would publish the entities again
+                click.echo(f"warning: the daemon of station {sc.station.id} is running (status online): "
+                           "stop it first (systemctl stop edgecast), or Home Assistant gets the entities "
+                           "back at its next connect; its retained " + "/".join(STATION_TOPICS)
+                           + " are left alone",
+                           err=True)
+            n = remove(sc, _Link(client), station_topics=not running)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+        click.echo(f"removed {n} Home Assistant discovery configs of station {sc.station.id}"
+                   + ("" if running else f" and its retained {', '.join(STATION_TOPICS)}"))
+
+
+# The flags `run` once had for these, and the command each now is.
+RENAMED = {"check": "edgecast config check", "print_config": "edgecast config print",
+           "remove_discovery": "edgecast discovery remove"}
+
+
+def _renamed(flag: str, config_path) -> None:
+    """One line on stderr: the old flag still works, here is its new spelling."""
+    command = RENAMED[flag] + (f" --config {config_path}" if config_path else "")
+    click.echo(f"note: `edgecast run --{flag.replace('_', '-')}` is now `{command}`", err=True)
+
+
 def _one_mode(config_path, **flags) -> None:
-    """`run` is four commands chosen by flags: refuse a combination instead of picking one."""
+    """`run`'s old flags each do something else instead of serving: refuse a combination
+    instead of picking one."""
     chosen = ["--" + name.replace("_", "-") for name, on in flags.items() if on]
     if len(chosen) > 1:
         raise click.UsageError(f"{' and '.join(chosen)} cannot be combined: give one of them")
     if flags["print_config"] and config_path:
         raise click.UsageError("--print-config prints the defaults and reads no --config "
-                               "(to validate a file: --check --config FILE)")
+                               "(to validate a file: edgecast config check --config FILE)")
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
-@click.option("--check", is_flag=True, help="Validate the configuration and the model, print them, exit.")
-@click.option("--print-config", is_flag=True, help="Print every key with its default value and exit.")
+@_config_option
+@click.option("--check", is_flag=True, help="Old spelling of `edgecast config check`.")
+@click.option("--print-config", is_flag=True, help="Old spelling of `edgecast config print`.")
 @click.option("--remove-discovery", "--uninstall", "remove_discovery", is_flag=True,
-              help="Delete the Home Assistant entities of every configured station (empty retained "
-                   "discovery configs) and exit. Run it before removing edgecast from a box.")
+              help="Old spelling of `edgecast discovery remove`.")
 @click.option("--reset-correction", is_flag=True,
               help="Forget what the on-box correction learnt, and the skill scores made with it, in every "
                    "configured station's state file (the window is kept) and exit. Stop the daemon first.")
@@ -121,80 +206,100 @@ def run(config_path, check, print_config, remove_discovery, reset_correction):
     One process serves one station ([station] in the config) or, on a gateway box that
     receives several sensors, each of its [[stations]]: every station has its own
     buffer, state file, topics, MQTT session and model (docs/daemon.md, "Several stations").
+    Check a configuration first with `edgecast config check`.
 
-    --check, --print-config, --remove-discovery and --reset-correction each do something
-    else instead of serving, so at most one of them is accepted.
+    \b
+    Example:
+      edgecast run --config /etc/edgecast/edgecast.toml
     """
     _one_mode(config_path, check=check, print_config=print_config, remove_discovery=remove_discovery,
               reset_correction=reset_correction)
+    for flag, on in (("check", check), ("print_config", print_config), ("remove_discovery", remove_discovery)):
+        if on:
+            _renamed(flag, config_path)
     if print_config:
-        from .config import default_toml
-        click.echo(default_toml())
+        print_defaults()
         return
-    from . import service
-    cfg = _config(config_path)
-    logging.basicConfig(level=cfg.log.level.upper(), stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
-    from .config import ConfigError, check_password_file
-    try:  # here, not at the first connect: a clear exit, the same for --check and run
-        warning = check_password_file(cfg.mqtt)
-    except ConfigError as exc:
-        raise click.ClickException(f"configuration: {exc}") from None
-    if warning:
-        logging.getLogger("edgecast.daemon").warning("%s", warning)
-    stations = cfg.station_configs()
+    cfg = _load_for_run(config_path)
     if check:
-        from .adapters import input_topic
-        from .state import state_path
-        from .station import load_model
-        click.echo(f"configuration ok; {len(stations)} station{'s' if len(stations) > 1 else ''}")
-        for sc in stations:
-            forecaster, error = load_model(sc)
-            click.echo(f"station {sc.station.id}: {sc.input.format} readings on {input_topic(sc)}, "
-                       f"forecast {sc.topic('forecast')}, state {state_path(sc.state_dir, sc.station.id)}")
-            click.echo(f"  location: {sc.station.location.describe()}" + (
-                " (assumed: Jena's; set [station] latitude and longitude)" if sc.station.location_assumed else ""))
-            click.echo(f"  model: {forecaster.describe()}" if forecaster else
-                       f"  model: none, naive forecasts ({error})")
-            rule = sc.alerts.frost
-            click.echo(f"  frost warning on {sc.topic('alert')}: below {rule.warn_below_c:g} °C "
-                       f"(frost_c {rule.threshold_c:g} + margin {rule.margin_c:g}), off from "
-                       f"{rule.warn_below_c + rule.hysteresis_c:g} °C")
+        check_configuration(cfg)
         return
     if reset_correction:
-        for sc in stations:
+        for sc in cfg.station_configs():
             click.echo(_reset_correction(sc))
         return
     if remove_discovery:
-        from .homeassistant import STATION_TOPICS, remove
-        from .mqtt_link import MqttLink
-
-        class _Link:  # publish_to without the daemon's subscriptions or availability
-            def __init__(self, client):
-                self.client = client
-            publish_to = MqttLink.publish_to
-        for sc in stations:
-            client = _connect(sc, f"{sc.client_id}-discovery")
-            try:
-                running = _retained(client, sc.topic("status")) == b"online"
-                if running:  # its next (re)connect would publish the entities again
-                    click.echo(f"warning: the daemon of station {sc.station.id} is running (status online): "
-                               "stop it first (systemctl stop edgecast), or Home Assistant gets the entities "
-                               "back at its next connect; its retained " + "/".join(STATION_TOPICS)
-                               + " are left alone",
-                               err=True)
-                n = remove(sc, _Link(client), station_topics=not running)
-            finally:
-                client.disconnect()
-                client.loop_stop()
-            click.echo(f"removed {n} Home Assistant discovery configs of station {sc.station.id}"
-                       + ("" if running else f" and its retained {', '.join(STATION_TOPICS)}"))
+        remove_discovery_of(cfg)
         return
+    from . import service
+    from .config import ConfigError
     try:
         daemon = service.Service(cfg, config_path)
     except ConfigError as exc:  # e.g. the password file vanished since the check above
         raise click.ClickException(f"configuration: {exc}") from None
     sys.exit(daemon.run())
+
+
+@click.group("config")
+def config_group():
+    """Check or print the daemon's configuration (docs/daemon.md).
+
+    \b
+    Example:
+      edgecast config check --config /etc/edgecast/edgecast.toml
+    """
+
+
+@config_group.command("check")
+@_config_option
+def config_check(config_path):
+    """Validate the configuration and each station's model, print what `run` would serve, exit.
+
+    Exit code 0 when `edgecast run` would start on it, 1 with the reason when not.
+
+    \b
+    Example:
+      edgecast config check --config /etc/edgecast/edgecast.toml
+    """
+    check_configuration(_load_for_run(config_path))
+
+
+@config_group.command("print")
+def config_print():
+    """Print every key with its default value and doc line, as TOML, and exit.
+
+    \b
+    Example:
+      edgecast config print > edgecast.toml
+    """
+    print_defaults()
+
+
+@click.group("discovery")
+def discovery_group():
+    """Home Assistant's MQTT discovery of the daemon's entities.
+
+    \b
+    Example:
+      edgecast discovery remove --config /etc/edgecast/edgecast.toml
+    """
+
+
+@discovery_group.command("remove")
+@_config_option
+def discovery_remove(config_path):
+    """Delete the Home Assistant entities of every configured station and exit.
+
+    Publishes empty retained discovery configs (and clears the station's retained
+    forecast, status and stats when its daemon is not running). Run it before removing
+    edgecast from a box; stop the daemon first, or Home Assistant gets the entities back
+    at its next connect.
+
+    \b
+    Example:
+      edgecast discovery remove --config /etc/edgecast/edgecast.toml
+    """
+    remove_discovery_of(_load_for_run(config_path))
 
 
 def _reset_correction(sc) -> str:
@@ -243,6 +348,10 @@ def replay(data_paths, config_path, host, port, station, start, hours, speed, pa
 
     Returns when the broker has acknowledged every reading and (paced by the daemon)
     the daemon has counted every one.
+
+    \b
+    Example:
+      edgecast replay --config /etc/edgecast/edgecast.toml --data weather.csv.xz --start 2020-10-02 --speed 3600
     """
     if speed == "max":
         factor = None
@@ -259,7 +368,7 @@ def replay(data_paths, config_path, host, port, station, start, hours, speed, pa
     try:
         first, end = replay_mod.select_rows(series.times, start, hours)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--start") from None
+        raise click.BadParameter(str(exc), param_hint="--hours" if "--hours" in str(exc) else "--start") from None
     if end <= first:
         raise click.ClickException("no rows in the chosen period")
     topic = cfg.topic("readings")
@@ -301,7 +410,12 @@ def watch(config_path, host, port, station, as_json, count):
     One line per forecast: when it was issued, the temperature now, the next 24 hours'
     lowest and highest (UTC hour), the +24 h forecast, its source (model or naive, and why
     naive) and FROST while the frost warning is on. Once the hour 24 h later has been read,
-    a second line gives the actual temperature and the error."""
+    a second line gives the actual temperature and the error.
+
+    \b
+    Example:
+      edgecast watch --config /etc/edgecast/edgecast.toml --count 3
+    """
     cfg = _client_config(config_path, host, port, station)
     from ..watch import Watcher, new_client_id
     watcher = Watcher(click.echo, as_json)
@@ -312,8 +426,11 @@ def watch(config_path, host, port, station, as_json, count):
             client.subscribe(topic, qos=1)
 
     def on_message(client, userdata, msg):
-        if msg.topic in handlers:
-            handlers[msg.topic](msg.payload)
+        try:
+            if msg.topic in handlers:
+                handlers[msg.topic](msg.payload)
+        except Exception as exc:  # any payload: an exception here would end paho's thread, and watch would hang
+            click.echo(f"ignored a message on {msg.topic} that cannot be read ({type(exc).__name__})", err=True)
         if count and watcher.forecasts >= count:
             client.disconnect()
 
@@ -321,6 +438,8 @@ def watch(config_path, host, port, station, as_json, count):
     try:
         # paho's loop thread reconnects (and on_connect resubscribes) if the broker goes away.
         while not (count and watcher.forecasts >= count):
+            if not getattr(client, "_thread", None) or not client._thread.is_alive():
+                raise click.ClickException("the MQTT network thread ended")
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass

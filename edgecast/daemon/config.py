@@ -31,11 +31,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from ..alerts import MODES, FrostRule
+from ..resample import CARRY_FORWARD_HOURS
 from ..solar import JENA, Location
 from .adapters import InputConfig, flat_keys_error, foreign_tables_error
 from .settings import ConfigError, at_least, between, check_section, is_subsection, markdown_table, one_of, \
     read_section, setting, toml_text
-from .topics import TOPIC_MAX_BYTES, control_char, fill_template, publish_topic_problem, topic_problem
+from .topics import TOPIC_MAX_BYTES, control_char, fill_template, invisible, publish_topic_problem, station_key, \
+    topic_problem
 
 _FORBIDDEN_IN_ID = ("+", "#", "/", "\0")
 STATION_ID_MAX = 64  # also a file name (<id>.state.json) and part of the client id
@@ -55,6 +57,10 @@ def _station_id_problem(sid, cfg) -> str | None:
             or "{" in sid or "}" in sid:
         return (f"{sid[:80]!r} must be at most {STATION_ID_MAX} characters, without control "
                 "characters or braces, not . or .., and not start with $")
+    if invisible(sid) or sid != sid.strip():
+        return (f"{sid!r} must show at least one visible character and not start or end with whitespace "
+                "(an id of blanks, fillers such as U+3164 or U+2800, or combining marks such as U+034F "
+                "cannot be told apart in logs or Home Assistant)")
     return None
 
 
@@ -79,7 +85,7 @@ class MqttConfig:
     user: str = setting("", "user name (no user → anonymous)")
     password_file: str = setting(
         "", "file whose first line is the password; the password is never accepted on the command line and "
-        "never logged. Read at start by `run` and `run --check` alike: a missing, unreadable or directory path "
+        "never logged. Read at start by `run` and `config check` alike: a missing, unreadable or directory path "
         "ends both with `configuration: mqtt.password_file: cannot read …` and exit code 1 (no traceback); a "
         "file every user may read gets a warning line")
     tls: bool = setting(False, "TLS with the system CA store (implied by any `tls_*` path)")
@@ -106,8 +112,12 @@ class StationConfig:
     id: str = setting(
         "default", "one topic level: no `+ # /`, braces, control characters (NUL, newline, ESC, C1, U+FFFF …) or "
         "invisible format characters (bidi overrides such as U+202E, zero-width spaces, BOM, line separators), "
-        f"not `.`/`..`, not starting with `$`, at most {STATION_ID_MAX} characters; several stations: "
-        "`[[stations]]` (below)", check=_station_id_problem)
+        f"not `.`/`..`, not starting with `$`, at most {STATION_ID_MAX} characters, with a visible character "
+        "and no whitespace at either end; any other text is free (`garden shed`, `Dach-Süd`): where only "
+        "`[a-zA-Z0-9_-]` will do (Home Assistant ids and discovery topics, the state file name) the daemon "
+        "uses the id's key, the id itself when it is made of those characters, else an ASCII slug of it plus "
+        "8 hex digits (`roof.north` → `roof_north_<hash>`); several stations: `[[stations]]` (below)",
+        check=_station_id_problem)
     # Where the box stands: the sun features (solar time, day length) and the on-box
     # correction's solar hour read it. Unset: Jena's roof, with one warning at start.
     latitude: float | None = setting(
@@ -219,8 +229,8 @@ class ReadingsConfig:
 
 @dataclass
 class GapsConfig:
-    carry_forward_hours: int = setting(3, "an hour without a fresh reading repeats the last observed value this "
-                                       "long", live=True, check=between(0, 120))
+    carry_forward_hours: int = setting(CARRY_FORWARD_HOURS, "an hour without a fresh reading repeats the last "
+                                       "observed value this long", live=True, check=between(0, 120))
     min_observed_fraction: float = setting(0.75, "below this share of observed (not carried) window cells the "
                                            "model does not serve", live=True, check=between(0, 1))
 
@@ -243,7 +253,8 @@ class LogConfig:
 
 @dataclass
 class StatsConfig:
-    interval_seconds: int = setting(10, "changed counters are republished at most this often, seconds", live=True,
+    interval_seconds: int = setting(10, "changed counters are republished at most this often while readings stream, "
+                                    "and 2 s after they pause, seconds", live=True,
                                     check=at_least(1))
 
 
@@ -422,6 +433,12 @@ def _validate_stations(cfg: Config) -> None:
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:
         raise ConfigError(f"stations: the id {twice[0]!r} is used more than once")
+    keys = {}
+    for sid in ids:
+        other = keys.setdefault(station_key(sid), sid)
+        if other != sid:
+            raise ConfigError(f"stations: {other!r} and {sid!r} would share the key {station_key(sid)!r} "
+                              "(Home Assistant ids, state file name)")
     from .adapters import input_source, same_sensor
     publishers: dict[str, str] = {}
     sources: list[tuple[str, tuple]] = []
@@ -450,6 +467,8 @@ def parse(text: str, source: str = "<config>") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    except RecursionError:  # arrays or tables nested thousands deep: no configuration is
+        raise ConfigError(f"{source}: not valid TOML (nested deeper than the parser goes)") from None
     for name in data:
         if name not in SECTIONS and name != "stations":
             raise ConfigError(f"{name}: unknown section (known: {', '.join(SECTIONS)}, stations)")
@@ -496,7 +515,7 @@ def load(path: str | Path | None) -> Config:
 
 
 def check_password_file(cfg: MqttConfig) -> str | None:
-    """Before anything connects (`run` and `run --check` alike): ConfigError when the file
+    """Before anything connects (`run` and `config check` alike): ConfigError when the file
     cannot be read; a warning text when every user may read it. The content is never kept."""
     if not cfg.password_file:
         return None

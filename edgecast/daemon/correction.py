@@ -39,13 +39,11 @@ longitude: another bundle, or another place, starts it afresh.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..resample import HOUR
 from ..solar import solar_hour_angle
-from .hourly import pack_f8, unpack_f8
+from .hourly import is_hour_stamp, pack_f8, unpack_f8
 
 DAY = 24 * HOUR
 FEATURES = 4  # 1, model_h − T_now, sin, cos of the target hour's solar hour angle
@@ -164,14 +162,14 @@ class Correction:
     def load_dict(self, d: dict) -> None:
         """Restore from to_dict(); ValueError/TypeError/KeyError when it does not fit."""
         sha, horizons, longitude, now = d["sha"], d["horizons"], d["longitude"], d["now"]
-        if not (sha is None or isinstance(sha, str)):
+        if not (sha is None or isinstance(sha, str) and len(sha) <= 64):
             raise TypeError("correction.sha")
         if not isinstance(horizons, list) or not horizons or not all(
                 isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= 24 for h in horizons):
             raise ValueError("correction.horizons: not a list of hours 1..24")
         if not isinstance(longitude, (int, float)) or not -180 <= longitude <= 180:
             raise ValueError("correction.longitude")
-        if now is not None and (not isinstance(now, int) or now % HOUR):
+        if now is not None and not is_hour_stamp(now):
             raise ValueError("correction.now is not an hour stamp")
         k = len(horizons)
         w = unpack_f8(d["w"], (k, FEATURES), "correction.w")
@@ -188,7 +186,3 @@ class Correction:
         self.sha, self.horizons, self.longitude, self.now = sha, list(horizons), float(longitude), now
         self.w, self.P, self.updates = w.copy(), P.copy(), updates.copy()
         self.days, self.sums = np.asarray(days, dtype=np.int64), sums.copy()
-
-
-def finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

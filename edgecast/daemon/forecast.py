@@ -9,7 +9,8 @@ Rules, in order:
    warming up), or fewer than ``min_observed_fraction`` of them were observed:
    naive, reason says how many hours/cells;
 4. the model raises ModelCannotServe (interpreter error, non-finite output): naive,
-   reason = its message;
+   reason = its message; any other exception while it forecasts (a fault no check
+   foresaw): naive, reason ``model failed: <type>: <message>``, never a skipped hour;
 5. the skill guard holds (skill.py: the model did worse than naive on this box): naive,
    reason = the guard's figures; the model's value still goes out as ``model_c``, so
    it keeps being scored;
@@ -150,6 +151,9 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
             model_value = float(outputs[-1])
         except ModelCannotServe as exc:
             reason = str(exc) or "the model could not serve"
+        except Exception as exc:  # a fault no check foresaw: this hour still goes out, naive
+            reason = f"model failed: {type(exc).__name__}: {str(exc)[:200]}"
+            log.error("station %s: %s; serving the naive forecast", station, reason)
         if model_value is not None:
             served = outputs
             extras["curve"] = outputs

@@ -18,6 +18,7 @@ forecast's ``frost_probability``; ``rule``: which moved the alert ("margin" or
 from __future__ import annotations
 
 from ..alerts import FrostRule
+from .hourly import finite
 
 
 class FrostAlert:
@@ -43,6 +44,25 @@ class FrostAlert:
         return {"on": self.on, "since": self.since, "last": self.last}
 
     def load_dict(self, data: dict) -> None:
-        if not isinstance(data.get("on"), bool) or not isinstance(data.get("last"), (dict, type(None))):
-            raise ValueError("alert state is not {on: bool, since, last}")
-        self.on, self.since, self.last = data["on"], data.get("since"), data["last"]
+        """Restore from to_dict(); ValueError when it does not fit. ``last`` is republished
+        as it is at every connect: a flat object of at most MAX_FIELDS short values."""
+        on, since, last = data.get("on"), data.get("since"), data.get("last")
+        if not isinstance(on, bool) or not _short_text_or_none(since):
+            raise ValueError("alert state is not {on: bool, since: time or null, last}")
+        if last is not None and not (isinstance(last, dict) and len(last) <= MAX_FIELDS and last.get("frost") is on
+                                     and all(_short_text_or_none(k) and _plain(v) for k, v in last.items())):
+            raise ValueError(f"alert.last is not the alert payload (at most {MAX_FIELDS} fields of numbers, "
+                             f"booleans and texts of at most {MAX_TEXT} characters)")
+        self.on, self.since, self.last = on, since, last
+
+
+MAX_FIELDS = 16  # the payload has 10
+MAX_TEXT = 64  # station ids, ISO times, "model"/"naive"
+
+
+def _short_text_or_none(x) -> bool:
+    return x is None or isinstance(x, str) and len(x) <= MAX_TEXT
+
+
+def _plain(x) -> bool:
+    return isinstance(x, bool) or finite(x) or _short_text_or_none(x)

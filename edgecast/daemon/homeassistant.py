@@ -9,7 +9,9 @@ announcements inside the delay cause one republish). Configs are never published
 forecasts. ``edgecast run --remove-discovery`` publishes empty retained configs, which
 makes Home Assistant delete the entities, and clears the station's retained topics.
 
-Entities (one HA device per station, identifier ``edgecast_<station>``):
+Entities (one HA device per station, identifier ``edgecast_<key>``; ``<station>`` below is
+that key too: topics.station_key, the id itself when it is made of ``[a-zA-Z0-9_-]``,
+which Home Assistant requires of discovery topics, else a slug of it plus a short hash):
 
 - ``edgecast_<station>_forecast_24h``: the 24 h forecast, device_class temperature,
   °C, state_class measurement, from ``temperature_c`` of the forecast topic; its
@@ -41,6 +43,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from .topics import station_key
+
 log = logging.getLogger("edgecast.homeassistant")
 
 
@@ -51,7 +55,7 @@ def _version() -> str:
 
 def configs(cfg) -> dict[str, dict]:
     """discovery topic -> config payload, for every entity of this station."""
-    station = cfg.station.id
+    station, key = cfg.station.id, station_key(cfg.station.id)  # the name shown, the one in ids
     prefix = cfg.homeassistant.prefix
     forecast, status, stats, alert = (cfg.topic(name) for name in ("forecast", "status", "stats", "alert"))
     version = _version()
@@ -61,7 +65,7 @@ def configs(cfg) -> dict[str, dict]:
         "payload_available": "online",
         "payload_not_available": "offline",
         "qos": 1,
-        "device": {"identifiers": [f"edgecast_{station}"],
+        "device": {"identifiers": [f"edgecast_{key}"],
                    "name": cfg.homeassistant.device_name or f"edgecast {station}",
                    "manufacturer": "edgecast", "model": "24 h temperature forecaster", "sw_version": version},
         "origin": {"name": "edgecast", "sw_version": version},
@@ -124,8 +128,8 @@ def configs(cfg) -> dict[str, dict]:
                                          "'n': value_json.correction.n} | tojson }}")},
     }
     out = {}
-    for key, entity in entities.items():
-        unique_id = f"edgecast_{station}_{key}"
+    for name, entity in entities.items():
+        unique_id = f"edgecast_{key}_{name}"
         component = entity.pop("component", "sensor")
         out[f"{prefix}/{component}/{unique_id}/config"] = {**common, **entity, "unique_id": unique_id}
     return out

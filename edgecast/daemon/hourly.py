@@ -27,7 +27,7 @@ import numpy as np
 
 from ..resample import CARRIED, HOUR, LIVE_MAX_AGE, MISSING, OBSERVED, carried, fresh
 from ..schema import CHANNELS, WINDOW_STEPS
-from ..readings import Reading
+from ..readings import Reading, checked_time
 
 N_CHANNELS = len(CHANNELS)
 __all__ = ["CARRIED", "MISSING", "OBSERVED", "HourlyBuffer", "Window"]
@@ -51,6 +51,17 @@ def pack_f8(a: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(a, dtype="<f8").tobytes()).decode("ascii")
 
 
+def finite(x) -> bool:
+    """A JSON number (not a bool) that is finite: what a state file's numbers must be."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def is_hour_stamp(x) -> bool:
+    """A whole hour (epoch s, an int) within the event times readings may carry
+    (readings.checked_time): a state file's hour stamps must be one."""
+    return isinstance(x, int) and not isinstance(x, bool) and x % HOUR == 0 and checked_time(x) is not None
+
+
 def unpack_f8(raw: str, shape: tuple, key: str) -> np.ndarray:
     """pack_f8's inverse; ValueError naming ``key`` when ``raw`` does not fill ``shape``
     (rows, columns); rows -1: as many as there are."""
@@ -64,6 +75,15 @@ def unpack_f8(raw: str, shape: tuple, key: str) -> np.ndarray:
     if len(data) % row_bytes or (shape[0] != -1 and len(data) != row_bytes * shape[0]):
         raise ValueError(f"{key}: {len(data)} bytes for {shape[0]} rows of {shape[1]}")
     return np.frombuffer(data, dtype="<f8").astype(np.float64).reshape(shape)
+
+
+def _consecutive_hours(raw, steps: int) -> np.ndarray:
+    if not isinstance(raw, list) or len(raw) > steps or not all(is_hour_stamp(h) for h in raw):
+        raise ValueError(f"hours: not a list of at most {steps} hour stamps")
+    hours = np.array(raw, dtype=np.int64)
+    if len(hours) > 1 and np.any(np.diff(hours) != HOUR):
+        raise ValueError("hours are not consecutive hour stamps")
+    return hours
 
 
 class HourlyBuffer:
@@ -184,9 +204,13 @@ class HourlyBuffer:
         }
 
     def load_dict(self, d: dict) -> None:
-        """Restore from to_dict(); ValueError/TypeError/KeyError when it does not fit."""
+        """Restore from to_dict(); ValueError/TypeError/KeyError when it does not fit (then
+        nothing is changed)."""
         def arr(key, shape):
-            a = np.array([np.nan if x is None else float(x) for x in d[key]], dtype=np.float64)
+            raw = d[key]
+            if not isinstance(raw, list) or not all(x is None or finite(x) for x in raw):
+                raise ValueError(f"{key}: not a list of finite numbers or nulls")
+            a = np.array([np.nan if x is None else float(x) for x in raw], dtype=np.float64)
             return a.reshape(shape)
 
         def grid(key, shape):
@@ -203,20 +227,18 @@ class HourlyBuffer:
                     raise ValueError("status is not one digit per cell")
                 return (np.frombuffer(raw.encode("ascii"), dtype=np.uint8) - ord("0")).astype(np.int8).reshape(shape)
             return np.array(raw, dtype=np.int8).reshape(shape)
-        hours = np.array([int(h) for h in d["hours"]], dtype=np.int64)
+        hours = _consecutive_hours(d["hours"], self.steps)
         n = len(hours)
-        if n > self.steps or (n > 1 and np.any(np.diff(hours) != HOUR)) or np.any(hours % HOUR):
-            raise ValueError("hours are not consecutive hour stamps")
         values = grid("values", (n, N_CHANNELS))
         status = status_grid((n, N_CHANNELS))
         if np.any((status < OBSERVED) | (status > MISSING)) or np.any(np.isnan(values) != (status == MISSING)):
             raise ValueError("status does not match values")
+        if np.isinf(values).any():
+            raise ValueError("values: not finite")
         next_hour = d["next_hour"]
-        if next_hour is not None and (not isinstance(next_hour, int) or next_hour % HOUR
-                                      or (n and next_hour != hours[-1] + HOUR)):
+        if next_hour is not None and (not is_hour_stamp(next_hour) or (n and next_hour != hours[-1] + HOUR)):
             raise ValueError("next_hour does not follow the buffer")
+        vectors = [arr(key, (N_CHANNELS,)) for key in ("sample_time", "sample_value", "observed_hour",
+                                                        "observed_value")]
         self.hours, self.values, self.status, self.next_hour = hours, values, status, next_hour
-        self.sample_time = arr("sample_time", (N_CHANNELS,))
-        self.sample_value = arr("sample_value", (N_CHANNELS,))
-        self.observed_hour = arr("observed_hour", (N_CHANNELS,))
-        self.observed_value = arr("observed_value", (N_CHANNELS,))
+        self.sample_time, self.sample_value, self.observed_hour, self.observed_value = vectors

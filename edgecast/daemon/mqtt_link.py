@@ -24,7 +24,6 @@ handled on paho's network thread; paho acknowledges a QoS 1 message only after
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import ssl
@@ -36,8 +35,14 @@ from paho.mqtt.properties import Properties
 
 from .broker_watch import BrokerWatch
 from .config import Config, read_password
+from .jsontext import to_json
 
 log = logging.getLogger("edgecast.mqtt")
+
+
+def uses_tls(m) -> bool:
+    """TLS is on when asked for, or implied by a CA file or a client certificate ([mqtt])."""
+    return bool(m.tls or m.tls_ca_certs or m.tls_client_cert)
 
 
 def make_client(cfg: Config, client_id: str, persistent: bool) -> mqtt.Client:
@@ -48,7 +53,7 @@ def make_client(cfg: Config, client_id: str, persistent: bool) -> mqtt.Client:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, **kwargs)
     if m.user:
         client.username_pw_set(m.user, read_password(m))
-    if m.tls or m.tls_ca_certs or m.tls_client_cert:
+    if uses_tls(m):
         client.tls_set(ca_certs=m.tls_ca_certs or None, certfile=m.tls_client_cert or None,
                        keyfile=m.tls_client_key or None,
                        cert_reqs=ssl.CERT_NONE if m.tls_insecure else ssl.CERT_REQUIRED)
@@ -176,8 +181,7 @@ class MqttLink:
 
     @property
     def tls(self) -> bool:
-        m = self.cfg.mqtt
-        return bool(m.tls or m.tls_ca_certs or m.tls_client_cert)
+        return uses_tls(self.cfg.mqtt)
 
     def _on_message(self, client, userdata, message) -> None:
         if self.listener is None:
@@ -198,13 +202,13 @@ class MqttLink:
     def publish(self, name: str, payload, retain: bool = True, qos: int | None = None) -> mqtt.MQTTMessageInfo:
         """Queue a publish; the returned info's ``mid`` is what on_publish reports on PUBACK."""
         if not isinstance(payload, (str, bytes)):
-            payload = json.dumps(payload, separators=(",", ":"))
+            payload = to_json(payload)
         return self.client.publish(self.topics[name], payload, qos=self.qos if qos is None else qos, retain=retain)
 
     def publish_to(self, topic: str, payload, retain: bool = True, qos: int = 1):
         """Publish to a topic outside the station's set (Home Assistant discovery)."""
         if not isinstance(payload, (str, bytes)):
-            payload = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+            payload = to_json(payload, ensure_ascii=False)
         return self.client.publish(topic, payload, qos=qos, retain=retain)
 
     @property

@@ -38,7 +38,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-LIMIT = 7 * 24
+from .config import MqttConfig
+from .jsontext import to_json
+
+LIMIT = MqttConfig().session_expiry // 3600  # a week of hourly forecasts
+MAX_BYTES = 16384  # a forecast payload is ~1.5 kB
 
 
 class Outbox:
@@ -101,8 +105,13 @@ class Outbox:
             return [p for p, _ in self._entries]
 
     def load_list(self, items) -> None:
+        """Restore from to_list(); ValueError when it does not fit. Each entry is published
+        again as it is: an object with ``issued_at``, strict JSON of at most MAX_BYTES."""
         if not isinstance(items, list) or not all(isinstance(p, dict) and isinstance(p.get("issued_at"), str)
                                                   for p in items):
             raise ValueError("outbox is not a list of forecasts")
+        for p in items[-self.limit:]:
+            if len(to_json(p, repair=False)) > MAX_BYTES:
+                raise ValueError(f"outbox: the forecast for {p['issued_at'][:40]} is over {MAX_BYTES} bytes")
         with self._lock:
             self._entries = [[p, None] for p in items[-self.limit:]]

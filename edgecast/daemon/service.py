@@ -19,6 +19,7 @@ from .notify import Notifier
 from .wiring import build_station
 
 log = logging.getLogger("edgecast.daemon")
+STATS_QUIET_SECONDS = 2.0  # no reading for this long: changed stats go out without waiting for the interval
 
 
 class Service:
@@ -57,12 +58,21 @@ class Service:
         self.notifier.reloading()
         try:
             new = config_mod.load(self.config_path)
+            new_configs = {sc.station.id: sc for sc in new.station_configs()}
         except config_mod.ConfigError as exc:
             log.error("reload: keeping the running configuration: %s", exc)
             self.notifier.ready(self.status_text())
             return
+        except Exception as exc:  # whatever a new file does to the reader, the daemon serves on
+            log.error("reload: keeping the running configuration: %s cannot be read (%s: %s)", self.config_path,
+                      type(exc).__name__, str(exc)[:200])
+            self.notifier.ready(self.status_text())
+            return
         running = {s.id: s for s in self.stations}
-        new_configs = {sc.station.id: sc for sc in new.station_configs()}
+        if len(running) == len(new_configs) == 1 and not self.cfg.stations and not new.stations:
+            # The one [station] renamed: still the same station, which takes all the new live
+            # settings (its model and carry-forward limit too), the id itself at the next restart.
+            new_configs = {self.stations[0].id: next(iter(new_configs.values()))}
         if list(new_configs) != list(running):
             log.warning("reload: the list of stations changed (%s -> %s); it takes effect at the next restart",
                         ", ".join(running), ", ".join(new_configs))
@@ -100,13 +110,16 @@ class Service:
             if self._reload:
                 self._reload = False
                 self.reload()
-            if now - last_stats >= self.cfg.stats.interval_seconds:
-                due = [s for s in self.stations if s.stats_dirty and s.link.connected]
-                for station in due:
-                    station.publish_stats()
-                if due:
-                    self.notifier.status(self.status_text())
-                    last_stats = now
+            # Changed counters: at most every interval while readings stream, and as soon as
+            # they pause (a replay waits for the final count; a 300 s interval made it give up).
+            interval_over = now - last_stats >= self.cfg.stats.interval_seconds
+            due = [s for s in self.stations if s.stats_dirty and s.link.connected
+                   and (interval_over or now - s.last_message >= STATS_QUIET_SECONDS)]
+            for station in due:
+                station.publish_stats()
+            if due:
+                self.notifier.status(self.status_text())
+                last_stats = now
             timeout = min(1.0, self.notifier.watchdog_interval or 1.0)
             for station in self.stations:
                 due = station.save_acks(time.monotonic())

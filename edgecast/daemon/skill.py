@@ -37,13 +37,11 @@ the shadow) is below naive's: the gap between the two thresholds keeps it from f
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..resample import HOUR
 from ..schema import HORIZON_HOURS
-from .hourly import pack_f8, unpack_f8
+from .hourly import finite, is_hour_stamp, pack_f8, unpack_f8
 
 DAY = 24 * HOUR
 WINDOWS_DAYS = (7, 30)
@@ -170,9 +168,9 @@ class Skill:
         return self.guarding
 
     def guard_text(self) -> str | None:
-        if not self.guarding:
+        f = self.figures(30) if self.guarding else {}
+        if not f.get("n"):  # (the state file's guard is checked on load; never a crash here)
             return None
-        f = self.figures(30)
         return f"skill guard: model MAE {f['model_mae']:.2f} vs naive {f['naive_mae']:.2f} over the last 30 days"
 
     # --- persistence (in the station's state file) ----------------------------------------
@@ -182,37 +180,57 @@ class Skill:
                 "guarding": self.guarding, "sha": self.sha}
 
     def load_dict(self, d: dict) -> None:
-        """Restore from to_dict(); ValueError/TypeError/KeyError when it does not fit."""
+        """Restore from to_dict(); ValueError/TypeError/KeyError when it does not fit (types,
+        hour stamps in range, finite numbers, no more entries than the rules keep)."""
         now = d["now"]
-        if now is not None and (not isinstance(now, int) or now % HOUR):
-            raise ValueError("skill.now is not an hour stamp")
-        pending = {}
-        for entry in d["pending"]:
-            # 5: files before the correction, 8: before the band
-            if not isinstance(entry, list) or len(entry) not in (5, 8, 11):
-                raise ValueError("skill.pending: bad entry")
-            h, published, source, model, naive = entry[:5]
-            raw, curve, corrected = entry[5:8] if len(entry) >= 8 else (model, None, None)
-            hourly_source, p10, p90 = entry[8:11] if len(entry) == 11 else (None, None, None)
-            if source not in ("model", "naive") or not all(
-                    isinstance(x, (int, float)) and math.isfinite(x) for x in (h, published, naive)) \
-                    or not all(x is None or isinstance(x, (int, float)) for x in (model, raw)) \
-                    or not all(c is None or (isinstance(c, list) and 1 <= len(c) <= 24 and all(
-                        isinstance(x, (int, float)) and math.isfinite(x) for x in c))
-                        for c in (curve, corrected, p10, p90)) \
-                    or hourly_source not in (None, "model", "naive"):
-                raise ValueError(f"skill.pending: bad entry for hour {h!r}")
-            pending[int(h)] = [float(published), source, model, float(naive), raw, curve, corrected,
-                               hourly_source, p10, p90]
+        if now is not None and not is_hour_stamp(now):
+            raise ValueError(f"skill.now is not an hour stamp ({str(now)[:40]})")
+        if not isinstance(d["pending"], list) or len(d["pending"]) > MAX_PENDING:
+            raise ValueError(f"skill.pending: not a list of at most {MAX_PENDING} entries")
+        pending = dict(_pending_entry(entry) for entry in d["pending"])
         columns = d.get("columns", 4)
         if columns not in (4, COLUMNS):
             raise ValueError(f"skill.columns: {columns!r}")
         records = unpack_f8(d["records"], (-1, columns), "skill.records")
         if columns == 4:  # before the correction: the model's own value was what it served
             records = np.column_stack([records, records[:, 2]])
+        _check_records(records)
         unverified, guarding, sha = d["unverified"], d["guarding"], d.get("sha")  # no sha: files before issue 22
-        if not isinstance(unverified, int) or not isinstance(guarding, bool) or not (sha is None or
-                                                                                    isinstance(sha, str)):
+        if not isinstance(unverified, int) or isinstance(unverified, bool) or unverified < 0 \
+                or not isinstance(guarding, bool) or not (sha is None or isinstance(sha, str) and len(sha) <= 64):
             raise TypeError("skill.unverified / skill.guarding / skill.sha")
         self.now, self.pending, self.records = now, pending, records
+        if guarding and self.figures(30)["n"] == 0:
+            self.now, self.pending, self.records = None, {}, np.zeros((0, COLUMNS))
+            raise ValueError("skill.guarding without a verified forecast in the last 30 days")
         self.unverified, self.guarding, self.sha = unverified, guarding, sha
+
+
+# A forecast waits 24 h for its hour (one per completed hour, plus the one just issued).
+MAX_PENDING = HORIZON_HOURS + 1
+
+
+def _pending_entry(entry) -> tuple[int, list]:
+    # 5: files before the correction, 8: before the band
+    if not isinstance(entry, list) or len(entry) not in (5, 8, 11):
+        raise ValueError("skill.pending: bad entry")
+    h, published, source, model, naive = entry[:5]
+    raw, curve, corrected = entry[5:8] if len(entry) >= 8 else (model, None, None)
+    hourly_source, p10, p90 = entry[8:11] if len(entry) == 11 else (None, None, None)
+    if not is_hour_stamp(h) or source not in ("model", "naive") or not (finite(published) and finite(naive)) \
+            or not all(x is None or finite(x) for x in (model, raw)) \
+            or not all(c is None or (isinstance(c, list) and 1 <= len(c) <= HORIZON_HOURS and all(
+                finite(x) for x in c)) for c in (curve, corrected, p10, p90)) \
+            or hourly_source not in (None, "model", "naive"):
+        raise ValueError(f"skill.pending: bad entry for hour {str(h)[:40]}")
+    return h, [float(published), source, model, float(naive), raw, curve, corrected, hourly_source, p10, p90]
+
+
+def _check_records(records: np.ndarray) -> None:
+    """One row per verified hour of the last 30 days: hour stamps, finite errors (the
+    model's columns: NaN where it computed no value)."""
+    if len(records) > KEEP // HOUR:
+        raise ValueError(f"skill.records: {len(records)} rows, at most {KEEP // HOUR} are kept")
+    hours_ok = all(float(h).is_integer() and is_hour_stamp(int(h)) for h in records[:, 0])
+    if not hours_ok or not np.isfinite(records[:, [1, 3]]).all() or np.isinf(records[:, [2, 4]]).any():
+        raise ValueError("skill.records: not hour stamps with finite errors")

@@ -38,7 +38,7 @@ from .outbox import Outbox
 from .calibration import Calibration
 from .correction import Correction
 from .skill import Skill
-from ..readings import Reading
+from ..readings import Reading, checked_time
 
 
 # Acknowledgements reach the state file at most this often: in live operation (one
@@ -111,6 +111,7 @@ class Station:
         self.on_ack_saved_later = None  # service: wakes its main thread, which saves (save_acks)
         self._last_ack_save = 0.0
         self.stats_dirty = True
+        self.last_message = 0.0  # monotonic time of the last reading (service: stats once they pause)
         link.attach(self)
 
     def start(self) -> None:
@@ -118,6 +119,9 @@ class Station:
         if self.location_assumed:
             self.log.warning("no [station] latitude/longitude: assuming Jena's (%s); set them so the sun "
                              "features match your roof", self.location.describe())
+        old = state.adopt_old_name(self.cfg.state_dir, self.id)
+        if old is not None:
+            self.log.info("state file %s renamed to %s (the station's key)", old, self.state_file)
         if state.load(self.state_file, self._restore):
             self.log.info("resumed %d buffered hours from %s (next hour %s)", len(self.buffer.hours),
                           self.state_file, self._hour_text(self.buffer.next_hour))
@@ -136,40 +140,57 @@ class Station:
     def _hour_text(hour) -> str:
         return iso(np.datetime64(int(hour), "s")) if hour is not None else "unknown"
 
-    def _restore(self, data: dict) -> None:
+    def _restore(self, data: dict) -> list[str]:
+        """The state file's sections; the problems of those that start afresh (state.load)."""
         if data.get("station") != self.cfg.station.id:
             raise ValueError(f"state of station {data.get('station')!r}, this is {self.cfg.station.id!r}")
         self.buffer.load_dict(data["buffer"])
         newest = data["newest"]
-        if newest is not None and not isinstance(newest, (int, float)):
-            raise TypeError("newest is not a number")
+        if newest is not None and checked_time(newest) is None:
+            raise ValueError(f"newest is not a usable event time ({str(newest)[:40]})")
         self.clock.newest = newest
-        self.outbox.load_list(data.get("outbox", []))  # absent in files written before the outbox
-        # Parts added later (absent in older files; worth less than the window, which is kept).
-        self.skill = self._restore_part(data, "skill", Skill, "skill scores", "scoring starts afresh")
-        self.alert = self._restore_part(data, "alert", FrostAlert, "frost-alert state", "the alert starts off")
-        self.correction = self._restore_part(data, "correction", Correction, "on-box correction",
-                                             "the correction starts afresh")
-        self.calibration = self._restore_part(data, "band", Calibration, "band calibration",
-                                              "the band starts from its prior")
+        # The other sections are worth less than the window, which is kept without them
+        # (absent in older files: they start afresh without a word).
+        problems: list[str] = []
+        skill, alert, correction = Skill(), FrostAlert(), Correction()
+        if self._restore_part(data, "skill", skill.load_dict, "skill scores", "scoring starts afresh", problems):
+            self.skill = skill
+        if self._restore_part(data, "alert", alert.load_dict, "frost-alert state", "the alert starts off", problems):
+            self.alert = alert
+        if self._restore_part(data, "correction", correction.load_dict, "on-box correction",
+                              "the correction starts afresh", problems):
+            self.correction = correction
+        calibration = Calibration()
+        if self._restore_part(data, "band", calibration.load_dict, "band calibration", "the band starts from its prior",
+                              problems):
+            self.calibration = calibration
+        self._restore_part(data, "outbox", self.outbox.load_list, "unacknowledged forecasts",
+                           "they are not sent again", problems)
+        return problems
 
-    def _restore_part(self, data: dict, key: str, factory, what: str, consequence: str):
-        part = factory()
-        if key in data:
-            try:
-                part.load_dict(data[key])
-            except (ValueError, TypeError, KeyError) as exc:
-                part = factory()
-                self.log.warning("state file %s: unusable %s (%s); %s", self.state_file, what, str(exc)[:200],
-                                 consequence)
-        return part
+    @staticmethod
+    def _restore_part(data: dict, key: str, load, what: str, consequence: str, problems: list[str]) -> bool:
+        """``load(section)`` (which changes nothing when it raises); False, with the problem
+        noted, when the section is unusable."""
+        if key not in data:
+            return False
+        try:
+            if not isinstance(data[key], list if key == "outbox" else dict):
+                raise TypeError(f"{key} is a {type(data[key]).__name__}")
+            load(data[key])
+        except state.UNFIT as exc:
+            problems.append(f"unusable {what} ({str(exc)[:200]}): {consequence}")
+            return False
+        return True
 
     def on_ack(self, mid: int) -> None:
         """The broker acknowledged publish ``mid`` (the link, on paho's thread)."""
         # Inside paho's locks: never write here (save_state takes the station lock, which
         # a thread calling paho may hold); the service's main thread writes.
-        if self.outbox.acked(mid) and self.on_ack_saved_later is not None:
-            self.on_ack_saved_later()
+        if self.outbox.acked(mid):
+            self.stats_dirty = True  # outbox.pending changed: stats must not keep the old count
+            if self.on_ack_saved_later is not None:
+                self.on_ack_saved_later()
 
     def save_acks(self, now: float) -> float | None:
         """Main thread: rewrite the state file when forecasts were acknowledged since the
@@ -225,6 +246,7 @@ class Station:
     def on_payload(self, payload: bytes, topic: str | None = None, retained: bool = False) -> None:
         with self.lock:
             self.stats_dirty = True
+            self.last_message = time.monotonic()
             # Adapters stamp readings without a timestamp (ESPHome) with the receive time.
             result = self.adapter.convert(topic or self.adapter.topic, payload, time.time(), retained)
             if isinstance(result, Reading):

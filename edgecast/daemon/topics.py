@@ -6,12 +6,23 @@ Topic templates may only use ``{station}``; ``str.format`` would evaluate
 
 from __future__ import annotations
 
+import hashlib
+import re
 import string
 import unicodedata
 
 from .settings import ConfigError
 
 TOPIC_MAX_BYTES = 65535  # MQTT's limit for a UTF-8 string
+
+# What Home Assistant accepts as a discovery node/object id (its discovery topic pattern);
+# also a file name on every filesystem.
+SAFE_KEY = re.compile(r"[a-zA-Z0-9_-]+")
+KEY_MAX = 48  # a slug of at most 39 characters, "_" and 8 hex digits
+# Characters that render as nothing although Unicode counts them as letters or symbols
+# (Hangul fillers, the blank Braille pattern); with whitespace, combining marks and format
+# characters they make an id nobody can see in a log line or a Home Assistant device name.
+BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")
 
 
 def control_char(text: str) -> str | None:
@@ -25,6 +36,27 @@ def control_char(text: str) -> str | None:
                 or (o > 0x9F and unicodedata.category(ch) in ("Cf", "Zl", "Zp")):
             return ch
     return None
+
+
+def invisible(text: str) -> bool:
+    """True when no character of ``text`` would show: only whitespace, combining marks
+    (U+034F, variation selectors), format characters or blank glyphs (U+3164, U+2800)."""
+    return all(ch.isspace() or ch in BLANK_GLYPHS or unicodedata.category(ch) in ("Mn", "Me", "Cf")
+               for ch in text)
+
+
+def station_key(station: str) -> str:
+    """The one name of a station where only ``[a-zA-Z0-9_-]`` will do: Home Assistant's
+    unique ids, device identifiers and discovery topics, and the state file name. A safe
+    id is its own key (so existing entities and state files keep their names); any other
+    gets an ASCII slug of it plus 8 hex digits of its SHA-256, so ``roof.north`` and
+    ``roof_north`` stay apart and 60 emoji still fit a 255-byte file name."""
+    if SAFE_KEY.fullmatch(station) and len(station) <= KEY_MAX:
+        return station
+    ascii_text = unicodedata.normalize("NFKD", station).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-zA-Z0-9_-]+", "_", ascii_text).strip("_")[:KEY_MAX - 9]
+    digest = hashlib.sha256(station.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{slug}_{digest}" if slug else digest
 
 
 def fill_template(key: str, template: str, station: str) -> str:

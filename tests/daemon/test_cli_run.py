@@ -28,7 +28,7 @@ def test_print_config_reads_no_config_file(tmp_path):
     config = tmp_path / "edgecast.toml"
     config.write_text('[station]\nid = "roof"\n')
     result = CliRunner().invoke(main, ["run", "--print-config", "--config", str(config)])
-    assert result.exit_code == 2 and "--check --config FILE" in result.output, result.output
+    assert result.exit_code == 2 and "config check --config FILE" in result.output, result.output
 
 
 def test_each_mode_alone_still_works(tmp_path):

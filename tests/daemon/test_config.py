@@ -99,7 +99,7 @@ def test_the_cli_names_the_key_and_prints_loadable_defaults(tmp_path):
     bad.write_text("[mqtt]\nport = 'x'\n")
     result = CliRunner().invoke(main, ["run", "--config", str(bad)])
     assert result.exit_code != 0 and "mqtt.port" in result.output
-    printed = CliRunner().invoke(main, ["run", "--print-config"])
+    printed = CliRunner().invoke(main, ["config", "print"])
     assert printed.exit_code == 0
     assert parse(printed.output) == Config()
     result = CliRunner().invoke(main, ["replay", "--data", "x.csv", "--speed", "fast"])
@@ -246,8 +246,9 @@ def test_an_unusable_password_file_fails_check_and_run_alike_without_a_traceback
     config = tmp_path / "edgecast.toml"
     config.write_text(f'[mqtt]\nport = 9\nuser = "u"\npassword_file = "{pw}"\n[state]\ndir = "{tmp_path}"\n'
                       f'[model]\npath = "{tmp_path / "none.tflite"}"\n')
-    cmd = [sys.executable, "-m", "edgecast.cli", "run", "--config", str(config)]
-    outs = [subprocess.run(cmd + extra, capture_output=True, text=True, timeout=60) for extra in (["--check"], [])]
+    cmd = [sys.executable, "-m", "edgecast.cli"]
+    outs = [subprocess.run(cmd + command + ["--config", str(config)], capture_output=True, text=True, timeout=60)
+            for command in (["config", "check"], ["run"])]
     for out in outs:
         assert out.returncode != 0, out.stdout + out.stderr
         assert "Traceback" not in out.stderr and "configuration ok" not in out.stdout

@@ -236,3 +236,114 @@ def score(p: dict, gamma: float = calibration.GAMMA, combine: str = band.FROST_C
 
 def skill(b, ref) -> float:
     return 1 - b / ref if ref else float("nan")
+
+
+# --- the report ------------------------------------------------------------------------------
+def prior(parts: dict[str, dict]) -> dict[str, list[list[float]]]:
+    """calibration.PRIOR from the validation parts: q90 of (point − actual) and of (actual − point)."""
+    out = {}
+    for name, key in (("model", "point"), ("naive", "fallback")):
+        e = np.concatenate([p[key] - p["actual"] for p in parts.values()])
+        out[name] = [np.round(np.nanquantile(e, 1 - calibration.MISS, axis=0), 2).tolist(),
+                     np.round(np.nanquantile(-e, 1 - calibration.MISS, axis=0), 2).tolist()]
+    return out
+
+
+def plot_reliability(results: dict[str, dict], out: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    ax.plot([0, 1], [0, 1], color="k", lw=0.8, label="perfect")
+    ax.fill_between([0, 1], [-0.1, 0.9], [0.1, 1.1], color="0.9", label="±0.1")
+    for name, r in results.items():
+        rows = r["frost"]["reliability"]
+        ax.plot([x["forecast"] for x in rows], [x["observed"] for x in rows], "o-", ms=4, label=name)
+        for x in rows:
+            ax.annotate(str(x["n"]), (x["forecast"], x["observed"]), fontsize=6, xytext=(3, -8),
+                        textcoords="offset points")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="frost_probability (bin mean)",
+           ylabel="observed frequency of frost in the next 24 h",
+           title="Frost probability reliability (numbers: cases per bin)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left")
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+
+
+def report(results: dict[str, dict], rule: FrostRule) -> str:
+    pct = lambda x: f"{100 * x:.1f} %"  # noqa: E731
+    lines = ["| part | hours verified | coverage 10–90 % | below p10 | above p90 | months (min – max) |",
+             "|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        c = r["coverage"]
+        months = [v for m, v in r["by_month"].items() if r["month_n"][m] >= 7 * 24 * 24]
+        lines.append(f"| {name} | {c['n']} | **{pct(c['coverage'])}** | {pct(c['below'])} | {pct(c['above'])} "
+                     f"| {pct(min(months))} – {pct(max(months))} |")
+        if name.startswith("Jena 20"):
+            for q, cq in r["by_quarter"].items():
+                lines.append(f"| {name} {q} | {cq['n']} | **{pct(cq['coverage'])}** | {pct(cq['below'])} "
+                             f"| {pct(cq['above'])} | |")
+    lines += ["", "| part | pinball +24 h: band | naive (persistence + train-part error quantiles) | change "
+              "| pinball, mean of +1 … +24 h |", "|---|---|---|---|---|"]
+    for name, r in results.items():
+        lines.append(f"| {name} | {r['pinball_24']:.3f} | {r['naive_pinball_24']:.3f} "
+                     f"| {100 * (r['pinball_24'] / r['naive_pinball_24'] - 1):+.1f} % | {r['pinball_all']:.3f} |")
+    lines += ["", "| part | forecasts | frosts | Brier | naive | margin rule 0/1 | skill vs naive | skill vs margin "
+              "| worst reliability gap (bins ≥ 50) |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        f = r["frost"]
+        gaps = [abs(x["observed"] - x["forecast"]) for x in f["reliability"] if x["n"] >= 50]
+        lines.append(f"| {name} | {f['forecasts']} | {f['frosts']} | {f['brier']:.4f} | {f['brier_naive']:.4f} "
+                     f"| {f['brier_margin']:.4f} | **{skill(f['brier'], f['brier_naive']):.3f}** "
+                     f"| {skill(f['brier'], f['brier_margin']):.3f} | {max(gaps) if gaps else float('nan'):.3f} |")
+    lines += ["", "| part | alert rule | alerts | hits | hit rate | false-alarm ratio | CSI |",
+              "|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        for label, a in (("margin (default)", r["frost"]["margin_alerts"]),
+                         (f"probability ≥ {rule.probability_on:g} (−{rule.probability_hysteresis:g})",
+                          r["frost"]["probability_alerts"])):
+            lines.append(f"| {name} | {label} | {a['alerts']} | {a['hits']} | {a['hit_rate']:.3f} "
+                         f"| {a['false_alarm_ratio']:.3f} | {a['csi']:.3f} |")
+    lines += ["", "| part | probability bin | cases | mean forecast | observed | gap |", "|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        for x in r["frost"]["reliability"]:
+            gap = x["observed"] - x["forecast"]
+            flag = " (over 0.1)" if x["n"] >= 50 and abs(gap) > 0.1 else ""
+            lines.append(f"| {name} | {x['bin']} | {x['n']} | {x['forecast']:.3f} | {x['observed']:.3f} "
+                         f"| {gap:+.3f}{flag} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bundle", type=Path, default=None, help="default: the shipped bundle")
+    ap.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--part", choices=list(PARTS), default="test", help="choose on val, report on test")
+    ap.add_argument("--gamma", type=float, default=calibration.GAMMA, help="the calibration step (validation only)")
+    ap.add_argument("--combine", choices=band.COMBINE_RULES, default=band.FROST_COMBINE)
+    ap.add_argument("--prior", action="store_true", help="print calibration.PRIOR from the validation parts")
+    ap.add_argument("--reliability", type=Path, default=None, help="write the reliability diagram (PNG) here")
+    args = ap.parse_args(argv)
+    if args.prior:
+        print(prior(load_parts(args.bundle, args.data_dir, PARTS["val"])))
+        return
+    parts = load_parts(args.bundle, args.data_dir, PARTS[args.part])
+    rule = FrostRule(mode="probability")
+    results = {}
+    for name in PARTS[args.part]:
+        r = score(parts[name], args.gamma, args.combine, rule)
+        months = parts[name]["times"].astype("datetime64[s]").astype("datetime64[M]")
+        r["month_n"] = {str(m): int(np.isfinite(parts[name]["actual"][months == m]).sum()) for m in np.unique(months)}
+        results[name] = r
+    print(f"gamma {args.gamma:g}, combine {args.combine!r}, frost below {FROST_C:g} °C")
+    print(report(results, rule))
+    if args.reliability:
+        plot_reliability(results, args.reliability)
+        print(f"wrote {args.reliability}")
+
+
+if __name__ == "__main__":
+    main()

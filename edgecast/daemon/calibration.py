@@ -199,3 +199,32 @@ class Calibration:
         self.sha, self.gamma, self.now = sha, float(gamma), now
         self.log_offsets, self.updates = offsets.copy(), updates.copy()
         self.days, self.counts = np.asarray(days, dtype=np.int64), counts.copy()
+
+
+def inspect_state(path, as_json: bool = False) -> str:
+    """`edgecast inspect STATE_FILE`: the band's coverage per horizon over the last 30 days
+    of a station's state file (read only; ValueError when it holds no usable band)."""
+    import json
+
+    from . import state
+    data = json.loads(state._read_regular(path))  # never a FIFO or a symlink
+    if not isinstance(data, dict) or data.get("format") != state.FORMAT:
+        raise ValueError(f"not an edgecast state file (format {str(data.get('format'))[:40]!r})"
+                         if isinstance(data, dict) else "not an edgecast state file")
+    if "band" not in data:
+        raise ValueError("no band section (written by a daemon before the band)")
+    cal = Calibration()
+    cal.load_dict(data["band"])
+    report = {"station": data.get("station"), "last_verified": cal.now, **cal.stats(), "horizons": cal.per_horizon()}
+    if as_json:
+        return json.dumps(report, indent=1)
+    pct = lambda x: "—" if x is None else f"{x:5.1f} %"  # noqa: E731
+    lines = [f"station {report['station']}: 10–90 % band over the last {WINDOW_DAYS} days "
+             f"({report['n']} verified hours × horizons, coverage {pct(report['coverage_pct'])}, "
+             f"{report['updates']} updates)",
+             "  horizon      n  coverage  below p10  above p90   model offsets °C   naive offsets °C"]
+    for row in report["horizons"]:
+        lines.append(f"  +{row['h']:2d} h  {row['n']:6d}  {pct(row['coverage_pct'])}  {pct(row['below_pct'])}    "
+                     f"{pct(row['above_pct'])}    −{row['model_offsets_c'][0]:.2f} +{row['model_offsets_c'][1]:.2f}"
+                     f"      −{row['naive_offsets_c'][0]:.2f} +{row['naive_offsets_c'][1]:.2f}")
+    return "\n".join(lines)

@@ -169,3 +169,25 @@ def test_in_a_station_the_band_is_published_calibrated_and_kept(tmp_path, caplog
     assert "unusable band calibration" in caplog.text and "the band starts from its prior" in caplog.text
     assert len(damaged.buffer.hours) == len(s.buffer.hours)  # the window is kept
     assert np.array_equal(damaged.calibration.log_offsets, prior_offsets())
+
+
+def test_inspect_prints_the_coverage_per_horizon_of_a_state_file(tmp_path):
+    from click.testing import CliRunner
+
+    from edgecast.cli import main
+    s = station(tmp_path)
+    feed(s, 0, 120 + 24 + 3 * 24)
+    assert s.save_state()
+    out = CliRunner().invoke(main, ["inspect", str(s.state_file)])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0].startswith("station x: 10–90 % band over the last 30 days")
+    rows = [line for line in lines if line.strip().startswith("+")]
+    per = s.calibration.per_horizon()
+    assert len(rows) == 24 and all(f"{p['n']:6d}" in row for p, row in zip(per, rows))
+    as_json = json.loads(CliRunner().invoke(main, ["inspect", "--json", str(s.state_file)]).output)
+    assert as_json["horizons"] == per and as_json["groups"] == s.calibration.stats()["groups"]
+    bad = tmp_path / "y.state.json"
+    bad.write_text('{"format": "edgecast-state/1", "band": {"sha": null}}')
+    out = CliRunner().invoke(main, ["inspect", str(bad)])
+    assert out.exit_code != 0 and "y.state.json" in out.output and "Traceback" not in out.output

@@ -172,7 +172,7 @@ class Calibration:
         return {"sha": self.sha, "gamma": self.gamma, "now": self.now,
                 "offsets": pack_f8(self.log_offsets.reshape(len(SOURCES), -1)),
                 "updates": pack_f8(self.updates), "days": [int(d) for d in self.days],
-                "counts": pack_f8(self.counts.reshape(SLOTS, -1))}
+                "counts": self.counts.astype(np.int64).reshape(SLOTS, -1).tolist()}  # whole numbers: small as JSON
 
     def load_dict(self, d: dict) -> None:
         """Restore from to_dict(); ValueError/TypeError/KeyError when it does not fit."""
@@ -190,7 +190,12 @@ class Calibration:
         if not isinstance(days, list) or len(days) != SLOTS or not all(
                 isinstance(x, int) and not isinstance(x, bool) for x in days):
             raise ValueError("band.days")
-        counts = unpack_f8(d["counts"], (SLOTS, HORIZONS * 3), "band.counts").reshape(SLOTS, HORIZONS, 3)
+        counts = d["counts"]
+        if not isinstance(counts, list) or len(counts) != SLOTS or not all(
+                isinstance(row, list) and len(row) == HORIZONS * 3 and all(
+                    isinstance(x, int) and not isinstance(x, bool) for x in row) for row in counts):
+            raise ValueError(f"band.counts: not {SLOTS} lists of {HORIZONS * 3} whole numbers")
+        counts = np.asarray(counts, dtype=float).reshape(SLOTS, HORIZONS, 3)
         if not all(np.isfinite(a).all() for a in (offsets, updates, counts)) or (counts < 0).any() \
                 or (counts[..., 1:].sum(axis=-1) > counts[..., 0]).any():
             raise ValueError("band: non-finite, negative or inconsistent values")

@@ -97,7 +97,8 @@ def test_state_round_trip_and_damaged_sections_refused():
     assert np.array_equal(again.log_offsets, cal.log_offsets) and again.stats() == cal.stats()
     assert again.sha == "abc" and again.now == cal.now
     for key, bad in [("gamma", 0), ("gamma", True), ("now", 1.5), ("days", [0] * (SLOTS - 1)),
-                     ("offsets", "not base64!"), ("sha", 3)]:
+                     ("offsets", "not base64!"), ("sha", 3), ("counts", [[0] * 72] * SLOTS + [[0] * 72]),
+                     ("counts", [[0.5] * 72] * SLOTS), ("counts", [[-1] * 72] * SLOTS)]:
         d = cal.to_dict() | {key: bad}
         with pytest.raises((ValueError, TypeError, KeyError)):
             Calibration().load_dict(d)
@@ -162,7 +163,7 @@ def test_in_a_station_the_band_is_published_calibrated_and_kept(tmp_path, caplog
     again = station(tmp_path)
     assert np.array_equal(again.calibration.log_offsets, s.calibration.log_offsets)
     data = json.loads(s.state_file.read_text())
-    data["band"]["counts"] = "not base64!"
+    data["band"]["offsets"] = "not base64!"
     s.state_file.write_text(json.dumps(data))
     with caplog.at_level(logging.WARNING):
         damaged = station(tmp_path)

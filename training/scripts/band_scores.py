@@ -162,22 +162,15 @@ def frost_cases(p: dict, frost_c: float = FROST_C) -> tuple[np.ndarray, np.ndarr
         return scored, np.fmin.reduce(p["actual"], axis=1) < frost_c
 
 
-def margin_alerts(p: dict, rule: FrostRule | None = None) -> np.ndarray:
+def alerts(p: dict, rule: FrostRule | None = None, prob: np.ndarray | None = None) -> np.ndarray:
+    """The daemon's alert (FrostRule.states) over each place's forecasts in time order: the
+    margin rule by default, the probability rule with ``prob``."""
     rule = rule or FrostRule()
     out = np.zeros(len(p["rows"]), bool)
     for g in np.unique(p["group"]):
         idx = np.flatnonzero(p["group"] == g)
         idx = idx[np.argsort(p["rows"][idx])]
-        out[idx] = rule.states(p["point"][idx].min(axis=1))
-    return out
-
-
-def probability_alerts(p: dict, prob: np.ndarray, rule: FrostRule) -> np.ndarray:
-    out = np.zeros(len(p["rows"]), bool)
-    for g in np.unique(p["group"]):
-        idx = np.flatnonzero(p["group"] == g)
-        idx = idx[np.argsort(p["rows"][idx])]
-        out[idx] = rule.states(p["point"][idx].min(axis=1), prob[idx])
+        out[idx] = rule.states(p["point"][idx].min(axis=1), None if prob is None else prob[idx])
     return out
 
 
@@ -225,11 +218,11 @@ def score(p: dict, gamma: float = calibration.GAMMA, combine: str = band.FROST_C
                                                  p["actual"][np.isfinite(p["actual"][:, h]), h]) for h in range(24)])),
            "frost": {"forecasts": int(scored.sum()), "frosts": int(frost[scored].sum())}}
     ev = frost[scored].astype(float)
-    fp, naive_p, margin = prob[scored], naive_frost(p)[scored], margin_alerts(p)[scored].astype(float)
+    fp, naive_p, margin = prob[scored], naive_frost(p)[scored], alerts(p)[scored].astype(float)
     out["frost"] |= {"brier": brier(fp, ev), "brier_naive": brier(naive_p, ev), "brier_margin": brier(margin, ev),
                      "reliability": reliability(fp, ev), "margin_alerts": alert_scores(margin > 0, ev > 0)}
     if rule is not None:
-        out["frost"]["probability_alerts"] = alert_scores(probability_alerts(p, prob, rule)[scored], ev > 0)
+        out["frost"]["probability_alerts"] = alert_scores(alerts(p, rule, prob)[scored], ev > 0)
     out["prob"], out["scored"], out["event"] = prob, scored, frost
     return out
 

@@ -30,7 +30,7 @@ except ModuleNotFoundError:  # Python 3.10: the same parser as a package
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from ..alerts import FrostRule
+from ..alerts import MODES, FrostRule
 from ..resample import CARRY_FORWARD_HOURS
 from ..solar import JENA, Location
 from .adapters import InputConfig, flat_keys_error, foreign_tables_error
@@ -211,10 +211,23 @@ class AlertsConfig:
     frost_hysteresis_c: float = setting(FrostRule.hysteresis_c, "°C: an alert that is on turns off only once "
                                         "the minimum is this far above `frost_c + frost_margin_c`", live=True,
                                         check=between(0, 10))
+    frost_rule: str = setting(FrostRule.mode, '`"margin"` (the curve\'s minimum against `frost_c + frost_margin_c`) '
+                              'or `"probability"` (the forecast\'s `frost_probability` against '
+                              '`frost_probability_on`)', live=True,
+                              check=one_of(MODES, 'must be "margin" or "probability"'))
+    frost_probability_on: float = setting(FrostRule.probability_on, "probability rule: the alert turns on when "
+                                          "`frost_probability` reaches this (chosen on validation)", live=True,
+                                          check=between(0.01, 1))
+    frost_probability_hysteresis: float = setting(FrostRule.probability_hysteresis, "probability rule: an alert "
+                                                  "that is on turns off only once `frost_probability` is this far "
+                                                  "below `frost_probability_on`", live=True,
+                                                  check=lambda v, cfg: None if 0 <= v < cfg.alerts.frost_probability_on
+                                                  else "must be at least 0 and below frost_probability_on")
 
     @property
     def frost(self) -> FrostRule:
-        return FrostRule(self.frost_c, self.frost_margin_c, self.frost_hysteresis_c)
+        return FrostRule(self.frost_c, self.frost_margin_c, self.frost_hysteresis_c, self.frost_rule,
+                         self.frost_probability_on, self.frost_probability_hysteresis)
 
 
 @dataclass

@@ -38,6 +38,8 @@ DAMAGE = {  # what is done to the file, the warning's words
                                     "unusable skill scores (skill.records: not hour stamps with finite errors"),
     "alert_last_of_5_mb": (lambda d: d["alert"]["last"].__setitem__("note", "x" * 5_000_000),
                            "unusable frost-alert state (alert.last is not the alert payload"),
+    "band_offsets_of_1000_degrees": (lambda d: d["band"].__setitem__("offsets", pack_f8(np.full((2, 48), 7.0))),
+                                    "unusable band calibration (band.offsets outside [0.05, 30.0] °C"),
     "nan_in_the_outbox": (lambda d: d["outbox"].append({**d["outbox"][-1], "temperature_c": float("nan")}),
                           "unusable unacknowledged forecasts (Out of range float values are not JSON compliant"),
 }

@@ -2,7 +2,9 @@
 
 Prints a figures table (RELIABILITY.md quotes it). Uses the quick suite's parts at
 larger counts: SIGKILL trials, broker restarts (persistence on, then once off), a
-mixed good/bad flood through the real broker with the daemon's RSS sampled, and the
+mixed good/bad flood through the real broker with the daemon's RSS sampled, a glitching
+sensor's readings through the shipped model, three years with the skill guard on, many
+stations in one daemon under the shipped unit's TasksMax (a pids cgroup), and the
 hypothesis fuzz tests at 10x their examples."""
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edgecast.data import load
+from edgecast.resample import OBSERVED
+from edgecast.schema import TARGET_INDEX, WINDOW_STEPS
 from tests.conftest import JENA_2020
-from harness.processes import Broker, Daemon, Subscriber, wait_until
+from harness.processes import EDGECAST, Broker, Daemon, Subscriber, wait_until
 from tests.reliability.faults import (NO_MODEL, InProcess, compare_forecasts, payloads, publish_all, rss_kb,
                                       sigkill_trials, stats_of)
+from tests.reliability.test_glitches import COLUMNS, counted, index_of, publish_stream, with_values
 
 TOPICS = ["edgecast/jena/forecast", "edgecast/jena/stats", "edgecast/jena/status"]
 
@@ -65,13 +70,14 @@ READING_LINE = re.compile(r"reading (?:rejected \((\w+)\): reading at )?(\d{4}-\
                           r"(?: accepted( \(late)?)?")
 
 
-def _rig(d: Path):
-    """A fresh broker, a subscriber and a model-less daemon under ``d``, the daemon online."""
+def _rig(d: Path, extra: str | None = None, topics=TOPICS, subscriber=Subscriber):
+    """A fresh broker, a subscriber and a daemon under ``d``, the daemon online; model-less
+    unless ``extra`` says otherwise ("" = the shipped bundle)."""
     (d / "broker").mkdir(parents=True)
     broker = Broker(d / "broker")
     broker.start()
-    sub = Subscriber(broker, TOPICS)
-    daemon = Daemon(d, broker, extra=NO_MODEL.format(dir=d)).start()
+    sub = subscriber(broker, topics)
+    daemon = Daemon(d, broker, extra=NO_MODEL.format(dir=d) if extra is None else extra).start()
     sub.wait_online("jena", 20)
     return broker, sub, daemon
 
@@ -261,6 +267,315 @@ def flood(tmp: Path, series, n_bad: int, rng) -> dict:
     return out
 
 
+# --- a glitching sensor through the shipped model ------------------------------------------------
+GLITCH_START, GLITCH_AT = "2020-07-02T00:00:00", "2020-07-07T00:00:00Z"  # the model serves from 07-06 23:00
+GLITCH_HOURS = 5 * 24 + 6 + WINDOW_STEPS + 1  # warm-up, the longest glitch, then a whole window after it
+SPIKES = (("T", 40.0), ("T", -40.0), ("p", 60.0), ("p", -60.0), ("rh", 55.0), ("rh", -55.0), ("wv", 30.0))
+RAW_0 = {"T": -45.0, "rh": 0.0}  # what an SHT3x reports for a raw 0
+
+
+def _epoch(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+
+
+def observed_temperature(series) -> dict[int, float]:
+    """Hour (epoch s) -> the temperature observed then: what a forecast's valid_at is scored on."""
+    grid = series.hourly(3)
+    ok = grid.status[:, TARGET_INDEX] == OBSERVED
+    return {int(h): float(t) for h, t, o in zip(grid.hours, grid.values[:, TARGET_INDEX], ok) if o}
+
+
+def glitch_cases(rows: list[bytes]) -> list[tuple[str, list[tuple[bytes, bool]], int, int | None]]:
+    """(name, the stream as (payload, retained), readings glitched, restart the daemon after
+    this many or None). Each glitch takes the place of the real readings from GLITCH_AT on."""
+    i = index_of(rows, GLITCH_AT)
+
+    def replaced(new: dict[int, tuple[bytes, bool]]):
+        return [new.get(k, (p, False)) for k, p in enumerate(rows)]
+
+    def value(k: int, key: str) -> float:
+        return json.loads(rows[k])[COLUMNS[key]]
+
+    def frozen(k: int) -> bytes:  # every channel stuck at the reading before the glitch
+        return json.dumps({**json.loads(rows[i - 1]), "time": json.loads(rows[k])["time"]}).encode()
+    cases = [(f"{key} {delta:+g} once", replaced({i: (with_values(rows[i], **{key: round(value(i, key) + delta, 2)}),
+                                                       False)}), 1, None) for key, delta in SPIKES]
+    cases += [
+        ("raw 0 (T -45, rh 0) once", replaced({i: (with_values(rows[i], **RAW_0), False)}), 1, None),
+        ("raw 0 stuck 2 h", replaced({k: (with_values(rows[k], **RAW_0), False) for k in range(i, i + 12)}), 12, None),
+        ("all channels stuck 6 h at the last value", replaced({k: (frozen(k), False) for k in range(i, i + 36)}), 36,
+         None),
+        ("-45 C stamped 5 h ahead, retained; restart 1 h on",
+         replaced({i: (with_values(rows[i], seconds=5 * 3600, **RAW_0), True)}), 1, i + 7),
+        ("own reading 5 h ahead, retained; restart 1 h on", replaced({i: (rows[i + 30], True)}), 1, i + 7),
+    ]
+    return cases
+
+
+def glitch_run(d: Path, stream, restart_after: int | None, last_hour: str) -> tuple[list[dict], list, dict]:
+    """The stream through a private broker and the daemon with the shipped bundle; its
+    forecasts, alert messages and rejections (summed over its processes)."""
+    broker, sub, daemon = _rig(d, extra="", topics=TOPICS + ["edgecast/jena/alert"])
+    parts = [stream] if restart_after is None else [stream[:restart_after], stream[restart_after:]]
+    totals: dict[str, dict] = {"rejected": {}, "values_dropped": {}}
+    try:
+        for n, part in enumerate(parts):
+            after = len(sub.get("edgecast/jena/stats"))
+            if n:  # the broker sends the retained reading again when the daemon resubscribes
+                daemon.stop()
+                daemon.start().wait_serving()
+                wait_until(lambda: sub.get("edgecast/jena/status").count("online") > n, 30, what="the restart")
+            publish_stream(broker.port, part)
+            counted(sub, len(part), after=after, timeout=300)
+            if n == len(parts) - 1:
+                wait_until(lambda: last_hour in {f["issued_at"] for f in sub.get("edgecast/jena/forecast")}, 60,
+                           what="the last hour's forecast")
+                time.sleep(1.5)  # the process's last stats (a changed count goes out 2 s after readings pause)
+            readings = stats_of(sub)["readings"]
+            for key in totals:
+                for reason, k in readings[key].items():
+                    totals[key][reason] = totals[key].get(reason, 0) + k
+    finally:
+        daemon.stop()
+        sub.close()
+        broker.stop()
+    return sub.get("edgecast/jena/forecast"), sub.get("edgecast/jena/alert"), totals
+
+
+def frost_switches(forecasts: list[dict]) -> int:
+    """Frost warnings raised: hours whose forecast turned frost_alert on."""
+    flags = [f["frost_alert"] for f in sorted(forecasts, key=lambda f: f["issued_at"])]
+    return sum(1 for before, now in zip([False] + flags, flags) if now and not before)
+
+
+def glitch_battery(tmp: Path, series) -> list[dict]:
+    """Per glitch: the published forecasts on the hours whose 120-hour window holds it,
+    against the truth and against the run of the same readings without the glitch (the
+    real readings in its place: an in-process run of the same station code)."""
+    rows = payloads(series, GLITCH_START, GLITCH_HOURS)
+    reference = {f["issued_at"]: f for f in InProcess(tmp / "glitch-reference", extra="\n").feed(rows).forecasts()}
+    truth = observed_temperature(series)
+    last_hour = max(reference)
+    out = []
+    for n, (name, stream, glitched, restart_after) in enumerate(glitch_cases(rows)):
+        started = time.monotonic()
+        got, alerts, rejections = glitch_run(tmp / f"glitch{n}", stream, restart_after, last_hour)
+        first = _epoch(GLITCH_AT)
+        last = first + (glitched // 6 + WINDOW_STEPS) * 3600  # every window holding a glitched reading
+        hours = [h for h in sorted(reference) if first <= _epoch(h) < last]
+        by_hour = {f["issued_at"]: f for f in got}  # identical copies (at-least-once) collapse
+        served = [by_hour[h] for h in hours if h in by_hour]
+
+        def mae(fs):
+            e = [abs(f["temperature_c"] - truth[_epoch(f["valid_at"])]) for f in fs if _epoch(f["valid_at"]) in truth]
+            return round(sum(e) / len(e), 3) if e else None
+        out.append({
+            "glitch": name, "hours": len(hours), "hours_without_forecast": len(hours) - len(served),
+            "model_hours": sum(f["source"] == "model" for f in served),
+            "mae": mae(served), "mae_without": mae([reference[h] for h in hours if h in by_hour]),
+            "max_diff_24h": round(max((abs(f["temperature_c"] - reference[f["issued_at"]]["temperature_c"])
+                                       for f in served), default=0.0), 3),
+            "max_diff_curve": round(max((abs(a - b) for f in served
+                                         for a, b in zip(f["hourly"], reference[f["issued_at"]]["hourly"])),
+                                        default=0.0), 3),
+            "frost_raised": frost_switches(list(by_hour.values())),
+            "frost_raised_without": frost_switches(list(reference.values())),
+            "alerts_on": sum(1 for a in alerts if isinstance(a, dict) and a.get("on")),
+            "rejected": rejections["rejected"], "values_dropped": rejections["values_dropped"],
+            "seconds": round(time.monotonic() - started)})
+        print("glitch:", json.dumps(out[-1]), flush=True)
+    return out
+
+
+# --- three years with the skill guard on -----------------------------------------------------------
+YEARS = ("weather.csv.xz", "mpi_roof_2021_hourly.csv.xz", "mpi_roof_2022_hourly.csv.xz")  # 2020 .. 2022
+
+
+class ForecastFields(Subscriber):
+    """The harness subscriber keeping of each forecast only what is scored (three years of
+    full payloads would hold hundreds of MB)."""
+
+    FIELDS = ("issued_at", "valid_at", "temperature_c", "naive_c", "model_c", "source", "reason")
+
+    def _on_message(self, client, userdata, msg):
+        if msg.topic.endswith("/forecast") and not msg.retain:
+            f = json.loads(msg.payload)
+            with self.lock:
+                self.messages[msg.topic].append({k: f.get(k) for k in self.FIELDS})
+            return
+        super()._on_message(client, userdata, msg)
+
+
+def guarded(f: dict) -> bool:
+    return f["source"] == "naive" and (f["reason"] or "").startswith("skill guard")
+
+
+def three_years(tmp: Path) -> dict:
+    """2020-01-01 .. 2022-12-31 of the Jena roof (10-minute rows, then hourly ones) replayed
+    at full speed through `edgecast replay`, mosquitto and `edgecast run` with the shipped
+    bundle and the skill guard on; every +24 h forecast scored against the observed hour."""
+    files = [JENA_2020.parent / name for name in YEARS]
+    d = tmp / "years"
+    started = time.monotonic()
+    broker, sub, daemon = _rig(d, extra="[homeassistant]\ndiscovery = false\n[model]\nskill_guard = true\n",
+                               subscriber=ForecastFields)
+    try:
+        out = subprocess.run(EDGECAST + ["replay", *sum((["--data", str(f)] for f in files), []), "--host",
+                                         "127.0.0.1", "--port", str(broker.port), "--station", "jena", "--start",
+                                         "2020-01-01T00:00:00", "--speed", "max", "--quiet"],
+                             capture_output=True, text=True, timeout=3600)
+        assert out.returncode == 0, out.stderr[-2000:]
+        stats = wait_until(lambda: (s := stats_of(sub)) and (s.get("last_issued_at") or "") >= "2022-12-31T23" and s,
+                           120, what="the last hour's stats")
+        time.sleep(1)
+        forecasts = {f["issued_at"]: f for f in sub.get("edgecast/jena/forecast")}.values()
+        log = daemon.log()
+    finally:
+        daemon.stop()
+        sub.close()
+        broker.stop()
+    truth = {}
+    for f in files:
+        truth.update(observed_temperature(load(f)))
+    rows = [(f, truth[_epoch(f["valid_at"])]) for f in forecasts if _epoch(f["valid_at"]) in truth]
+
+    def mae(values):
+        return round(sum(abs(v - t) for v, t in values) / len(values), 4) if values else None
+    return {
+        "forecasts": len(forecasts), "scored": len(rows),
+        "served_by": {"model": sum(f["source"] == "model" for f in forecasts),
+                      "naive (skill guard)": sum(guarded(f) for f in forecasts),
+                      "naive (no model value: warm-up, gaps)": sum(f["source"] == "naive" and not guarded(f)
+                                                                   for f in forecasts)},
+        "guard_on_switches": log.count(": serving naive from"), "guard_released": log.count("skill guard released"),
+        "published_mae": mae([(f["temperature_c"], t) for f, t in rows]),
+        "model_mae": mae([(f["model_c"] if f["model_c"] is not None else f["naive_c"], t) for f, t in rows]),
+        "naive_mae": mae([(f["naive_c"], t) for f, t in rows]),
+        "model_mae_own_hours": mae([(f["model_c"], t) for f, t in rows if f["model_c"] is not None]),
+        "naive_mae_same_hours": mae([(f["naive_c"], t) for f, t in rows if f["model_c"] is not None]),
+        "skill_30d_at_end": stats.get("skill", {}).get("days_30"), "seconds": round(time.monotonic() - started)}
+
+
+# --- many stations under the shipped unit's TasksMax -------------------------------------------------
+def pids_cgroup(name: str, limit: int) -> tuple[Path | None, str]:
+    """A cgroup whose pids controller allows ``limit`` tasks (threads count, as under systemd's
+    TasksMax, which is this controller): (its directory, how) or (None, why not)."""
+    mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
+    v1 = [m[1] for m in mounts if m[2] == "cgroup" and "pids" in m[3].split(",")]
+    v2 = [m[1] for m in mounts if m[2] == "cgroup2"
+          and "pids" in (Path(m[1]) / "cgroup.controllers").read_text(errors="replace").split()]
+    for root, kind in [(Path(p), "cgroup v1 pids") for p in v1] + [(Path(p), "cgroup v2 pids") for p in v2]:
+        group = root / name
+        try:
+            group.mkdir(exist_ok=True)
+            (group / "pids.max").write_text(str(limit))
+            return group, f"{kind} at {group}"
+        except OSError as exc:
+            why = f"{kind} at {root}: {exc}"
+    return None, why if v1 or v2 else "no pids controller mounted"
+
+
+class TopicCounts:
+    """Forecasts and the last status per station, over wildcard subscriptions."""
+
+    def __init__(self, broker: Broker):
+        import paho.mqtt.client as mqtt
+        self.forecasts: dict[str, list[str]] = {}
+        self.status: dict[str, str] = {}
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"full-run-{random.random()}")
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([("edgecast/+/forecast", 1),
+                                                                     ("edgecast/+/status", 1)])
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.loop_start()
+
+    def _on_message(self, client, userdata, msg):
+        station, kind = msg.topic.split("/")[1:3]
+        if kind == "status":
+            self.status[station] = msg.payload.decode(errors="replace")
+        elif not msg.retain:
+            self.forecasts.setdefault(station, []).append(json.loads(msg.payload)["source"])
+
+    def close(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def many_stations(tmp: Path, series, n: int, tasks_max: int, hours: int = WINDOW_STEPS + 10) -> dict:
+    """``n`` stations in one daemon (the shipped bundle each) started inside a pids cgroup of
+    ``tasks_max`` tasks; each station gets the same ``hours`` hourly readings of 2020."""
+    group, how = pids_cgroup(f"edgecast-full-run-{os.getpid()}", tasks_max)
+    if group is None:
+        return {"measurable": False, "why": how}
+    d = tmp / "stations"
+    (d / "broker").mkdir(parents=True)
+    broker = Broker(d / "broker")
+    broker.start()
+    counts = TopicCounts(broker)
+    ids = [f"st{i:02d}" for i in range(n)]
+    # the launcher joins the cgroup, then becomes the daemon: every thread it starts counts
+    launcher = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(group / "cgroup.procs")] + EDGECAST
+    daemon = Daemon(d, broker, station="gateway", command=launcher,
+                    stations="".join(f'[[stations]]\nid = "{s}"\n' for s in ids))
+    hourly = [p for p in payloads(series, "2020-06-01T00:00:00", hours) if json.loads(p)["time"].endswith(":00:00Z")]
+    threads, started = [], time.monotonic()
+    daemon.start()
+    try:
+        def sample() -> bool:
+            try:
+                threads.append(len(os.listdir(f"/proc/{daemon.proc.pid}/task")))
+            except FileNotFoundError:
+                pass
+            return daemon.proc.poll() is not None
+        wait_until(lambda: sample() or sum(v == "online" for v in counts.status.values()) == n, 120, interval=0.2,
+                   what="every station online")
+        for s in ids:
+            publish_all(broker.port, f"edgecast/{s}/readings", hourly)
+        try:
+            wait_until(lambda: sample() or all(len(counts.forecasts.get(s, [])) >= len(hourly) - 1 for s in ids),
+                       600, interval=0.5, what="every station's forecasts")
+        except AssertionError:
+            pass
+        alive = daemon.proc.poll() is None
+        events = (group / "pids.events").read_text().split() if (group / "pids.events").exists() else []
+        peak = (group / "pids.peak").read_text().strip() if (group / "pids.peak").exists() else "-"
+        per_station = [len(counts.forecasts.get(s, [])) for s in ids]
+        model = [counts.forecasts.get(s, []).count("model") for s in ids]
+        online = sum(counts.status.get(s) == "online" for s in ids)
+    finally:
+        exit_code = daemon.stop()
+        counts.close()
+        broker.stop()
+        try:
+            group.rmdir()
+        except OSError:
+            pass
+    lines = daemon.log().splitlines()
+    errors = [x for x in lines if "can't start new thread" in x] or [x for x in lines if "Error:" in x]
+    return {"measurable": True, "how": how, "stations": n, "tasks_max": tasks_max, "alive": alive,
+            "online_at_end": online, "readings_per_station": len(hourly),
+            "forecasts_per_station": f"{min(per_station)}..{max(per_station)}",
+            "model_forecasts_per_station": f"{min(model)}..{max(model)}",
+            "threads_max": max(threads, default=None), "threads_last": threads[-1] if threads else None,
+            "pids_peak": peak, "fork_failures": int(events[1]) if len(events) > 1 else None,
+            "first_error": errors[0][:200] if errors else None, "exit": exit_code,
+            "seconds": round(time.monotonic() - started)}
+
+
+def glitch_table(results: list[dict]) -> str:
+    lines = ["\nglitch battery (shipped bundle, July 2020; hours: forecasts whose 120-hour window holds a glitched "
+             "reading; \"without\": the same readings without the glitch, in-process):\n",
+             "| glitch | hours (none forecast) | MAE +24 h, glitch / without | max abs diff +24 h / curve "
+             "| frost raised, glitch / without | alert hours on | rejected | values dropped |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f'| {r["glitch"]} | {r["hours"]} ({r["hours_without_forecast"]}) | {r["mae"]} / '
+                     f'{r["mae_without"]} | {r["max_diff_24h"]} / {r["max_diff_curve"]} | {r["frost_raised"]} / '
+                     f'{r["frost_raised_without"]} | {r["alerts_on"]} | {json.dumps(r["rejected"])} | '
+                     f'{json.dumps(r["values_dropped"])} |')
+    return "\n".join(lines)
+
+
 def fuzz(scale: int) -> dict:
     env = {**os.environ, "EDGECAST_FUZZ_SCALE": str(scale)}
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
@@ -279,6 +594,8 @@ def main() -> int:
     ap.add_argument("--flood", type=int, default=20000)
     ap.add_argument("--fuzz-scale", type=int, default=10)
     ap.add_argument("--seed", type=int, default=6)
+    ap.add_argument("--stations", type=int, default=64, help="stations in one daemon under --tasks-max")
+    ap.add_argument("--tasks-max", type=int, default=32, help="the pids limit (deploy/edgecast.service's TasksMax)")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     series = load(JENA_2020)
@@ -292,6 +609,11 @@ def main() -> int:
         b = broker_restarts(tmp, series, a.restarts)
         print("broker restarts:", json.dumps(b), flush=True)
         f = flood(tmp, series, a.flood, rng)
+        g = glitch_battery(tmp, series)
+        y = three_years(tmp)
+        print("three years:", json.dumps(y), flush=True)
+        m = many_stations(tmp, series, a.stations, a.tasks_max)
+        print("stations:", json.dumps(m), flush=True)
     z = fuzz(a.fuzz_scale)
     rows = [
         ("SIGKILL trials (restart each)", k["kills"]),
@@ -323,12 +645,31 @@ def main() -> int:
                                                  f'{f["hwm_kb"]/1024:.1f}'),
         ("  daemon alive, clean exit", f'{f["alive"]}, rc {f["exit"]}'),
         ("hypothesis examples (fuzz at scale)", f'{z["examples"]} ({z["tail"]})'),
+        ("3 years (2020-2022), shipped bundle, skill guard on: forecasts / scored",
+         f'{y["forecasts"]} / {y["scored"]}'),
+        ("  served by model / naive (guard) / naive (no model value)", " / ".join(map(str, y["served_by"].values()))),
+        ("  guard switched on / released", f'{y["guard_on_switches"]} / {y["guard_released"]}'),
+        ("  MAE +24 h, °C: published / model / naive", f'{y["published_mae"]} / {y["model_mae"]} / {y["naive_mae"]}'),
+        ("  model's own hours: model / naive MAE", f'{y["model_mae_own_hours"]} / {y["naive_mae_same_hours"]}'),
     ]
+    if m["measurable"]:
+        rows += [
+            (f'{m["stations"]} stations in one daemon, pids limit {m["tasks_max"]}', m["how"]),
+            ("  alive at the end / stations online / exit", f'{m["alive"]} / {m["online_at_end"]} / rc {m["exit"]}'),
+            ("  forecasts per station (hourly readings each)",
+             f'{m["forecasts_per_station"]} ({m["readings_per_station"]}), model {m["model_forecasts_per_station"]}'),
+            ("  threads max (/proc/<pid>/task) / cgroup pids peak / forks refused",
+             f'{m["threads_max"]} / {m["pids_peak"]} / {m["fork_failures"]}'),
+            ("  first error line in the daemon's log", m["first_error"] or "none"),
+        ]
+    else:
+        rows.append((f"{a.stations} stations under a pids limit of {a.tasks_max}", f'not measurable: {m["why"]}'))
     width = max(len(r[0]) for r in rows)
     print(f"| {'figure':<{width}} | value |\n|{'-' * (width + 2)}|-------|")
     for name, value in rows:
         print(f"| {name:<{width}} | {value} |")
     print(f"\nrejections in the flood: {json.dumps(f['rejected'])}")
+    print(glitch_table(g))
     print(f"took {time.monotonic() - t0:.0f} s")
     return 0
 

@@ -22,6 +22,7 @@ from tests.reliability.faults import NO_MODEL, InProcess, payloads
 START = "2020-07-02T00:00:00"
 HOURS = 150
 TOPIC = "edgecast/jena/readings"
+COLUMNS = {"T": "T (degC)", "rh": "rh (%)", "p": "p (mbar)", "wv": "wv (m/s)"}  # short name -> the payload's key
 
 
 def stamp(p: bytes) -> str:
@@ -34,7 +35,7 @@ def with_values(payload: bytes, seconds: float = 0.0, **values) -> bytes:
         t = datetime.fromisoformat(d["time"].replace("Z", "+00:00")).timestamp() + seconds
         d["time"] = datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     for key, value in values.items():
-        d[{"T": "T (degC)", "rh": "rh (%)", "p": "p (mbar)", "wv": "wv (m/s)"}[key]] = value
+        d[COLUMNS[key]] = value
     return json.dumps(d).encode()
 
 
@@ -45,7 +46,7 @@ def index_of(rows: list[bytes], when: str) -> int:
 def battery(rows: list[bytes]) -> tuple[list[tuple[bytes, bool]], list[bytes]]:
     """(the glitched stream as (payload, retained), the same stream without the glitched readings)."""
     def value(i, key):
-        return json.loads(rows[i])[{"T": "T (degC)", "rh": "rh (%)", "p": "p (mbar)", "wv": "wv (m/s)"}[key]]
+        return json.loads(rows[i])[COLUMNS[key]]
     glitched: dict[int, bytes] = {}
     raw0 = {"T": -45.0, "rh": 0.0}  # what an SHT3x reports for a raw 0
     glitched[index_of(rows, "2020-07-07T00:00:00Z")] = with_values(rows[index_of(rows, "2020-07-07T00:00:00Z")],
@@ -68,13 +69,14 @@ def battery(rows: list[bytes]) -> tuple[list[tuple[bytes, bool]], list[bytes]]:
     return stream, clean
 
 
-def counted(sub, n: int) -> dict:
-    """The stats once all ``n`` readings sent are counted (accepted, rejected or held)."""
+def counted(sub, n: int, after: int = 0, timeout: float = 60) -> dict:
+    """The stats once all ``n`` readings sent are counted (accepted, rejected or held);
+    ``after``: skip that many stats messages (an earlier daemon process's counters)."""
     def done():
-        stats = sub.get("edgecast/jena/stats")
+        stats = sub.get("edgecast/jena/stats")[after:]
         r = stats[-1]["readings"] if stats else None
         return r and r["accepted"] + sum(r["rejected"].values()) + r["held"] >= n and stats[-1]
-    return wait_until(done, 60, what=f"{n} readings counted")
+    return wait_until(done, timeout, what=f"{n} readings counted")
 
 
 def publish_stream(port: int, stream: list[tuple[bytes, bool]]) -> None:

@@ -120,6 +120,8 @@ class Service:
             if due:
                 self.notifier.status(self.status_text())
                 last_stats = now
+            for station in self.stations:  # a sensor that stopped (stale_after_minutes)
+                station.check_silence(now)
             timeout = min(1.0, self.notifier.watchdog_interval or 1.0)
             for station in self.stations:
                 due = station.save_acks(time.monotonic())

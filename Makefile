@@ -8,7 +8,7 @@ DATA ?= ../shared/data/weather.csv.xz
 
 .PHONY: setup system test demo clean default-model jena-model protocol-figures curve-figures station-figures
 
-setup: system $(VENV)/.installed $(LEGACY)/.installed
+setup: system $(VENV)/.installed $(LEGACY)/.installed build/aedes/.installed
 
 # The broker the tests and the demo start on a loopback port (not as a service);
 # faketime for the clock-fault tests (the daemon with its wall clock far off).
@@ -16,6 +16,12 @@ system:
 	@command -v mosquitto >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 && \
 	  command -v faketime >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); }
+
+# A broker that knows only MQTT 3.1.1 (aedes, on Node), for the test of the daemon's
+# fallback from MQTT 5; mosquitto 2.0 accepts 5 on every listener.
+build/aedes/.installed:
+	npm install --silent --no-save --prefix build/aedes aedes@1
+	touch $@
 
 # Workstation + LiteRT environment: training (with the LightGBM peer), export, the daemon and the tests.
 $(VENV)/.installed: pyproject.toml

@@ -77,7 +77,7 @@ def parse_time(text) -> float | None:
 # Event times must map back to a datetime, also 24 h later (a forecast's valid_at): from
 # 0001-01-01 (a +14:00 offset on year 1 would be year 0 in UTC) to before 9999-12-30. No
 # sensor sends such stamps; they are a corrupt clock (1e15, "9999-12-31T…"), and let in
-# they raised deep in the pipeline after the event clock had moved (issue 14, rows 1–2).
+# they raised deep in the pipeline after the event clock had moved.
 _EARLIEST = datetime(1, 1, 1, tzinfo=timezone.utc).timestamp()
 _LATEST = datetime(9999, 12, 30, tzinfo=timezone.utc).timestamp()
 TIME_RULE = "ISO 8601 or Unix seconds from 0001-01-01 to before 9999-12-30 UTC"

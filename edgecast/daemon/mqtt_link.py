@@ -34,7 +34,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from .broker_watch import BrokerWatch
-from .config import Config, read_password
+from .config import Config, ConfigError, read_password
 from .jsontext import to_json
 
 log = logging.getLogger("edgecast.mqtt")
@@ -54,13 +54,49 @@ def make_client(cfg: Config, client_id: str, persistent: bool) -> mqtt.Client:
     if m.user:
         client.username_pw_set(m.user, read_password(m))
     if uses_tls(m):
-        client.tls_set(ca_certs=m.tls_ca_certs or None, certfile=m.tls_client_cert or None,
-                       keyfile=m.tls_client_key or None,
-                       cert_reqs=ssl.CERT_NONE if m.tls_insecure else ssl.CERT_REQUIRED)
+        client.tls_set_context(tls_context(m))
         client.tls_insecure_set(m.tls_insecure)
     client.reconnect_delay_set(m.reconnect_min_delay, m.reconnect_max_delay)
     client.on_socket_open = _no_delay
     return client
+
+
+def tls_context(m) -> ssl.SSLContext:
+    """[mqtt]'s TLS as paho's tls_set makes it, every file loaded here: a missing or
+    unreadable file, or one that holds no PEM certificate (key), is a ConfigError naming
+    its key — for `run` and `run --check` alike (both build the client with make_client),
+    where it was a traceback from deep inside paho. An encrypted key is refused, never
+    prompted for."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if m.tls_client_cert:
+        keys = [("tls_client_cert", m.tls_client_cert)] + ([("tls_client_key", m.tls_client_key)]
+                                                           if m.tls_client_key else [])
+        _load(keys, "a PEM certificate" + (" and its unencrypted key" if m.tls_client_key else " with its key"),
+              lambda: context.load_cert_chain(m.tls_client_cert, m.tls_client_key or None, password=""))
+    if m.tls_insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if m.tls_ca_certs:
+        _load([("tls_ca_certs", m.tls_ca_certs)], "PEM CA certificates",
+              lambda: context.load_verify_locations(m.tls_ca_certs))
+    else:
+        context.load_default_certs()
+    return context
+
+
+def _load(keys: list[tuple[str, str]], what: str, load) -> None:
+    for key, path in keys:
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"mqtt.{key}: cannot read {path} ({exc.strerror or type(exc).__name__})") from None
+    try:
+        load()
+    except (ssl.SSLError, ValueError) as exc:
+        names = " / ".join(f"mqtt.{key}" for key, _ in keys)
+        raise ConfigError(f"{names}: {', '.join(p for _, p in keys)} is not {what} "
+                          f"({getattr(exc, 'reason', None) or exc})") from None
 
 
 def _no_delay(client, userdata, sock) -> None:
@@ -74,6 +110,24 @@ def _no_delay(client, userdata, sock) -> None:
         pass
 
 
+UNSUPPORTED_PROTOCOL_VERSION = 132  # CONNACK reason; paho maps a 3.1.1 broker's return code 1 to it
+
+
+def fall_back_to_311(client: mqtt.Client, reason_code, persistent: bool, logger) -> bool:
+    """A broker that refused MQTT 5 gets 3.1.1 on paho's next (backed-off) attempt; True
+    when that happened. paho fixes the protocol when the client is made and itself
+    downgrades 3.1.1 to 3.1 this way, by switching the attributes it sends CONNECT from."""
+    if client._protocol != mqtt.MQTTv5 or reason_code != UNSUPPORTED_PROTOCOL_VERSION:
+        return False
+    client._protocol = mqtt.MQTTv311
+    client._clean_session = not persistent
+    client._connect_properties = None  # session expiry and Maximum Packet Size are MQTT 5 only
+    logger.warning("the broker refuses MQTT 5 (%s): connecting with MQTT 3.1.1, where no Maximum Packet Size "
+                   "can be announced: only the broker's max_packet_size keeps huge messages out (or set "
+                   'mqtt.protocol = "3.1.1" to skip this attempt)', reason_code)
+    return True
+
+
 # What a PUBLISH packet carries besides its payload: fixed header, topic (at most 65,535
 # bytes), packet id, properties. Generous: it only has to keep 100 MB out, not 1 kB.
 PACKET_HEADROOM = 65535 + 1024
@@ -84,7 +138,7 @@ def connect_args(cfg: Config, persistent: bool, bounded: bool = False) -> dict:
     Packet Size of ``max_payload_bytes`` + headroom, so the broker never sends a larger
     message. paho reads a whole packet into memory before anyone can look at its size: a
     100 MB reading took the daemon past its unit's MemoryMax, and as a QoS 1 message of
-    the persistent session it came back after every restart (issue 14, row 4). MQTT 3.1.1
+    the persistent session it came back after every restart. MQTT 3.1.1
     has no such field: there the broker's ``max_packet_size`` is the only bound."""
     if cfg.mqtt.protocol != "5":
         return {}
@@ -122,6 +176,7 @@ class MqttLink:
         self.stopping = False
         self.connects = 0
         self._answered = False  # a CONNACK (success or refusal) came on this connection
+        self.thread = None  # paho's network thread, once started
         self.client = make_client(cfg, cfg.client_id, persistent=True)
         self.client.will_set(self.topics["status"], "offline", qos=1, retain=True)
         self.client.on_connect = self._on_connect
@@ -144,9 +199,12 @@ class MqttLink:
         # with backoff instead of failing the start.
         self.client.connect_async(m.host, m.port, m.keepalive, **connect_args(self.cfg, persistent=True, bounded=True))
         self.client.loop_start()
+        self.thread = self.client._thread  # paho forgets it when it ends; Service asks what ended it
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         self._answered = True
+        if fall_back_to_311(client, reason_code, True, self.log):
+            return
         if reason_code.is_failure:
             self.log.error("broker refused the connection: %s", reason_code)
             return
@@ -213,8 +271,7 @@ class MqttLink:
 
     @property
     def alive(self) -> bool:
-        thread = getattr(self.client, "_thread", None)
-        return thread is not None and thread.is_alive()
+        return self.thread is not None and self.thread.is_alive()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Announce offline (a clean disconnect does not fire the will), then disconnect."""

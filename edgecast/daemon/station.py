@@ -35,6 +35,7 @@ from .hourly import OBSERVED, HourlyBuffer
 from .logs import LastProblem, RateLimitedLog, StationLog
 from .ordering import ACCEPTED, HELD, IGNORED, LATE, REJECTED, EventClock, Verdict, time_text
 from .outbox import Outbox
+from .calibration import Calibration
 from .correction import Correction
 from .silence import Silence, duration
 from .skill import Skill
@@ -101,6 +102,7 @@ class Station:
         self.skill = Skill()  # its forecasts scored against the readings (kept in the state file)
         self.alert = FrostAlert()  # the frost warning's state (kept in the state file)
         self.correction = Correction()  # the on-box correction of the model (kept in the state file)
+        self.calibration = Calibration()  # the band's offsets, calibrated on this box (kept in the state file)
         self.silence = Silence(cfg.readings.stale_after_minutes * 60)  # how long the sensor has not been heard
         self.state_file = state.state_path(cfg.state_dir, self.id)
         self.forecaster, self.model_error = model
@@ -154,10 +156,10 @@ class Station:
         """The state file's sections; the problems of those that start afresh (state.load)."""
         if data.get("station") != self.cfg.station.id:
             raise ValueError(f"state of station {data.get('station')!r}, this is {self.cfg.station.id!r}")
-        self.buffer.load_dict(data["buffer"])
         newest = data["newest"]
         if newest is not None and checked_time(newest) is None:
             raise ValueError(f"newest is not a usable event time ({str(newest)[:40]})")
+        self.buffer.load_dict(data["buffer"])  # last: a file set aside leaves nothing of it behind
         self.clock.newest = newest
         # The other sections are worth less than the window, which is kept without them
         # (absent in older files: they start afresh without a word).
@@ -170,6 +172,10 @@ class Station:
         if self._restore_part(data, "correction", correction.load_dict, "on-box correction",
                               "the correction starts afresh", problems):
             self.correction = correction
+        calibration = Calibration()
+        if self._restore_part(data, "band", calibration.load_dict, "band calibration", "the band starts from its prior",
+                              problems):
+            self.calibration = calibration
         self._restore_part(data, "outbox", self.outbox.load_list, "unacknowledged forecasts",
                            "they are not sent again", problems)
         self.silence.restore(data.get("heard_at"), time.monotonic(), time.time())
@@ -225,6 +231,7 @@ class Station:
                                              "buffer": self.buffer.to_dict(), "outbox": self.outbox.snapshot(),
                                              "skill": self.skill.to_dict(), "alert": self.alert.to_dict(),
                                              "correction": self.correction.to_dict(),
+                                             "band": self.calibration.to_dict(),
                                              "heard_at": self.silence.heard_wall})
             except OSError as exc:
                 self.state_error = f"cannot write {self.state_file}: {exc.strerror or exc}"
@@ -355,11 +362,12 @@ class Station:
         observed = self.buffer.status[-1, TARGET_INDEX] == OBSERVED
         self._model_changed()  # cheap when it has not (tests and benchmarks swap models in place)
         correction = self.correction if self.cfg.model.correction and self.forecaster is not None else None
-        self.skill.verify(hour, float(self.buffer.values[-1, TARGET_INDEX]) if observed else None, correction)
+        self.skill.verify(hour, float(self.buffer.values[-1, TARGET_INDEX]) if observed else None, correction,
+                          self.calibration)
         guard = self._skill_guard()
         decision = decide(self.buffer.window(), self.forecaster, self.model_error, self.cfg.station.id,
                           self.cfg.gaps.min_observed_fraction, guard, location=self.location, correction=correction,
-                          alert=self.alert, rule=self.cfg.alerts.frost)
+                          alert=self.alert, rule=self.cfg.alerts.frost, calibration=self.calibration)
         if decision is None:
             self.counters["forecasts"]["skipped_no_temperature"] += 1
             self.limiter.event("no forecast", "no_temperature",
@@ -425,6 +433,7 @@ class Station:
             "model_error": self.model_error,
             "skill": self.skill.stats(),
             "correction": {"enabled": self.cfg.model.correction, **self.correction.stats()},
+            "band": self.calibration.stats(),
             "frost_alert": {"on": self.alert.on, "since": self.alert.since},
             "silence": self.silence.stats(time.monotonic()),
             "connects": self.link.connects,
@@ -505,6 +514,8 @@ class Station:
             fresh = Skill()
             fresh.sha, fresh.now, fresh.unverified = sha, self.skill.now, self.skill.unverified
             self.skill = fresh
+        if self.calibration.sha != sha:  # the model's band offsets belong to the model that earned them
+            self.calibration.restart_model(sha)
         if not self.correction.fits(sha, horizons, float(self.location.longitude)):
             if self.correction.sha is not None and self.correction.updates.any():
                 self.log.info("the model changed (sha256 %s, was %s): the on-box correction starts afresh", sha,

@@ -1,8 +1,8 @@
-"""A huge message on the readings topic (issue 14, row 4). Counting it as ``oversized``
+"""A huge message on the readings topic. Counting it as ``oversized``
 is not enough: paho reads the whole packet into memory first (a 100 MB message took the
 daemon to 375 MB, above its unit's MemoryMax=256M), and a QoS 1 message the daemon never
 acknowledged comes back from the persistent session after every restart — a crash loop
-made of one message. On MQTT 5 the daemon announces a Maximum Packet Size in CONNECT, so
+made of one message. On MQTT 5, the default, the daemon announces a Maximum Packet Size in CONNECT, so
 the broker never sends it a larger packet; on MQTT 3.1.1 only the broker's
 ``max_packet_size`` can (docs/daemon.md, "Payload size")."""
 
@@ -39,12 +39,12 @@ def publish_big(port: int, topic: str, size: int) -> None:
     client.loop_stop()
 
 
-def test_a_100_mb_message_on_mqtt5_stays_under_memory_max_and_causes_no_restart_loop(
+def test_a_100_mb_message_on_the_default_setup_stays_under_memory_max_and_causes_no_restart_loop(
         broker, daemons, subscriber, tmp_path, jena_2020_path):
     sub = subscriber(broker, TOPICS)
-    daemon = daemons(broker, extra=NO_MODEL.format(dir=tmp_path),
-                     mqtt=f'[mqtt]\nport = {broker.port}\nhost = "127.0.0.1"\nprotocol = "5"\n').start()
+    daemon = daemons(broker, extra=NO_MODEL.format(dir=tmp_path)).start()  # no [mqtt] protocol: the default
     sub.wait_online()
+    assert "(MQTT 5)" in daemon.log() and "refuses MQTT 5" not in daemon.log()
     replay(broker, jena_2020_path, "2020-03-01T00:00:00", 2)
     wait_until(lambda: len(sub.get("edgecast/jena/forecast")) == 2, 20, what="2 forecasts")
     _, before_kb = rss_kb(daemon.proc.pid)

@@ -160,3 +160,16 @@ def test_a_new_level_is_taken_when_readings_confirm_it_and_a_stuck_value_is_not(
     assert all(p.check(reading(3600 + 600 * k, T=-45.0), 3) is not None for k in range(1, 8))
     # after a day's silence any value in range is believable
     assert p.check(reading(3000 + 86400, T=-5.0), 3) is None
+
+
+def test_a_glitch_as_the_first_reading_after_a_restart_is_not_the_reference(tmp_path, series_2020):
+    """After a restart the rule compares with the last buffered hour: a raw 0 coming first
+    is rejected, and the real readings after it are accepted."""
+    rows = payloads(series_2020, START, 6)
+    first = InProcess(tmp_path, extra=NO_MODEL.format(dir=tmp_path)).feed(rows[:30])
+    first.station.save_state()
+    again = InProcess(tmp_path, extra=NO_MODEL.format(dir=tmp_path))
+    again.feed([with_values(rows[30], T=-45.0, rh=0.0)] + rows[31:])
+    readings = again.station.stats()["readings"]
+    assert readings["rejected"] == {"implausible": 1}
+    assert readings["accepted"] == len(rows) - 31

@@ -6,13 +6,8 @@
     adapters/   firmware payloads (native, ESPHome, Tasmota, rtl_433) -> readings, units;
                 each adapter registers itself with its own [input] keys
     admission   a message's way in: adapter result -> reading rules -> event clock -> one Verdict
-<<<<<<< HEAD
     plausibility  a value no weather makes after the channel's last accepted one (a glitch)
     ordering    the event clock: duplicates, out-of-order, steps ahead held until confirmed
-=======
-    plausibility  a reading rule: a change since the last accepted value no weather makes is a glitch
-    ordering    the event clock: duplicates, out-of-order, far-future jumps held until confirmed
->>>>>>> main
     hourly      event-time hourly resampler and the 120-hour buffer (gap policy)
     state       the buffer on disk, written atomically after every completed hour
     forecast    model or naive: the decision and the payload

@@ -149,15 +149,25 @@ def _skill_entity(stats_topic: str, name: str, unit: str, key: str, icon: str) -
             "state_topic": stats_topic, "value_template": f"{{{{ value_json.skill.days_30.{key} }}}}"}
 
 
+def _thread_timer(delay: float, fn):
+    timer = threading.Timer(delay, fn)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 class Discovery:
-    def __init__(self, cfg, link, logger: logging.Logger | logging.LoggerAdapter = log):
+    def __init__(self, cfg, link, logger: logging.Logger | logging.LoggerAdapter = log, call_later=_thread_timer):
+        """``call_later(delay, fn)`` -> a timer with cancel() and is_alive(): the daemon's
+        network loop (netloop.py: no thread per station); a thread of its own elsewhere."""
         self.cfg = cfg
+        self.call_later = call_later
         self.log = logger
         self.link = link
         self.status_topic = f"{cfg.homeassistant.prefix}/status"
         self.configs = configs(cfg)
         self.published = 0  # discovery rounds, for stats and tests
-        self._timer: threading.Timer | None = None
+        self._timer = None
         self._lock = threading.Lock()
 
     def publish(self) -> None:
@@ -174,9 +184,7 @@ class Discovery:
         with self._lock:
             if self._timer is not None and self._timer.is_alive():
                 return  # one republish for a burst of announcements
-            self._timer = threading.Timer(self.cfg.homeassistant.republish_delay_seconds, self._republish)
-            self._timer.daemon = True
-            self._timer.start()
+            self._timer = self.call_later(self.cfg.homeassistant.republish_delay_seconds, self._republish)
 
     def _republish(self) -> None:
         if self.link.connected and not self.link.stopping:

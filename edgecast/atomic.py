@@ -4,7 +4,7 @@ The one implementation for the package (daemon state, data downloads, training o
 
 - the temp file comes from ``tempfile.mkstemp`` in the target's directory: a random name
   opened with O_CREAT|O_EXCL|O_NOFOLLOW, so a symlink or file planted at a guessable temp
-  name (``.x.tmp``) is never followed or overwritten (issue 14, row 8);
+  name (``.x.tmp``) is never followed or overwritten;
 - written, fsync'd, then ``os.replace``'d over the target (on one file system: atomic; a
   symlink *at* the target is replaced itself, its target is never written);
 - the directory is fsync'd, so the rename survives a power cut too;

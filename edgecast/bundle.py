@@ -28,6 +28,7 @@ FORMAT = "edgecast-bundle/1"
 METADATA_NAME = "edgecast"
 CHECKSUM_PLACEHOLDER = "0" * 64
 _CHECKSUM_KEY = b'"sha256": "'
+IDENTITY_TEXTS = ("kind", "graph_form", "quantization")
 
 
 class BundleError(Exception):
@@ -54,7 +55,7 @@ class Bundle:
     @property
     def horizons(self) -> list[int]:
         """Hours ahead of the model's outputs, in order: [24], or [1, …, 24] for a curve
-        bundle (issue 16; bundles made before it carry no list and forecast +24 h)."""
+        bundle (a bundle without the list predates curves and forecasts +24 h)."""
         return self.meta.get("horizons", [HORIZON_HOURS])
 
     @property
@@ -164,6 +165,16 @@ def read_bundle(path: str | Path) -> Bundle:
     if recorded != actual:
         raise BundleError(f"{path.name}: checksum mismatch (recorded {recorded[:12]}…, file hashes to "
                           f"{actual[:12]}…): the file is damaged or was modified")
+    return Bundle(path, buf, meta, _checked_schema(path, meta))
+
+
+def _checked_schema(path: Path, meta: dict) -> FeatureSchema:
+    """The feature schema of verified metadata, after every field the daemon reads is checked."""
+    for key in IDENTITY_TEXTS:  # published with every forecast (Bundle.identity)
+        value = meta.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) > 80):
+            raise BundleError(f"{path.name}: metadata {key} is not a name of at most 80 characters "
+                              f"({str(value)[:40]!r})")
     try:
         schema = FeatureSchema.from_dict(meta["schema"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -177,4 +188,4 @@ def read_bundle(path: str | Path) -> Bundle:
             check_levels(meta["quantiles"])
         except ValueError as exc:
             raise BundleError(f"{path.name}: {exc}") from None
-    return Bundle(path, buf, meta, schema)
+    return schema

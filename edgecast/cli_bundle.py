@@ -77,9 +77,11 @@ def export(model_dir, out, unroll, fused, quantize, curve_dir, data_paths):
 @click.option("--runtime", type=click.Choice(["auto", "litert", "tflite-runtime"]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def inspect(bundle, runtime, as_json):
-    """Show a bundle's metadata, size, ops, memory and forecast latency on this box.
+    """Show a bundle's metadata, size, ops, memory and forecast latency on this box; or,
+    given a station's state file, the band's measured coverage per horizon.
 
-    BUNDLE is a .tflite file or the name of a bundled model: default, bme280.
+    BUNDLE is a .tflite file or the name of a bundled model: default, bme280; or a state
+    file (<station>.state.json, in [state] dir).
 
     Memory is the peak RSS of a fresh process that loads the bundle and forecasts once;
     latency is the median of 200 forecasts on the installed runtime.
@@ -90,6 +92,13 @@ def inspect(bundle, runtime, as_json):
     """
     from .forecaster import bundle_path, load_forecaster
     from .measure import latency_ms, peak_rss
+    if str(bundle).endswith(".state.json"):
+        from .daemon.calibration import inspect_state
+        try:
+            click.echo(inspect_state(bundle, as_json))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise click.ClickException(f"{bundle}: {exc}") from None
+        return
     bundle = bundle_path(bundle)  # a file, or a bundled model's name
     try:
         forecaster = load_forecaster(bundle, runtime)
@@ -118,7 +127,7 @@ def inspect(bundle, runtime, as_json):
     protocol_name = m.get("protocol", m.get("split", "seed"))
     click.echo(f"  accuracy   {protocol_name} protocol: " + (", ".join(figures) or
                "trained on every window, no held-out part; its recipe's `years` figures are in BENCHMARKS.md"))
-    for part, columns in meta.get("by_horizon", {}).items():  # a curve bundle (issue 16)
+    for part, columns in meta.get("by_horizon", {}).items():  # a curve bundle
         hours = (1, 6, 12, 18, 24)
         naive = [min(p, y) for p, y in zip(columns["persistence"], columns["yesterday"])]
         click.echo(f"  per hour   {part}: " + ", ".join(f"+{h} h {columns['model'][h - 1]:.2f}" for h in hours)

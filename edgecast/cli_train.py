@@ -1,7 +1,7 @@
 """``edgecast train``: fit one model of the table (needs the ``[train]`` extra).
 
 TensorFlow is imported inside the command only, so ``edgecast --help`` and every
-device command stay TF-free; the kinds are listed from ``training.models``, whose
+device command stay TF-free; the kinds are listed from ``training.kinds``, whose
 import is TF-free too.
 """
 
@@ -14,29 +14,22 @@ import click
 from .cli_options import data_option, load_data, protocol_option, training_unavailable
 
 
-def _kinds() -> list[str]:
+def _kinds():
+    """training.kinds.KINDS, or None where the training package is not installed beside edgecast."""
     try:
-        from training.models import MODELS
-        from training.peers import KINDS as PEERS
-    except ImportError:  # the training package is not installed beside edgecast
-        return []
-    return [*MODELS, "arima", *PEERS]
+        from training.kinds import KINDS
+    except ImportError:
+        return None
+    return KINDS
 
 
 class _TrainCommand(click.Command):
     def format_epilog(self, ctx, formatter):
         # built at help time, so the list always matches the registry
-        try:
-            from training.models import MODELS
-            from training.peers import KINDS as PEERS
-        except ImportError:
-            return
-        with formatter.section("Kinds"):
-            rows = [(k, s.description) for k, s in MODELS.items()]
-            rows.append(("arima", "seasonal ARIMA on the hourly temperature (statsmodels), "
-                                  "fitted once, then Kalman-filtered forward"))
-            rows += list(PEERS.items())
-            formatter.write_dl(rows)
+        kinds = _kinds()
+        if kinds:
+            with formatter.section("Kinds"):
+                formatter.write_dl([(k.name, k.description + k.notes()) for k in kinds.values()])
 
 
 @click.command(cls=_TrainCommand)
@@ -65,9 +58,8 @@ def train(kind, data_paths, protocol_name, epochs, out_dir, seed, patience, limi
                            data range, val/test MAE beside naive, parameters, timing
     OUT/curves.png         training/validation curves
     The best validation epoch is kept (protocol final has none: the recipe's fixed
-    epochs). `arima` writes metadata.json only (row protocols); `ridge` and `lightgbm`
-    write metadata.json and their fitted model (ridge.npz, lightgbm.txt), are scored the
-    same way and cannot be exported to TFLite.
+    epochs). `arima` writes metadata.json only; `ridge` and `lightgbm` write metadata.json
+    and their fitted model (ridge.npz, lightgbm.txt). Every kind is scored the same way.
     Then: `edgecast evaluate OUT --data ...`, `edgecast export OUT`.
 
     \b
@@ -75,10 +67,15 @@ def train(kind, data_paths, protocol_name, epochs, out_dir, seed, patience, limi
       edgecast train compact_lstm --data jena_climate_2009_2016_hourly.csv.xz --protocol seed --out runs/lstm
     """
     kinds = _kinds()
-    if not kinds:
+    if kinds is None:
         raise training_unavailable(ModuleNotFoundError("no module named 'training'", name="training"))
-    if kind not in kinds:
-        raise click.ClickException(f"unknown kind {kind!r}; choose one of: {', '.join(kinds)}")
+    if kind not in kinds or not kinds[kind].trainable:
+        trainable = [k.name for k in kinds.values() if k.trainable]
+        raise click.ClickException(f"unknown kind {kind!r}; choose one of: {', '.join(trainable)}"
+                                   + (" (naive has nothing to fit: `edgecast evaluate naive`)"
+                                      if kind == "naive" else ""))
+    if not kinds[kind].runs_on(protocol_name):
+        raise click.UsageError(f"{kind} runs on the {', '.join(kinds[kind].family.protocols)} protocols only")
     series = load_data(data_paths, protocol_name, note_assumed_location=True)
     try:
         from training.train import train as run

@@ -13,7 +13,7 @@ whose input steps lie inside the part (the test part ends ``delay`` rows before 
 
 - ``seed``: the book's protocol; on the hourly 2009–2016 copy every hourly row starts a
   window (naive: val 2.44 / test 2.62, as published).
-- ``reference``: the same rules on a 10-minute file (DESIGN.md's name; the 2020 figures
+- ``reference``: the same rules on a 10-minute file (the design notes' name; the 2020 figures
   2.82 / 2.15), one step every 6th row.
 
 Grid protocols work on the hourly grid all given files make (edgecast.resample, the
@@ -309,7 +309,7 @@ def evaluate(layout: Layout, predict: Callable[[np.ndarray], np.ndarray], parts=
     return result
 
 
-# --- every hour of the next day (issue 16) ------------------------------------------------
+# --- every hour of the next day: the curve +1 … +24 h ------------------------------------
 
 
 def curve_rows(layout: Layout, starts: np.ndarray, offset_hours: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from .schema import ALIASES, CHANNEL_INDEX, CHANNELS, SENTINELS
 
 # Whole-reading rejection reasons and per-value drop reasons, as counted in stats.
 REJECT_REASONS = ("oversized", "malformed_json", "not_object", "bad_time", "no_channels",
-                  "duplicate", "out_of_order", "far_future", "unconfirmed", "bad_unit")
+                  "duplicate", "out_of_order", "far_future", "unconfirmed", "bad_unit", "implausible")
 DROP_REASONS = ("non_numeric", "non_finite", "sentinel", "impossible")
 
 _KEY_TO_INDEX: dict[str, int] = {**{a: CHANNEL_INDEX[n] for a, n in ALIASES.items()}, **CHANNEL_INDEX}
@@ -74,7 +74,7 @@ def parse_time(text) -> float | None:
 # Event times must map back to a datetime, also 24 h later (a forecast's valid_at): from
 # 0001-01-01 (a +14:00 offset on year 1 would be year 0 in UTC) to before 9999-12-30. No
 # sensor sends such stamps; they are a corrupt clock (1e15, "9999-12-31T…"), and let in
-# they raised deep in the pipeline after the event clock had moved (issue 14, rows 1–2).
+# they raised deep in the pipeline after the event clock had moved.
 _EARLIEST = datetime(1, 1, 1, tzinfo=timezone.utc).timestamp()
 _LATEST = datetime(9999, 12, 30, tzinfo=timezone.utc).timestamp()
 TIME_RULE = "ISO 8601 or Unix seconds from 0001-01-01 to before 9999-12-30 UTC"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-# --- Time geometry (the reference protocol of DESIGN.md) -------------------------------
+# --- Time geometry (the reference protocol, edgecast.protocol) ---------------------------
 ROW_MINUTES = 10  # the Jena station writes one row every 10 minutes
 ROWS_PER_STEP = 6  # one model step per hour: every 6th row (Keras sampling_rate=6)
 WINDOW_STEPS = 120  # 5 days of hourly steps in

@@ -23,16 +23,29 @@ def new_client_id() -> str:
     return f"edgecast-watch-{uuid.uuid4().hex[:8]}"
 
 
+def _band_at(f: dict, which) -> str:
+    """`` [p10…p90]`` of the curve's hour that is its low (``min``) or high (``max``); empty
+    for a daemon without the band."""
+    hourly, low, high = f.get("hourly"), f.get("hourly_p10"), f.get("hourly_p90")
+    if not hourly or not low or not high or not len(hourly) == len(low) == len(high):
+        return ""
+    i = hourly.index(which(hourly))  # the first, as the daemon's argmin / argmax
+    return f" [{low[i]:.1f}…{high[i]:.1f}]"
+
+
 def forecast_line(f: dict) -> str:
-    """One compact line per forecast: now, the next 24 hours' min and max (and when), +24 h,
-    where it came from, and FROST while the frost warning is on."""
+    """One compact line per forecast: now, the next 24 hours' min and max (and when) with the
+    10–90 % band at those hours, +24 h, where it came from, the frost probability, and FROST
+    while the frost warning is on."""
     if "min_c" not in f:  # a daemon that published the +24 h value only, without the curve
         extremes = ""
     else:
-        extremes = (f"min {f['min_c']:6.2f} at {f['min_at'][11:16]}  max {f['max_c']:6.2f} at {f['max_at'][11:16]}"
+        extremes = (f"min {f['min_c']:6.2f}{_band_at(f, min)} at {f['min_at'][11:16]}  "
+                    f"max {f['max_c']:6.2f}{_band_at(f, max)} at {f['max_at'][11:16]}"
                     f"{'' if f['hourly_source'] == f['source'] else ' (curve: ' + f['hourly_source'] + ')'}  ")
+    frost = f"  frost {100 * f['frost_probability']:.0f} %" if f.get("frost_probability") is not None else ""
     return (f"{f['issued_at']}  now {f['naive_c']:6.2f}  {extremes}+24 h {f['temperature_c']:6.2f} °C  "
-            f"[{f['source']}{' (' + f['reason'] + ')' if f.get('reason') else ''}]"
+            f"[{f['source']}{' (' + f['reason'] + ')' if f.get('reason') else ''}]{frost}"
             f"{'  FROST' if f.get('frost_alert') else ''}")
 
 

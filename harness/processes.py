@@ -101,6 +101,16 @@ class Daemon:
     def log(self) -> str:
         return "".join(p.read_text(errors="replace") for p in self.logs)
 
+    def wait_serving(self, timeout: float = 30) -> "Daemon":
+        """Until this start's process has installed its signal handlers and serves (a SIGTERM
+        before that ends it with the default action, -15, not a clean stop)."""
+        deadline = time.monotonic() + timeout
+        while "serving station" not in self.log_path.read_text(errors="replace"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the daemon did not start serving:\n{self.log()[-2000:]}")
+            time.sleep(0.05)
+        return self
+
     def send(self, sig) -> None:
         self.proc.send_signal(sig)
 

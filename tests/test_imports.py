@@ -85,3 +85,13 @@ def test_only_the_cli_reaches_into_the_daemon():
             continue
         into_daemon = sorted(t for t in targets if t == "edgecast.daemon" or t.startswith("edgecast.daemon."))
         assert not into_daemon, f"{name} imports {into_daemon}: move what both need below edgecast.daemon"
+
+
+def test_the_daemon_package_map_names_every_module():
+    """edgecast/daemon/__init__.py's docstring maps the package: each module (and adapters/)
+    on a line of its own. Before, it left out admission, skill, correction and frost_alert."""
+    import edgecast.daemon
+    named = {line.split()[0].rstrip("/") for line in edgecast.daemon.__doc__.splitlines()
+             if line.startswith("    ") and not line.startswith("     ")}
+    modules = {p.stem for p in (PACKAGE / "daemon").glob("*.py") if p.stem != "__init__"} | {"adapters"}
+    assert modules <= named, f"not in the map: {sorted(modules - named)}"

@@ -1,4 +1,4 @@
-"""The wheel a box installs holds the device package only (issue 15): no training code."""
+"""The wheel a box installs holds the device package only: no training code."""
 
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ def trained(seed_slice, tmp_path_factory):
     root = tmp_path_factory.mktemp("peers")
     years = [a for name in YEARS for a in ("--data", shared_file(name))]
     dirs = {}
-    for kind in peers.KINDS:
+    for kind in peers.PEERS:
         dirs["seed", kind] = root / f"seed_{kind}"
         _cli("train", kind, "--data", seed_slice, "--protocol", "seed", "--out", dirs["seed", kind])
         dirs["years", kind] = root / f"years_{kind}"
@@ -69,12 +69,12 @@ def _meta(path):
     return json.loads((path / "metadata.json").read_text())
 
 
-@pytest.mark.parametrize("kind", list(peers.KINDS))
+@pytest.mark.parametrize("kind", list(peers.PEERS))
 def test_peer_writes_metadata_and_model_and_reevaluates(trained, seed_slice, kind):
     path = trained["seed", kind]
     meta = _meta(path)
     assert KEYS <= set(meta) and meta["kind"] == kind and meta["epochs_run"] is None
-    assert (path / peers.FILES[kind]).stat().st_size > 0
+    assert (path / peers.PEERS[kind].file).stat().st_size > 0
     assert meta["data"]["protocol"] == "seed" and meta["data"]["rows"] == SEED_ROWS
     if kind == "ridge":  # one coefficient per window value, plus the intercept
         assert meta["parameters_unit"] == "coefficients" and meta["parameters"] == 120 * len(peers.RIDGE_FEATURES) + 1
@@ -91,7 +91,7 @@ def test_peer_writes_metadata_and_model_and_reevaluates(trained, seed_slice, kin
     assert again["test_mae"] == pytest.approx(meta["test_mae"], abs=1e-4)
 
 
-@pytest.mark.parametrize("kind", list(peers.KINDS))
+@pytest.mark.parametrize("kind", list(peers.PEERS))
 def test_peer_on_years_has_quarters_and_beats_naive(trained, kind):
     meta = _meta(trained["years", kind])
     assert sorted(meta["test_by_quarter"]) == ["2022-Q1", "2022-Q2", "2022-Q3", "2022-Q4"]

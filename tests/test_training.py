@@ -235,7 +235,7 @@ def test_arima_on_a_slice(series):
 
 
 def test_curve_kind_fits_every_horizon_and_is_scored_beside_both_naives(tmp_path):
-    """compact_lstm_curve (issue 16): 24 outputs, fitted where all 24 hours were measured,
+    """compact_lstm_curve: 24 outputs, fitted where all 24 hours were measured,
     the +24 h output is the headline, by_horizon has the model beside both naive curves."""
     from click.testing import CliRunner
 

@@ -12,7 +12,9 @@ CSV to MAE, then to the bundle a box runs:
              (a seasonal ARIMA fitted once, then Kalman-filtered forward); the peers a
              user would try instead, ``training.peers`` (ridge, LightGBM).
 4. model     ``training.models.MODELS``: the seed material's table plus the compact
-             residual LSTM/GRU we ship; every model outputs °C.
+             residual LSTM/GRU we ship; every model outputs °C. ``training.kinds``
+             lists every kind (naive, ARIMA, the peers, each Keras recipe) with how it
+             is fitted, scored and described and whether it is exported.
 5. evaluate  ``training.train.train`` fits, checkpoints the best validation epoch and
              scores it with ``edgecast.protocol.evaluate`` beside naive;
              ``training.scripts.benchmark_models`` runs the whole table into BENCHMARKS.md.

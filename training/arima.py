@@ -25,6 +25,7 @@ import numpy as np
 from edgecast import protocol
 from edgecast.schema import HORIZON_HOURS, TARGET_INDEX
 
+DESCRIPTION = "seasonal ARIMA on the hourly temperature (statsmodels), fitted once, then Kalman-filtered forward"
 ORDER = (2, 0, 1)  # AR(2), MA(1) on …
 SEASONAL_ORDER = (0, 1, 1, 24)  # … the day-over-day difference: a learned correction to "same hour yesterday"
 

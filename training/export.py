@@ -301,7 +301,7 @@ def plan(model_dir: Path, *, graph_form: str = "loop", quantize: str = "none", d
         raise ExportError(f"unknown quantisation {quantize!r}; choose from {QUANTIZATIONS}")
     keras_model, meta = load_model_dir(model_dir)
     kind = meta["kind"]
-    if keras_model is None:  # arima, ridge, lightgbm: no network to convert
+    if keras_model is None:  # not a Keras network (training.kinds: not exportable)
         raise ExportError(f"{kind} is not a neural network and cannot be exported to TFLite; only the Keras "
                           "kinds (dense … compact_*) can: train one of those")
     curve_model = curve_meta = None

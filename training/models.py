@@ -289,7 +289,7 @@ def get(kind: str) -> ModelSpec:
     try:
         return MODELS[kind]
     except KeyError:
-        raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(MODELS)} (and arima)") from None
+        raise ValueError(f"{kind!r} is not a Keras kind; those are: {', '.join(MODELS)}") from None
 
 
 def _target_stats(schema: FeatureSchema) -> tuple[int, float, float]:

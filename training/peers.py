@@ -11,13 +11,15 @@ They use the same windows, normalisation (training.dataset.prepare) and scoring
 (edgecast.protocol.evaluate) as every other kind; neither becomes a TFLite bundle.
 
 Ported from training/experiments/years_search/{ridge,lgbm}.py. Importing this module
-imports neither TensorFlow nor LightGBM (the CLI lists the kinds from it).
+imports neither TensorFlow nor LightGBM (training.kinds lists the peers from PEERS).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -26,12 +28,6 @@ from edgecast.schema import TARGET, TARGET_INDEX, FeatureSchema
 
 from .models import BOOK_CHANNELS, CLOCK
 
-KINDS = {
-    "ridge": "ridge regression on the flattened normalised window (12 channels + clock), "
-             "alpha chosen on validation; predicts the 24 h change",
-    "lightgbm": "LightGBM on engineered features (T lags, 24 h min/max/mean, tendencies, clock), "
-                "rounds by early stopping on validation; needs the [peers] extra",
-}
 RIDGE_FEATURES = [*BOOK_CHANNELS, *CLOCK]
 RIDGE_ALPHAS = (0.1, 1, 10, 100, 1000, 10000, 100000)
 LGBM_FEATURES = ["T (degC)", "p (mbar)", "rh (%)", "Tdew (degC)", "VPdef (mbar)", "sh (g/kg)", "wv (m/s)", *CLOCK]
@@ -155,52 +151,69 @@ def _lightgbm_predictor(prep, fitted: dict):
     return lambda starts: _last_temperature(prep.layout, starts) + booster.predict(_rows(prep, starts, engineer))
 
 
-# --- the model directory ---------------------------------------------------------------------
-FILES = {"ridge": "ridge.npz", "lightgbm": "lightgbm.txt"}
+# --- each peer, and its model directory ----------------------------------------------------
+def _save_ridge(fitted: dict, path: Path) -> None:
+    np.savez(path, coefficients=fitted["coefficients"])
 
 
-def _save(kind: str, fitted: dict, out_dir: Path) -> None:
-    if kind == "ridge":
-        np.savez(out_dir / FILES[kind], coefficients=fitted["coefficients"])
-    else:
-        (out_dir / FILES[kind]).write_text(fitted["model_text"])
+def _ridge_size(fitted: dict, chosen: dict) -> tuple[int, str, str]:
+    return len(fitted["coefficients"]), "coefficients", f"closed form, alpha {chosen['alpha']:g} on val"
 
 
-def _load(kind: str, path: Path) -> dict:
-    if kind == "ridge":
-        return {"coefficients": np.load(path / FILES[kind])["coefficients"]}
-    return {"model_text": (path / FILES[kind]).read_text()}
+def _lightgbm_size(fitted: dict, chosen: dict) -> tuple[int, str, str]:
+    return chosen["leaves"], "leaves", f"{chosen['trees']} trees, early stopping on val"
 
 
-def _predictor(kind, prep, fitted):
-    return (_ridge_predictor if kind == "ridge" else _lightgbm_predictor)(prep, fitted)
+@dataclass(frozen=True)
+class Peer:
+    """One peer: what it reads, how it is fitted, saved, loaded and counted."""
+
+    description: str
+    features: list[str]
+    chooses: str  # what it picks on the validation part
+    file: str  # its fitted model, beside metadata.json
+    fit: Callable  # fit(prep, log, seed) -> (fitted, chosen hyper-parameters)
+    predictor: Callable  # predictor(prep, fitted) -> predict(starts) in °C
+    save: Callable  # save(fitted, path)
+    load: Callable  # load(path) -> fitted
+    size: Callable  # size(fitted, chosen) -> (count, unit, how it was fitted)
+    requires: Callable = lambda: None  # raises ImportError when its extra is missing
+
+
+PEERS: dict[str, Peer] = {
+    "ridge": Peer("ridge regression on the flattened normalised window (12 channels + clock), "
+                  "alpha chosen on validation; predicts the 24 h change", RIDGE_FEATURES, "alpha", "ridge.npz",
+                  lambda prep, log, seed: _fit_ridge(prep, log), _ridge_predictor, _save_ridge,
+                  lambda path: {"coefficients": np.load(path)["coefficients"]}, _ridge_size),
+    "lightgbm": Peer("LightGBM on engineered features (T lags, 24 h min/max/mean, tendencies, clock), "
+                     "rounds by early stopping on validation; needs the [peers] extra", LGBM_FEATURES, "rounds",
+                     "lightgbm.txt", _fit_lightgbm, _lightgbm_predictor,
+                     lambda fitted, path: path.write_text(fitted["model_text"]),
+                     lambda path: {"model_text": path.read_text()}, _lightgbm_size, _lightgbm),
+}
 
 
 def train(kind: str, series, out_dir: Path, *, seed: int, protocol_name: str, log=print) -> dict:
     """Fit ``kind`` on the protocol's train part, choose on val, save the model; its metadata."""
     from . import dataset  # imports Keras (its batch feed); only when a peer is trained
-    if kind == "lightgbm":
-        _lightgbm()  # a missing extra is said before any data work
-    features = RIDGE_FEATURES if kind == "ridge" else LGBM_FEATURES
-    prep = dataset.prepare(series, features, protocol_name=protocol_name)
+    peer = PEERS[kind]
+    peer.requires()  # a missing extra is said before any data work
+    prep = dataset.prepare(series, peer.features, protocol_name=protocol_name)
     if "val" not in prep.layout.parts:
-        raise ValueError(f"{kind} chooses its {'alpha' if kind == 'ridge' else 'rounds'} on a validation part; "
+        raise ValueError(f"{kind} chooses its {peer.chooses} on a validation part; "
                          f"the {protocol_name} protocol has none (use seed, reference or years)")
     log(f"{kind}: {protocol_name} protocol, {len(prep.trainable_starts('train'))} train windows, "
         f"{len(prep.trainable_starts('val'))} val windows")
     t0 = time.perf_counter()
-    fitted, chosen = (_fit_ridge(prep, log) if kind == "ridge" else _fit_lightgbm(prep, log, seed))
+    fitted, chosen = peer.fit(prep, log, seed)
     train_seconds = time.perf_counter() - t0
-    _save(kind, fitted, out_dir)
-    result = protocol.evaluate(prep.layout, _predictor(kind, prep, fitted))
-    if kind == "ridge":
-        count, unit, fit = len(fitted["coefficients"]), "coefficients", f"closed form, alpha {chosen['alpha']:g} on val"
-    else:
-        count, unit, fit = chosen["leaves"], "leaves", f"{chosen['trees']} trees, early stopping on val"
+    peer.save(fitted, out_dir / peer.file)
+    result = protocol.evaluate(prep.layout, peer.predictor(prep, fitted))
+    count, unit, fit = peer.size(fitted, chosen)
     return {"kind": kind, "schema": prep.schema.to_dict(), "hyperparameters": chosen,
             "data": prep.layout.data_range(), **result,
             "parameters": count, "trainable_parameters": count, "parameters_unit": unit, "fit": fit,
-            "model_file": FILES[kind], "epochs_run": None, "best_epoch": None,
+            "model_file": peer.file, "epochs_run": None, "best_epoch": None,
             "train_seconds": round(train_seconds, 1)}
 
 
@@ -209,4 +222,5 @@ def evaluate(path: Path, meta: dict, series, protocol_name: str) -> dict:
     from . import dataset
     schema = FeatureSchema.from_dict(meta["schema"])
     prep = dataset.prepare(series, schema.features, schema=schema, protocol_name=protocol_name)
-    return protocol.evaluate(prep.layout, _predictor(meta["kind"], prep, _load(meta["kind"], Path(path))))
+    peer = PEERS[meta["kind"]]
+    return protocol.evaluate(prep.layout, peer.predictor(prep, peer.load(Path(path) / peer.file)))

@@ -18,7 +18,9 @@ import json
 import platform
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -27,9 +29,22 @@ from edgecast import atomic, protocol
 from edgecast.data import Series, load
 from edgecast.schema import FeatureSchema
 
-from . import arima, dataset, models, peers
+from . import arima, dataset, kinds, models, peers
 
-KINDS = [*models.MODELS, "arima", *peers.KINDS]
+
+@dataclass(frozen=True)
+class Run:
+    """The options of one `edgecast train` run; a kind reads those it honours
+    (kinds.Family.options) and leaves the others at None."""
+
+    protocol_name: str = "seed"
+    seed: int = 0
+    epochs: int | None = None
+    patience: int | None = None
+    train_stride: int | None = None
+    limit_rows: int | None = None
+    verbose: int | None = None
+    log: Callable = field(default=print)
 
 
 def _write_json_atomic(path: Path, obj: dict) -> None:
@@ -50,13 +65,13 @@ def _load_series(data_paths, series: Series | None, limit_rows: int | None) -> S
     return series.slice(0, limit_rows) if limit_rows else series
 
 
-def train_arima(series: Series, out_dir: Path, limit_rows=None, protocol_name="seed", log=print) -> dict:
+def fit_arima(kind: str, series: Series, out_dir: Path, run: Run) -> dict:
     import statsmodels  # noqa: F401  (recorded in the versions)
-    t0 = time.perf_counter()
+    t0, log = time.perf_counter(), run.log
     log("arima: fitting on the train part's hourly temperature …")
-    layout = protocol.layout(protocol_name, series)
+    layout = protocol.layout(run.protocol_name, series)
     fitted, result = arima.run(layout)
-    meta = {"kind": "arima", "arima": fitted, "data": layout.data_range() | {"limit_rows": limit_rows},
+    meta = {"kind": kind, "arima": fitted, "data": layout.data_range() | {"limit_rows": run.limit_rows},
             **result, "parameters": len(fitted["params"]), "trainable_parameters": len(fitted["params"]),
             "epochs_run": None, "best_epoch": None,
             "train_seconds": round(time.perf_counter() - t0, 1), "versions": _versions()}
@@ -66,13 +81,18 @@ def train_arima(series: Series, out_dir: Path, limit_rows=None, protocol_name="s
     return meta
 
 
-def train_peer(kind: str, series: Series, out_dir: Path, limit_rows, protocol_name: str, seed: int, log=print) -> dict:
+def evaluate_arima(path: Path, meta: dict, series: Series, protocol_name: str) -> dict:
+    """ARIMA's fitted parameters, filtered through ``series`` (no re-fit)."""
+    return arima.run(protocol.layout(protocol_name, series), fitted=meta["arima"])[1]
+
+
+def fit_peer(kind: str, series: Series, out_dir: Path, run: Run) -> dict:
     """ridge / lightgbm (training.peers): the same windows and scoring, no Keras model."""
-    meta = peers.train(kind, series, out_dir, seed=seed, protocol_name=protocol_name, log=log)
-    meta["data"] |= {"limit_rows": limit_rows}
+    meta = peers.train(kind, series, out_dir, seed=run.seed, protocol_name=run.protocol_name, log=run.log)
+    meta["data"] |= {"limit_rows": run.limit_rows}
     meta["versions"] = _versions()
     _write_json_atomic(out_dir / "metadata.json", meta)
-    log(f"{kind}: {meta['fit']}, {figures(meta)}, {meta['train_seconds']:.0f} s -> {out_dir}")
+    run.log(f"{kind}: {meta['fit']}, {figures(meta)}, {meta['train_seconds']:.0f} s -> {out_dir}")
     return meta
 
 
@@ -156,19 +176,30 @@ def train(kind: str, data_paths=(), out_dir="model", epochs: int | None = None, 
           limit_rows: int | None = None, patience: int | None = None, series: Series | None = None,
           verbose: int | None = None, protocol_name: str = "seed", train_stride: int | None = None,
           log=print) -> dict:
-    """Train ``kind`` on ``protocol_name`` (edgecast.protocol.PROTOCOLS) and write ``out_dir``.
+    """Train ``kind`` (training.kinds) on ``protocol_name`` (edgecast.protocol.PROTOCOLS) and
+    write ``out_dir``.
 
-    ``train_stride``: fit on every n-th train window (default: the kind's own); ARIMA and the
-    peers always use every window.
+    ``epochs``, ``patience``, ``train_stride`` (fit on every n-th train window): the Keras
+    kinds' own when None; ARIMA and the peers take none of them and use every window.
     """
+    entry = kinds.get(kind)
+    if not entry.trainable:
+        raise ValueError(f"{kind} has nothing to fit: `edgecast evaluate naive` scores it")
+    if not entry.runs_on(protocol_name):
+        raise ValueError(f"{kind} runs on the {', '.join(entry.family.protocols)} protocols only, "
+                         f"not {protocol_name}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     series = _load_series(data_paths, series, limit_rows)
-    if kind == "arima":
-        return train_arima(series, out_dir, limit_rows, protocol_name, log)
-    if kind in peers.KINDS:
-        return train_peer(kind, series, out_dir, limit_rows, protocol_name, seed, log)
+    run = Run(protocol_name, seed, epochs, patience, train_stride, limit_rows, verbose, log)
+    return entry.family.fitter()(kind, series, out_dir, run)
+
+
+def fit_keras(kind: str, series: Series, out_dir: Path, run: Run) -> dict:
+    """A Keras recipe (training.models): fitted member by member, best validation epoch kept."""
     spec = models.get(kind)
+    protocol_name, seed, limit_rows, verbose, log = run.protocol_name, run.seed, run.limit_rows, run.verbose, run.log
+    epochs, patience, train_stride = run.epochs, run.patience, run.train_stride
 
     import keras
     import tensorflow as tf  # noqa: F401  (recorded in the versions)
@@ -245,22 +276,25 @@ def read_metadata(path) -> dict:
 
 
 def load_model_dir(path):
-    """(keras model, metadata) of a directory written by ``train`` (ARIMA, peers: model is None)."""
+    """(keras model, metadata) of a directory written by ``train``; the model is None for a
+    kind that is not a Keras network (kinds.Family.exportable: ARIMA, the peers)."""
     path = Path(path)
     meta = read_metadata(path)
-    if meta["kind"] == "arima" or meta["kind"] in peers.KINDS:
+    if not kinds.get(meta["kind"]).family.exportable:
         return None, meta
     import keras
     return keras.models.load_model(path / "model.keras", compile=False), meta
 
 
 def evaluate_model_dir(path, series: Series, protocol_name: str = "seed") -> dict:
-    """The ``protocol_name`` figures of a trained model directory on ``series``."""
-    model, meta = load_model_dir(path)
-    if meta["kind"] == "arima":
-        return arima.run(protocol.layout(protocol_name, series), fitted=meta["arima"])[1]
-    if meta["kind"] in peers.KINDS:
-        return peers.evaluate(path, meta, series, protocol_name)
+    """The ``protocol_name`` figures of a trained model directory on ``series``, scored as
+    its kind says (training.kinds)."""
+    meta = read_metadata(path)
+    return kinds.get(meta["kind"]).family.evaluator()(Path(path), meta, series, protocol_name)
+
+
+def evaluate_keras(path: Path, meta: dict, series: Series, protocol_name: str) -> dict:
+    model, _ = load_model_dir(path)
     schema = FeatureSchema.from_dict(meta["schema"])
     prep = dataset.prepare(series, schema.features, schema=schema, protocol_name=protocol_name)  # trained statistics
     return protocol.evaluate(prep.layout, prep.predict_fn(model))

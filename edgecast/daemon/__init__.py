@@ -5,20 +5,28 @@
     config      the TOML file, as typed and validated sections; [[stations]] -> one Config each
     adapters/   firmware payloads (native, ESPHome, Tasmota, rtl_433) -> readings, units;
                 each adapter registers itself with its own [input] keys
-    ordering    event-time admission: duplicates, out-of-order, far-future jumps
+    admission   a message's way in: adapter result -> reading rules -> event clock -> one Verdict
+    plausibility  a reading rule: a change since the last accepted value no weather makes is a glitch
+    ordering    the event clock: duplicates, out-of-order, far-future jumps held until confirmed
     hourly      event-time hourly resampler and the 120-hour buffer (gap policy)
     state       the buffer on disk, written atomically after every completed hour
     forecast    model or naive: the decision and the payload
+    skill       each forecast scored against the box's own reading 24 h later; the guard
+                that serves naive while the model loses
+    correction  the on-box correction: an online linear fit of the model's residual per horizon
+    calibration the 10–90 % band around each hour, kept calibrated by the verified forecasts
+    frost_alert the frost warning's state on the alert topic, carried across restarts
     mqtt_link   the paho-mqtt client: session, availability, TLS, reconnects
     broker_watch  what the broker refuses (connects, publishes, subscriptions), made visible
     outbox      forecasts not yet acknowledged, saved with the buffer (at-least-once)
     homeassistant  MQTT discovery of the forecast entities
+    jsontext    every published JSON through one writer: strict JSON, never bare NaN
     notify      the systemd notify protocol, written straight to $NOTIFY_SOCKET
     logs        per-station log tagging, rate-limited warnings, the last problem for stats
     station     one station's pipeline over its collaborators (given), its stats
     wiring      builds a station's real collaborators from its Config
     service     the process: its stations, signals, watchdog, periodic stats, reload
-    cli         the `run`, `replay` and `watch` commands
+    cli         the `run`, `config check|print`, `discovery remove`, `replay` and `watch` commands
 
 Below the daemon, shared with the rest of edgecast: edgecast.readings (the reading
 payload contract: one payload -> a validated Reading or a counted rejection, also read

@@ -1,6 +1,6 @@
 """A message's way into a station's buffer, in one direction: adapter result -> Verdict.
 
-    adapter result ─▶ reading rules (in order; the first reason rejects)
+    adapter result ─▶ reading rules (in order; the first reason rejects: bad time, implausible)
                    ─▶ ordering.EventClock (duplicate, out of order, held, far future)
                    ─▶ late merge (out of order, but inside the open hour)
 
@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 from ..readings import TIME_RULE, Reading, Rejection, checked_time
 from .adapters import Ignored
-from .ordering import HELD, IGNORED, LATE, EventClock, Verdict, rejected
+from .ordering import ACCEPTED, HELD, IGNORED, LATE, EventClock, Verdict, rejected
+from .plausibility import Plausibility
 
 
 def usable_time(reading: Reading, admission: "Admission") -> Rejection | None:
@@ -26,8 +27,14 @@ def usable_time(reading: Reading, admission: "Admission") -> Rejection | None:
     return None
 
 
+def plausible(reading: Reading, admission: "Admission") -> Rejection | None:
+    """A value no weather makes after the last accepted ones (a sensor glitch) is
+    ``implausible``; several readings in a row at a new level confirm it (plausibility.py)."""
+    return admission.plausibility.check(reading, admission.clock.confirm)
+
+
 Rule = Callable[[Reading, "Admission"], "Rejection | None"]
-RULES: list[Rule] = [usable_time]
+RULES: list[Rule] = [usable_time, plausible]
 
 
 class Admission:
@@ -35,6 +42,7 @@ class Admission:
         """``in_open_hour(t)``: whether an out-of-order time still falls in the hour being
         filled (hourly.HourlyBuffer.in_open_hour)."""
         self.clock, self.in_open_hour, self.rules = clock, in_open_hour, rules
+        self.plausibility = Plausibility()  # the reference values: only what entered the buffer
 
     def admit(self, result) -> Verdict:
         """``result``: what the adapter made of one message (Reading, Rejection, Ignored, or
@@ -51,5 +59,8 @@ class Admission:
                 return rejected(rejection.reason, rejection.detail)
         verdict = self.clock.admit(result)
         if verdict.reason == "out_of_order" and self.in_open_hour(result.time):
-            return Verdict(LATE, (result,))
+            verdict = Verdict(LATE, (result,))
+        if verdict.kind in (ACCEPTED, LATE):
+            for reading in verdict.readings:
+                self.plausibility.accepted(reading)
         return verdict

@@ -119,14 +119,15 @@ def _load_for_run(config_path):
 
 def check_configuration(cfg) -> None:
     """What `edgecast config check` prints: each station's input, topics, state file, place,
-    model and frost rule, as the daemon would serve them."""
+    model and frost rule, as the daemon would serve them — built by the same function as
+    `run` builds them (_service: the model loaded, the MQTT client made with its TLS files
+    read). Exit 1 when a model cannot serve (run would serve naive forecasts only)."""
     from .adapters import input_topic
     from .state import state_path
-    from .station import load_model
-    stations = cfg.station_configs()
+    stations = _service(cfg).stations
     click.echo(f"configuration ok; {len(stations)} station{'s' if len(stations) > 1 else ''}")
-    for sc in stations:
-        forecaster, error = load_model(sc)
+    for station in stations:
+        sc, forecaster, error = station.cfg, station.forecaster, station.model_error
         click.echo(f"station {sc.station.id}: {sc.input.format} readings on {input_topic(sc)}, "
                    f"forecast {sc.topic('forecast')}, state {state_path(sc.state_dir, sc.station.id)}")
         click.echo(f"  location: {sc.station.location.describe()}" + (
@@ -137,6 +138,10 @@ def check_configuration(cfg) -> None:
         click.echo(f"  frost warning on {sc.topic('alert')}: below {rule.warn_below_c:g} °C "
                    f"(frost_c {rule.threshold_c:g} + margin {rule.margin_c:g}), off from "
                    f"{rule.warn_below_c + rule.hysteresis_c:g} °C")
+    failed = [s for s in stations if s.forecaster is None]
+    if failed:
+        raise click.ClickException("; ".join(f"station {s.id}: the model cannot serve ({s.model_error})"
+                                             for s in failed) + ": `run` would serve naive forecasts only")
 
 
 def print_defaults() -> None:
@@ -235,13 +240,18 @@ def run(config_path, check, print_config, remove_discovery, reset_correction):
     if remove_discovery:
         remove_discovery_of(cfg)
         return
+    sys.exit(_service(cfg, config_path).run())
+
+
+def _service(cfg, config_path=None):
+    """The daemon as `run` serves it and `config check` checks it: every station built (its
+    model loaded, its MQTT client made: TLS files read), nothing started yet."""
     from . import service
     from .config import ConfigError
     try:
-        daemon = service.Service(cfg, config_path)
-    except ConfigError as exc:  # e.g. the password file vanished since the check above
+        return service.Service(cfg, config_path)
+    except ConfigError as exc:  # a TLS file that does not load; the password file vanished since the check
         raise click.ClickException(f"configuration: {exc}") from None
-    sys.exit(daemon.run())
 
 
 @click.group("config")

@@ -30,7 +30,7 @@ except ModuleNotFoundError:  # Python 3.10: the same parser as a package
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from ..alerts import FrostRule
+from ..alerts import MODES, FrostRule
 from ..resample import CARRY_FORWARD_HOURS
 from ..solar import JENA, Location
 from .adapters import InputConfig, flat_keys_error, foreign_tables_error
@@ -41,6 +41,20 @@ from .topics import TOPIC_MAX_BYTES, control_char, fill_template, invisible, pub
 
 _FORBIDDEN_IN_ID = ("+", "#", "/", "\0")
 STATION_ID_MAX = 64  # also a file name (<id>.state.json) and part of the client id
+
+
+# MQTT's strings (user name, password, client id, topics) carry a 16-bit length.
+MQTT_STRING_MAX = 65535
+
+
+def _mqtt_text_problem(value: str, limit: int, what: str) -> str | None:
+    """A value paho writes into CONNECT as it is: refused here, or paho's network thread
+    died packing it (struct.error) while the daemon went on logging "serving"."""
+    if not value or len(value.encode("utf-8", "surrogatepass")) > limit or control_char(value) is not None \
+            or (what == "a host name" and any(ch.isspace() for ch in value)):
+        return f"must be {what} of 1..{limit} bytes without control characters" + (
+            " or spaces" if what == "a host name" else "")
+    return None
 
 
 def _client_id_problem(client_id, cfg) -> str | None:
@@ -78,11 +92,12 @@ def _prefix_problem(prefix, cfg) -> str | None:
 
 @dataclass
 class MqttConfig:
-    host: str = setting("localhost", "broker host")
+    host: str = setting("localhost", "broker host", check=lambda v, cfg: _mqtt_text_problem(v, 253, "a host name"))
     port: int = setting(1883, "broker port", check=between(1, 65535))
     client_id: str = setting("", "must be stable: the broker keeps the session (queued readings) under it",
                              check=_client_id_problem, empty="`edgecast-<hostname>-<station>`")
-    user: str = setting("", "user name (no user → anonymous)")
+    user: str = setting("", "user name (no user → anonymous)",
+                        check=lambda v, cfg: _mqtt_text_problem(v, MQTT_STRING_MAX, "a user name") if v else None)
     password_file: str = setting(
         "", "file whose first line is the password; the password is never accepted on the command line and "
         "never logged. Read at start by `run` and `config check` alike: a missing, unreadable or directory path "
@@ -95,19 +110,19 @@ class MqttConfig:
                                   check=lambda v, cfg: "needs mqtt.tls_client_cert too"
                                   if v and not cfg.mqtt.tls_client_cert else None)
     tls_insecure: bool = setting(False, "skip certificate and host-name verification (testing only)")
-    keepalive: int = setting(60, "seconds", check=at_least(5, "must be at least 5 seconds"))
+    keepalive: int = setting(60, "seconds", check=between(5, 65535))
     qos: int = setting(1, "subscription and forecast QoS", check=one_of((0, 1, 2), "must be 0, 1 or 2"))
     protocol: str = setting(
         "5", 'or `"3.1.1"`; on MQTT 5 the daemon announces a Maximum Packet Size, so the broker never sends a '
         'message larger than `readings.max_payload_bytes`; a broker that refuses 5 (Unsupported protocol version) '
         'gets 3.1.1 on the next attempt, with a warning', check=one_of(("3.1.1", "5"), 'must be "3.1.1" or "5"'))
     session_expiry: int = setting(7 * 24 * 3600, "MQTT 5 only: how long the broker keeps the session while we "
-                                  "are away, seconds", check=at_least(0))
+                                  "are away, seconds (4294967295: never expires)", check=between(0, 4294967295))
     reconnect_min_delay: int = setting(1, "reconnect backoff: first delay, seconds (doubles each attempt)",
-                                       check=at_least(1))
+                                       check=between(1, 3600))
     reconnect_max_delay: int = setting(60, "reconnect backoff: longest delay, seconds",
-                                       check=lambda v, cfg: None if v >= cfg.mqtt.reconnect_min_delay
-                                       else "must be >= mqtt.reconnect_min_delay")
+                                       check=lambda v, cfg: None if cfg.mqtt.reconnect_min_delay <= v <= 86400
+                                       else "must be mqtt.reconnect_min_delay..86400")
 
 
 @dataclass
@@ -196,10 +211,23 @@ class AlertsConfig:
     frost_hysteresis_c: float = setting(FrostRule.hysteresis_c, "°C: an alert that is on turns off only once "
                                         "the minimum is this far above `frost_c + frost_margin_c`", live=True,
                                         check=between(0, 10))
+    frost_rule: str = setting(FrostRule.mode, '`"margin"` (the curve\'s minimum against `frost_c + frost_margin_c`) '
+                              'or `"probability"` (the forecast\'s `frost_probability` against '
+                              '`frost_probability_on`)', live=True,
+                              check=one_of(MODES, 'must be "margin" or "probability"'))
+    frost_probability_on: float = setting(FrostRule.probability_on, "probability rule: the alert turns on when "
+                                          "`frost_probability` reaches this (chosen on validation)", live=True,
+                                          check=between(0.01, 1))
+    frost_probability_hysteresis: float = setting(FrostRule.probability_hysteresis, "probability rule: an alert "
+                                                  "that is on turns off only once `frost_probability` is this far "
+                                                  "below `frost_probability_on`", live=True,
+                                                  check=lambda v, cfg: None if 0 <= v < cfg.alerts.frost_probability_on
+                                                  else "must be at least 0 and below frost_probability_on")
 
     @property
     def frost(self) -> FrostRule:
-        return FrostRule(self.frost_c, self.frost_margin_c, self.frost_hysteresis_c)
+        return FrostRule(self.frost_c, self.frost_margin_c, self.frost_hysteresis_c, self.frost_rule,
+                         self.frost_probability_on, self.frost_probability_hysteresis)
 
 
 @dataclass
@@ -529,4 +557,8 @@ def read_password(cfg: MqttConfig) -> str | None:
                           f"({exc.strerror or type(exc).__name__})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"mqtt.password_file: {cfg.password_file} is not UTF-8 text") from None
-    return lines[0] if lines else ""
+    password = lines[0] if lines else ""
+    if len(password.encode("utf-8")) > MQTT_STRING_MAX:
+        raise ConfigError(f"mqtt.password_file: the password in {cfg.password_file} is over {MQTT_STRING_MAX} "
+                          "bytes (MQTT's limit)")
+    return password

@@ -1,4 +1,4 @@
-"""The box learns its own site: an online linear correction of the model's curve (issue 22).
+"""The box learns its own site: an online linear correction of the model's curve.
 
 A model trained on Jena's roof is biased elsewhere (a hotter, drier, sunnier place; a
 sensor in the shade). Per horizon h of the bundle's curve (24 of them, or 1 for a +24 h

@@ -33,6 +33,12 @@ from the naive curve (edgecast.naive: the better naive per hour) — also under 
 bundle, whose model value then ends the curve. ``min_c``/``max_c`` and their times are
 over those 24 hours.
 
+The band (calibration.Calibration: offsets per horizon, kept calibrated by this box's
+verified forecasts): ``hourly_p10``/``hourly_p90``, the 10 % and 90 % quantiles of each
+hour of ``hourly`` (``hourly_p10[i] ≤ hourly[i] ≤ hourly_p90[i]``), and
+``frost_probability``, the probability that one of the 24 hours goes below the alert's
+``frost_c`` (edgecast.band over the three quantiles, its rule ``FROST_COMBINE``).
+
 ``frost_alert``: the frost warning after this forecast (frost_alert.FrostAlert moved by
 the station's rule), so the payload leaves ``decide`` whole.
 """
@@ -48,7 +54,9 @@ import numpy as np
 from ..features import required_channels
 from ..naive import HORIZONS, naive_curve
 from ..schema import CHANNEL_INDEX, CHANNEL_NAMES, HORIZON_HOURS, TARGET_INDEX
+from .. import band
 from ..alerts import FrostRule
+from .calibration import LEVELS, Calibration
 from .frost_alert import FrostAlert
 from .hourly import CARRIED, MISSING, OBSERVED, Window
 
@@ -110,13 +118,15 @@ class Decision:
 
 def decide(window: Window, forecaster, model_error: str | None, station: str,
            min_observed_fraction: float, guard: str | None = None, location=None, correction=None,
-           alert: FrostAlert | None = None, rule: FrostRule | None = None) -> Decision | None:
+           alert: FrostAlert | None = None, rule: FrostRule | None = None,
+           calibration: Calibration | None = None) -> Decision | None:
     """The forecast for the window's last hour, or None when nothing may go out.
     ``guard``: the skill guard's reason when it holds, else None; ``location``: where the
     box stands (edgecast.solar.Location), for bundles that read the sun's features;
     ``correction``: the on-box correction (correction.Correction) or None when off;
     ``alert``: the station's frost warning, moved by ``rule`` (None: the default rule) with
-    this forecast (None: a fresh one, as for a first hour)."""
+    this forecast (None: a fresh one, as for a first hour); ``calibration``: the station's
+    band offsets (None: a fresh box's, the prior)."""
     t_now = window.values[-1, TARGET_INDEX]
     if not np.isfinite(t_now):
         return None
@@ -163,6 +173,8 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
                 else:
                     hourly = np.concatenate([hourly[:-1], [value]])
     issued = window.issued_at
+    rule = rule or FrostRule()
+    quantiles = (calibration or Calibration()).quantiles(hourly, hourly_source)
     low, high = int(np.argmin(hourly)), int(np.argmax(hourly))
     payload = {
         "station": station,
@@ -177,6 +189,9 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
         "correction": None if correction is None else correction.figures(),
         "hourly": [round(float(v), 3) for v in hourly],
         "hourly_source": hourly_source,
+        "hourly_p10": [round(float(v), 3) for v in quantiles[:, 0]],
+        "hourly_p90": [round(float(v), 3) for v in quantiles[:, 2]],
+        "frost_probability": round(band.frost_probability(quantiles, LEVELS, rule.threshold_c), 4),
         "min_c": round(float(hourly[low]), 3),
         "min_at": iso(issued + np.timedelta64(int(HORIZONS[low]), "h")),
         "max_c": round(float(hourly[high]), 3),
@@ -185,6 +200,6 @@ def decide(window: Window, forecaster, model_error: str | None, station: str,
         "window": quality,
     }
     alert = FrostAlert() if alert is None else alert
-    switched = alert.update(rule or FrostRule(), payload)
+    switched = alert.update(rule, payload)
     payload["frost_alert"] = alert.on
     return Decision(payload, extras.get("model"), extras.get("curve"), extras.get("corrected"), switched)

@@ -6,10 +6,13 @@ payload each hour, before that hour's forecast (whose ``frost_alert`` repeats th
 
     {"station": "jena", "frost": true, "since": "2020-01-20T04:00:00Z",
      "min_c": -2.354, "min_at": "2020-01-24T05:00:00Z", "source": "model",
-     "threshold_c": 0.0, "warn_below_c": 1.0, "issued_at": "2020-01-23T18:00:00Z"}
+     "threshold_c": 0.0, "warn_below_c": 1.0, "issued_at": "2020-01-23T18:00:00Z",
+     "probability": 0.83, "rule": "margin"}
 
 ``since``: when the alert last switched (null before it ever did); ``source``: where the
-curve's hours came from (the forecast's ``hourly_source``).
+curve's hours came from (the forecast's ``hourly_source``); ``probability``: the
+forecast's ``frost_probability``; ``rule``: which moved the alert ("margin" or
+"probability", ``[alerts] frost_rule``).
 """
 
 from __future__ import annotations
@@ -27,13 +30,14 @@ class FrostAlert:
     def update(self, rule: FrostRule, forecast: dict) -> str | None:
         """Move the alert with this hour's forecast; returns "on"/"off" when it switched."""
         was = self.on
-        self.on = rule.next_state(was, forecast["min_c"])
+        self.on = rule.next_state(was, forecast["min_c"], forecast.get("frost_probability"))
         if self.on != was:
             self.since = forecast["issued_at"]
         self.last = {"station": forecast["station"], "frost": self.on, "since": self.since,
                      "min_c": forecast["min_c"], "min_at": forecast["min_at"], "source": forecast["hourly_source"],
                      "threshold_c": rule.threshold_c, "warn_below_c": round(rule.warn_below_c, 3),
-                     "issued_at": forecast["issued_at"]}
+                     "issued_at": forecast["issued_at"], "probability": forecast.get("frost_probability"),
+                     "rule": rule.mode}
         return None if self.on == was else ("on" if self.on else "off")
 
     def to_dict(self) -> dict:

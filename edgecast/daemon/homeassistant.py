@@ -16,8 +16,10 @@ which Home Assistant requires of discovery topics, else a slug of it plus a shor
 - ``edgecast_<station>_forecast_24h``: the 24 h forecast, device_class temperature,
   °C, state_class measurement, from ``temperature_c`` of the forecast topic; its
   attributes are valid_at, issued_at, source, reason, naive_c and the curve: hourly
-  (24 values, +1 … +24 h after issued_at) and hourly_source (docs/homeassistant.md
-  charts it);
+  (24 values, +1 … +24 h after issued_at), hourly_source and the band around it,
+  hourly_p10 and hourly_p90 (docs/daemon.md charts them);
+- ``edgecast_<station>_frost_probability``: the forecast's ``frost_probability`` in %
+  (that one of the next 24 hours goes below ``[alerts] frost_c``);
 - ``edgecast_<station>_min_24h``, ``…_max_24h``: the curve's lowest and highest
   temperature over the next 24 hours (attribute ``at``: when);
 - ``edgecast_<station>_frost`` (binary_sensor, device_class cold): the frost warning,
@@ -82,7 +84,9 @@ def configs(cfg) -> dict[str, dict]:
             "json_attributes_template": ("{{ {'valid_at': value_json.valid_at, 'issued_at': value_json.issued_at, "
                                          "'source': value_json.source, 'reason': value_json.reason, "
                                          "'naive_c': value_json.naive_c, 'hourly': value_json.hourly, "
-                                         "'hourly_source': value_json.hourly_source} | tojson }}"),
+                                         "'hourly_source': value_json.hourly_source, "
+                                         "'hourly_p10': value_json.hourly_p10, 'hourly_p90': value_json.hourly_p90} "
+                                         "| tojson }}"),
         },
         "min_24h": _extreme_entity(forecast, "Lowest temperature next 24 h", "min", "mdi:thermometer-low"),
         "max_24h": _extreme_entity(forecast, "Highest temperature next 24 h", "max", "mdi:thermometer-high"),
@@ -93,6 +97,14 @@ def configs(cfg) -> dict[str, dict]:
             "state_topic": alert,
             "value_template": "{{ 'ON' if value_json.frost else 'OFF' }}",
             "json_attributes_topic": alert,
+        },
+        "frost_probability": {
+            "name": "Frost probability",
+            "unit_of_measurement": "%",
+            "state_class": "measurement",
+            "suggested_display_precision": 0,
+            "icon": "mdi:snowflake-thermometer",
+            "value_template": "{{ (value_json.frost_probability * 100) | round(1) }}",
         },
         "source": {
             "name": "Forecast source",

@@ -35,7 +35,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from .broker_watch import BrokerWatch
-from .config import Config, read_password
+from .config import Config, ConfigError, read_password
 from .netloop import NetLoop
 from .jsontext import to_json
 
@@ -56,13 +56,49 @@ def make_client(cfg: Config, client_id: str, persistent: bool) -> mqtt.Client:
     if m.user:
         client.username_pw_set(m.user, read_password(m))
     if uses_tls(m):
-        client.tls_set(ca_certs=m.tls_ca_certs or None, certfile=m.tls_client_cert or None,
-                       keyfile=m.tls_client_key or None,
-                       cert_reqs=ssl.CERT_NONE if m.tls_insecure else ssl.CERT_REQUIRED)
+        client.tls_set_context(tls_context(m))
         client.tls_insecure_set(m.tls_insecure)
     client.reconnect_delay_set(m.reconnect_min_delay, m.reconnect_max_delay)
     client.on_socket_open = _no_delay
     return client
+
+
+def tls_context(m) -> ssl.SSLContext:
+    """[mqtt]'s TLS as paho's tls_set makes it, every file loaded here: a missing or
+    unreadable file, or one that holds no PEM certificate (key), is a ConfigError naming
+    its key — for `run` and `run --check` alike (both build the client with make_client),
+    where it was a traceback from deep inside paho. An encrypted key is refused, never
+    prompted for."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if m.tls_client_cert:
+        keys = [("tls_client_cert", m.tls_client_cert)] + ([("tls_client_key", m.tls_client_key)]
+                                                           if m.tls_client_key else [])
+        _load(keys, "a PEM certificate" + (" and its unencrypted key" if m.tls_client_key else " with its key"),
+              lambda: context.load_cert_chain(m.tls_client_cert, m.tls_client_key or None, password=""))
+    if m.tls_insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if m.tls_ca_certs:
+        _load([("tls_ca_certs", m.tls_ca_certs)], "PEM CA certificates",
+              lambda: context.load_verify_locations(m.tls_ca_certs))
+    else:
+        context.load_default_certs()
+    return context
+
+
+def _load(keys: list[tuple[str, str]], what: str, load) -> None:
+    for key, path in keys:
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"mqtt.{key}: cannot read {path} ({exc.strerror or type(exc).__name__})") from None
+    try:
+        load()
+    except (ssl.SSLError, ValueError) as exc:
+        names = " / ".join(f"mqtt.{key}" for key, _ in keys)
+        raise ConfigError(f"{names}: {', '.join(p for _, p in keys)} is not {what} "
+                          f"({getattr(exc, 'reason', None) or exc})") from None
 
 
 def _no_delay(client, userdata, sock) -> None:
@@ -104,7 +140,7 @@ def connect_args(cfg: Config, persistent: bool, bounded: bool = False) -> dict:
     Packet Size of ``max_payload_bytes`` + headroom, so the broker never sends a larger
     message. paho reads a whole packet into memory before anyone can look at its size: a
     100 MB reading took the daemon past its unit's MemoryMax, and as a QoS 1 message of
-    the persistent session it came back after every restart (issue 14, row 4). MQTT 3.1.1
+    the persistent session it came back after every restart. MQTT 3.1.1
     has no such field: there the broker's ``max_packet_size`` is the only bound."""
     if cfg.mqtt.protocol != "5":
         return {}
@@ -144,6 +180,7 @@ class MqttLink:
         self.stopping = False
         self.connects = 0
         self._answered = False  # a CONNACK (success or refusal) came on this connection
+        self.thread = None  # paho's network thread, once started
         self.client = make_client(cfg, cfg.client_id, persistent=True)
         self.client.will_set(self.topics["status"], "offline", qos=1, retain=True)
         self.client.on_connect = self._on_connect
@@ -168,6 +205,7 @@ class MqttLink:
         self.netloop.add(self.client, lambda: self.watch.connect_failed(m.host, m.port), m.reconnect_min_delay,
                          m.reconnect_max_delay)
         self.netloop.start()
+        self.thread = self.netloop.thread  # Service asks what ended it
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         self._answered = True
@@ -239,7 +277,7 @@ class MqttLink:
 
     @property
     def alive(self) -> bool:
-        return self.netloop.alive
+        return self.thread is not None and self.thread.is_alive()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Announce offline (a clean disconnect does not fire the will), then disconnect."""

@@ -103,6 +103,10 @@ class NetLoop:
             self._thread.start()
 
     @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
+
+    @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
@@ -184,15 +188,14 @@ class NetLoop:
             entry.next_attempt = now + entry.delay
             entry.delay = min(entry.delay * 2, entry.max_delay)
             entry.on_connect_fail()
-        except Exception:  # a bug in a callback must not end every station's connection
-            log.exception("unexpected error while connecting")
+        # Anything else ends this thread as it ended paho's own: the service sees the network
+        # thread dead and exits with one line (systemd restarts it) instead of looking alive.
         return max(0.0, entry.next_attempt - now)
 
     def _step(self, step) -> None:
-        try:
-            step()
-        except Exception:  # paho or a callback: one station's trouble must not stop the others
-            log.exception("unexpected error in the MQTT loop")
+        """One paho step. The callbacks catch their own errors (MqttLink._on_message); what
+        paho itself raises ends the thread, as it ended paho's (see _connect)."""
+        step()
 
     def _run_timers(self, now: float) -> None:
         while True:

@@ -15,6 +15,14 @@ Rules:
   thus rejected, but a genuine jump (sensor off for two days) is accepted once
   ``confirm`` consecutive far readings agree with each other (each strictly later than
   the previous, within ``max_future`` of it); those held readings then enter in order.
+- a forward step longer than the sensor's own rhythm (``ahead_limit``: three times the
+  median of its last steps, at least 30 minutes; 90 minutes while fewer than three steps
+  are known, as after a restart) is held the same way, under ``far_future``, until
+  ``confirm`` readings agree. Taken at once, one stamp 5 hours ahead (a retained reading
+  from a sensor whose clock ran ahead) became the newest and shut out every real reading
+  behind it for 5 hours. A real gap (a sensor back after an outage) costs only the wait
+  for ``confirm`` readings: the held ones then enter in order. The next reading at the
+  usual step gives a held stray up.
 - ``unconfirmed``: with no reference yet (an empty state: first start, or a state file
   set aside) the first readings are held the same way until ``confirm`` of them agree.
   Taken as is, one stray stamp (year 2031) would become the reference for good — the
@@ -29,11 +37,16 @@ taken. ``EventClock.held`` is how many wait now.
 
 from __future__ import annotations
 
+import statistics
+from collections import deque
 from dataclasses import dataclass
 
 from ..readings import Reading, Rejection
 
 MAX_CANDIDATES = 4  # time lines held at once; the oldest gives way (its readings are rejected)
+# A step ahead beyond the sensor's rhythm waits for confirmation (ahead_limit): the rhythm
+# is the median of its last RHYTHM_STEPS steps, UNKNOWN_STEP while fewer than 3 are known.
+AHEAD_FACTOR, AHEAD_FLOOR, UNKNOWN_STEP, RHYTHM_STEPS = 3, 1800.0, 1800.0, 9
 
 # What became of one message (Verdict.kind).
 ACCEPTED = "accepted"  # ``readings`` enter the buffer now, in order (held ones confirmed with it)
@@ -51,7 +64,8 @@ class Verdict:
     detail: str = ""
     # held readings given up by this message: each counted as rejected, once
     given_up: tuple[Rejection, ...] = ()
-    # ACCEPTED with held readings: what they waited for (far_future: a time jump; unconfirmed: the start)
+    # ACCEPTED with held readings: what they waited for (far_future: a time jump; gap: readings
+    # resuming after a step beyond the sensor's rhythm; unconfirmed: the start)
     confirmed: str = ""
 
 
@@ -67,12 +81,24 @@ class EventClock:
         # of readings that agree with each other, one per candidate time line, with the
         # reason they wait
         self._held: list[tuple[str, list[Reading]]] = []
+        self._steps: deque[float] = deque(maxlen=RHYTHM_STEPS)  # recent steps between accepted readings
 
     def set_limits(self, max_future_seconds: float, confirm: int) -> None:
         """The far-future limit and how many agreeing readings confirm a jump (SIGHUP may
         change them; readings already held keep waiting under the new ones)."""
         self.max_future = max_future_seconds
         self.confirm = confirm
+
+    @property
+    def ahead_limit(self) -> float:
+        """Seconds after the newest accepted reading beyond which a reading waits (at most max_future)."""
+        step = statistics.median(self._steps) if len(self._steps) >= 3 else UNKNOWN_STEP
+        return min(self.max_future, max(AHEAD_FLOOR, AHEAD_FACTOR * step))
+
+    def _advance(self, t: float) -> None:
+        if self.newest is not None and t > self.newest:
+            self._steps.append(t - self.newest)
+        self.newest = t
 
     @property
     def held(self) -> int:
@@ -84,11 +110,11 @@ class EventClock:
             return self._hold(reading, "unconfirmed")
         if t <= self.newest:
             return rejected("duplicate" if t == self.newest else "out_of_order", self._versus(t))
-        if t - self.newest > self.max_future:
+        if t - self.newest > self.ahead_limit:
             return self._hold(reading, "far_future")
         given_up = self._give_up(self._held)
         self._held = []
-        self.newest = t
+        self._advance(t)
         return Verdict(ACCEPTED, (reading,), given_up=given_up)
 
     def _hold(self, reading: Reading, reason: str) -> Verdict:
@@ -108,7 +134,10 @@ class EventClock:
             return Verdict(HELD, reason=reason, given_up=pushed_out)
         others = self._give_up([held for held in self._held if held[1] is not chain])
         self._held = []
-        self.newest = chain[-1].time
+        if reason == "far_future" and chain[0].time - self.newest <= self.max_future:
+            reason = "gap"  # readings resuming after a gap, not a jump of the clock
+        for held in chain:
+            self._advance(held.time)
         return Verdict(ACCEPTED, tuple(chain), given_up=pushed_out + others,
                        confirmed=reason if len(chain) > 1 else "")
 

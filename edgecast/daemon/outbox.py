@@ -14,7 +14,7 @@ The rule (at-least-once, identical copies):
 - it leaves on the broker's PUBACK (paho ``on_publish`` with its message id), and the
   state file is rewritten soon after (``unsaved_acks``; the service's main thread writes
   it, at most every ACK_SAVE_SECONDS): otherwise the file kept an acknowledged forecast
-  until the next completed hour, and a kill -9 in between re-sent it (issue 14);
+  until the next completed hour, and a kill -9 in between re-sent it;
 - after a restart every forecast still in the outbox is published again, first thing on
   the first connect, in hour order, with the stored payload byte for byte (same
   ``issued_at``, same value). A forecast the broker did receive but whose PUBACK was not

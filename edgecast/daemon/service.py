@@ -93,9 +93,28 @@ class Service:
         for station in self.stations:
             station.start()
 
+    def _thread_died(self, args) -> None:
+        """threading.excepthook: what ended a thread, for the one line in _network_dead."""
+        self._deaths[args.thread] = f"{args.exc_type.__name__}: {str(args.exc_value)[:200]}"
+        log.debug("thread %s ended", args.thread.name, exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+        self._wake.set()
+
+    def _network_dead(self) -> bool:
+        """A station whose paho thread has ended cannot serve (no readings, no forecasts,
+        no status): say so in one line and end the process (exit 1), so that systemd
+        restarts it, rather than go on looking alive."""
+        dead = [s for s in self.stations if not s.link.alive]
+        for s in dead:
+            why = self._deaths.get(getattr(s.link, "thread", None), "no exception reported")
+            log.error("station %s: its MQTT network thread ended (%s); exiting with status 1 so that systemd "
+                      "restarts edgecast", s.id, why)
+        return bool(dead)
+
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._signal)
+        self._deaths: dict = {}
+        threading.excepthook = self._thread_died
         self.start()
         self.notifier.ready(self.status_text())
         for station in self.stations:
@@ -104,35 +123,51 @@ class Service:
         next_ping = time.monotonic()
         last_stats = 0.0
         while not self._stop.is_set():
+            if self._network_dead():
+                self.shutdown()
+                return 1
             now = time.monotonic()
             if self.notifier.watchdog_interval and now >= next_ping:
-                # Ping only while every paho thread lives: if one died, systemd should restart us.
-                if all(s.link.alive for s in self.stations):
-                    self.notifier.watchdog()
+                self._ping_watchdog()
                 next_ping = now + self.notifier.watchdog_interval
             if self._reload:
                 self._reload = False
                 self.reload()
-            # Changed counters: at most every interval while readings stream, and as soon as
-            # they pause (a replay waits for the final count; a 300 s interval made it give up).
-            interval_over = now - last_stats >= self.cfg.stats.interval_seconds
-            due = [s for s in self.stations if s.stats_dirty and s.link.connected
-                   and (interval_over or now - s.last_message >= STATS_QUIET_SECONDS)]
-            for station in due:
-                station.publish_stats()
-            if due:
-                self.notifier.status(self.status_text())
+            if self._publish_stats(now, now - last_stats >= self.cfg.stats.interval_seconds):
                 last_stats = now
-            timeout = min(1.0, self.notifier.watchdog_interval or 1.0)
-            for station in self.stations:
-                due = station.save_acks(time.monotonic())
-                if due is not None:
-                    timeout = min(timeout, due)
-            self._wake.wait(timeout)
+            self._wake.wait(self._save_acks())
             self._wake.clear()
         return self.shutdown()
 
+    def _ping_watchdog(self) -> None:
+        # Ping only while every paho thread lives: if one died, systemd should restart us.
+        if all(s.link.alive for s in self.stations):
+            self.notifier.watchdog()
+
+    def _publish_stats(self, now: float, interval_over: bool) -> bool:
+        """The stats of every station with news and a connection; whether any went out.
+
+        Changed counters go out at most every interval while readings stream, and as soon
+        as they pause (a replay waits for the final count; a 300 s interval made it give up)."""
+        due = [s for s in self.stations if s.stats_dirty and s.link.connected
+               and (interval_over or now - s.last_message >= STATS_QUIET_SECONDS)]
+        for station in due:
+            station.publish_stats()
+        if due:
+            self.notifier.status(self.status_text())
+        return bool(due)
+
+    def _save_acks(self) -> float:
+        """Write the state files that owe acknowledged forecasts; how long the loop may sleep."""
+        timeout = min(1.0, self.notifier.watchdog_interval or 1.0)
+        for station in self.stations:
+            due = station.save_acks(time.monotonic())
+            if due is not None:
+                timeout = min(timeout, due)
+        return timeout
+
     def shutdown(self) -> int:
+        threading.excepthook = threading.__excepthook__
         self.notifier.stopping()
         for station in self.stations:
             station.stop()

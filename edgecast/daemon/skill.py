@@ -1,4 +1,4 @@
-"""The box checks its own forecasts: each one is scored when its hour comes (issue 17).
+"""The box checks its own forecasts: each one is scored when its hour comes.
 
 A forecast issued at hour H waits as *pending* (at most 25 of them): the value published,
 its source, the model's value when it computed one (also when naive went out: shadow
@@ -6,6 +6,9 @@ scoring) — as the model would serve it, i.e. corrected where the on-box correc
 (correction.py) — its uncorrected value, the naive value, and the model's raw curve with
 the correction's prediction of it. The curve is verified hour by hour for the correction:
 at each completed, OBSERVED hour H + h its horizon h (correction.Correction.verify).
+The published band (``hourly_p10``/``hourly_p90``, and the curve's ``hourly_source``) is
+verified the same way for the band (calibration.Calibration.verify): each completed, OBSERVED hour moves the
+offsets of the horizons at which pending forecasts meet it.
 When hour H + 24 completes, its temperature verifies the
 forecast only if that cell was OBSERVED — the rule the training targets follow
 (edgecast.protocol: a carried or missing cell is no target); otherwise the forecast is
@@ -56,7 +59,8 @@ def _mean(x: np.ndarray) -> float | None:
 class Skill:
     def __init__(self):
         # issued hour -> [published, source, model (as served) or None, naive, model uncorrected or None,
-        #                 raw curve or None, corrected curve as issued or None]
+        #                 raw curve or None, corrected curve as issued or None,
+        #                 the published curve's source (hourly_source) and band (hourly_p10, hourly_p90) or None]
         self.pending: dict[int, list] = {}
         self.records = np.zeros((0, COLUMNS))
         self.now: int | None = None  # the last completed hour: the end of the rolling windows
@@ -73,19 +77,23 @@ class Skill:
         self.pending[int(hour)] = [payload["temperature_c"], payload["source"], raw if model is None else model,
                                    payload["naive_c"], raw,
                                    None if curve is None else [round(float(v), 4) for v in curve],
-                                   None if corrected is None else [round(float(v), 4) for v in corrected]]
+                                   None if corrected is None else [round(float(v), 4) for v in corrected],
+                                   payload.get("hourly_source"), payload.get("hourly_p10"), payload.get("hourly_p90")]
 
     def drop_curves(self) -> None:
         """The model or correction changed: pending curves must not teach the new one."""
         for entry in self.pending.values():
             entry[5] = entry[6] = None
 
-    def verify(self, hour: int, actual: float | None, correction=None) -> None:
+    def verify(self, hour: int, actual: float | None, correction=None, calibration=None) -> None:
         """Hour ``hour`` completed; ``actual`` is its observed temperature, None if not observed.
-        ``correction``: the on-box correction learns from every pending curve meeting this hour."""
+        ``correction``: the on-box correction learns from every pending curve meeting this hour;
+        ``calibration``: the band's offsets, from every pending published curve meeting it."""
         self.now = int(hour)
         if actual is not None and correction is not None:
             self._verify_curves(actual, correction)
+        if actual is not None and calibration is not None:
+            self._verify_band(actual, calibration)
         issued = self.now - HORIZON
         forecast = self.pending.pop(issued, None)
         stale = [h for h in self.pending if h < issued]  # their hour went by in a gap
@@ -116,6 +124,18 @@ class Skill:
             corrected.append(predicted[i])
             t_now.append(entry[3])
         correction.verify(self.now, index, model, corrected, t_now, actual)
+
+    def _verify_band(self, actual: float, calibration) -> None:
+        from .calibration import source_index
+        horizon, source, low, high = [], [], [], []
+        for issued, entry in self.pending.items():
+            p10, p90, h = entry[8], entry[9], (self.now - issued) // HOUR
+            if p10 is not None and p90 is not None and 1 <= h <= min(len(p10), len(p90)):
+                horizon.append(h)
+                source.append(source_index(entry[7]))
+                low.append(p10[h - 1])
+                high.append(p90[h - 1])
+        calibration.verify(self.now, horizon, source, low, high, actual)
 
     def figures(self, days: int) -> dict:
         r = self.records
@@ -175,7 +195,7 @@ class Skill:
         if columns == 4:  # before the correction: the model's own value was what it served
             records = np.column_stack([records, records[:, 2]])
         _check_records(records)
-        unverified, guarding, sha = d["unverified"], d["guarding"], d.get("sha")  # no sha: files before issue 22
+        unverified, guarding, sha = d["unverified"], d["guarding"], d.get("sha")  # no sha: an older file
         if not isinstance(unverified, int) or isinstance(unverified, bool) or unverified < 0 \
                 or not isinstance(guarding, bool) or not (sha is None or isinstance(sha, str) and len(sha) <= 64):
             raise TypeError("skill.unverified / skill.guarding / skill.sha")
@@ -191,16 +211,19 @@ MAX_PENDING = HORIZON_HOURS + 1
 
 
 def _pending_entry(entry) -> tuple[int, list]:
-    if not isinstance(entry, list) or len(entry) not in (5, 8):  # 5: files before the correction
+    # 5: files before the correction, 8: before the band
+    if not isinstance(entry, list) or len(entry) not in (5, 8, 11):
         raise ValueError("skill.pending: bad entry")
     h, published, source, model, naive = entry[:5]
-    raw, curve, corrected = entry[5:] if len(entry) == 8 else (model, None, None)
+    raw, curve, corrected = entry[5:8] if len(entry) >= 8 else (model, None, None)
+    hourly_source, p10, p90 = entry[8:11] if len(entry) == 11 else (None, None, None)
     if not is_hour_stamp(h) or source not in ("model", "naive") or not (finite(published) and finite(naive)) \
             or not all(x is None or finite(x) for x in (model, raw)) \
             or not all(c is None or (isinstance(c, list) and 1 <= len(c) <= HORIZON_HOURS and all(
-                finite(x) for x in c)) for c in (curve, corrected)):
+                finite(x) for x in c)) for c in (curve, corrected, p10, p90)) \
+            or hourly_source not in (None, "model", "naive"):
         raise ValueError(f"skill.pending: bad entry for hour {str(h)[:40]}")
-    return h, [float(published), source, model, float(naive), raw, curve, corrected]
+    return h, [float(published), source, model, float(naive), raw, curve, corrected, hourly_source, p10, p90]
 
 
 def _check_records(records: np.ndarray) -> None:

@@ -114,7 +114,7 @@ def load(path: Path, restore) -> bool:
     ``restore`` raises one of UNFIT when the content does not fit: only those, and JSON
     errors, mean "not a state file". Anything else (AttributeError, IndexError …) is a bug
     in the restore code: it propagates and the file stays where it is, so the fixed daemon
-    resumes the window instead of losing it (issue 14, row 10). ``restore`` may return
+    resumes the window instead of losing it. ``restore`` may return
     the problems of sections it started afresh (what they were, what follows): the file
     is then copied aside once and they are logged in one warning.
     """

@@ -35,6 +35,7 @@ from .hourly import OBSERVED, HourlyBuffer
 from .logs import LastProblem, RateLimitedLog, StationLog
 from .ordering import ACCEPTED, HELD, IGNORED, LATE, REJECTED, EventClock, Verdict, time_text
 from .outbox import Outbox
+from .calibration import Calibration
 from .correction import Correction
 from .skill import Skill
 from ..readings import Reading, checked_time
@@ -100,6 +101,7 @@ class Station:
         self.skill = Skill()  # its forecasts scored against the readings (kept in the state file)
         self.alert = FrostAlert()  # the frost warning's state (kept in the state file)
         self.correction = Correction()  # the on-box correction of the model (kept in the state file)
+        self.calibration = Calibration()  # the band's offsets, calibrated on this box (kept in the state file)
         self.state_file = state.state_path(cfg.state_dir, self.id)
         self.forecaster, self.model_error = model
         self.adapter = adapter  # [input] format: the firmware's payloads -> readings
@@ -125,8 +127,17 @@ class Station:
                           self.state_file, self._hour_text(self.buffer.next_hour))
         if self.forecaster is None:
             self.log.warning("no model, serving the naive forecast: %s", self.model_error)
+        self._seed_plausibility()
         self._model_changed()
         self.link.start()
+
+    def _seed_plausibility(self) -> None:
+        """After a restart the plausibility rule compares the first readings with the last
+        buffered hour (a glitch must not become the reference because it came first)."""
+        if len(self.buffer.hours):
+            row = self.buffer.values[-1]
+            self.admission.plausibility.seed(float(self.buffer.hours[-1]),
+                                             {i: float(v) for i, v in enumerate(row) if np.isfinite(v)})
 
     def _outbox_dropped(self, n: int, issued: str) -> None:
         self.limiter.event("outbox full", "dropped_oldest", f"{self.outbox.limit} forecasts await the broker's "
@@ -142,10 +153,10 @@ class Station:
         """The state file's sections; the problems of those that start afresh (state.load)."""
         if data.get("station") != self.cfg.station.id:
             raise ValueError(f"state of station {data.get('station')!r}, this is {self.cfg.station.id!r}")
-        self.buffer.load_dict(data["buffer"])
         newest = data["newest"]
         if newest is not None and checked_time(newest) is None:
             raise ValueError(f"newest is not a usable event time ({str(newest)[:40]})")
+        self.buffer.load_dict(data["buffer"])  # last: a file set aside leaves nothing of it behind
         self.clock.newest = newest
         # The other sections are worth less than the window, which is kept without them
         # (absent in older files: they start afresh without a word).
@@ -158,6 +169,10 @@ class Station:
         if self._restore_part(data, "correction", correction.load_dict, "on-box correction",
                               "the correction starts afresh", problems):
             self.correction = correction
+        calibration = Calibration()
+        if self._restore_part(data, "band", calibration.load_dict, "band calibration", "the band starts from its prior",
+                              problems):
+            self.calibration = calibration
         self._restore_part(data, "outbox", self.outbox.load_list, "unacknowledged forecasts",
                            "they are not sent again", problems)
         return problems
@@ -211,7 +226,8 @@ class Station:
                 state.save(self.state_file, {"station": self.cfg.station.id, "newest": self.clock.newest,
                                              "buffer": self.buffer.to_dict(), "outbox": self.outbox.snapshot(),
                                              "skill": self.skill.to_dict(), "alert": self.alert.to_dict(),
-                                             "correction": self.correction.to_dict()})
+                                             "correction": self.correction.to_dict(),
+                                             "band": self.calibration.to_dict()})
             except OSError as exc:
                 self.state_error = f"cannot write {self.state_file}: {exc.strerror or exc}"
                 self.counters["state_write_failures"] += 1
@@ -259,6 +275,8 @@ class Station:
         if verdict.confirmed == "far_future":
             self.counters["time_jumps"] += 1
             self.log.warning("event time jumped to %s, confirmed by %d readings", time_text(first.time), n)
+        elif verdict.confirmed == "gap":
+            self.log.info("readings resume at %s after a gap, confirmed by %d readings", time_text(first.time), n)
         elif verdict.confirmed:
             self.log.info("event time starts at %s, confirmed by %d readings", time_text(first.time), n)
         for reading in verdict.readings:
@@ -305,11 +323,12 @@ class Station:
         observed = self.buffer.status[-1, TARGET_INDEX] == OBSERVED
         self._model_changed()  # cheap when it has not (tests and benchmarks swap models in place)
         correction = self.correction if self.cfg.model.correction and self.forecaster is not None else None
-        self.skill.verify(hour, float(self.buffer.values[-1, TARGET_INDEX]) if observed else None, correction)
+        self.skill.verify(hour, float(self.buffer.values[-1, TARGET_INDEX]) if observed else None, correction,
+                          self.calibration)
         guard = self._skill_guard()
         decision = decide(self.buffer.window(), self.forecaster, self.model_error, self.cfg.station.id,
                           self.cfg.gaps.min_observed_fraction, guard, location=self.location, correction=correction,
-                          alert=self.alert, rule=self.cfg.alerts.frost)
+                          alert=self.alert, rule=self.cfg.alerts.frost, calibration=self.calibration)
         if decision is None:
             self.counters["forecasts"]["skipped_no_temperature"] += 1
             self.limiter.event("no forecast", "no_temperature",
@@ -375,6 +394,7 @@ class Station:
             "model_error": self.model_error,
             "skill": self.skill.stats(),
             "correction": {"enabled": self.cfg.model.correction, **self.correction.stats()},
+            "band": self.calibration.stats(),
             "frost_alert": {"on": self.alert.on, "since": self.alert.since},
             "connects": self.link.connects,
             "broker": self.broker_watch.stats(),
@@ -448,6 +468,8 @@ class Station:
             fresh = Skill()
             fresh.sha, fresh.now, fresh.unverified = sha, self.skill.now, self.skill.unverified
             self.skill = fresh
+        if self.calibration.sha != sha:  # the model's band offsets belong to the model that earned them
+            self.calibration.restart_model(sha)
         if not self.correction.fits(sha, horizons, float(self.location.longitude)):
             if self.correction.sha is not None and self.correction.updates.any():
                 self.log.info("the model changed (sha256 %s, was %s): the on-box correction starts afresh", sha,

@@ -1,7 +1,7 @@
 """What an MQTT topic, template or id of ours may hold (config.py and adapters/ both ask).
 
 Topic templates may only use ``{station}``; ``str.format`` would evaluate
-``{station.__class__}`` and allocate ``{station:>999999999}`` (issue 14, row 9).
+``{station.__class__}`` and allocate ``{station:>999999999}`` (a gigabyte and a minute).
 """
 
 from __future__ import annotations

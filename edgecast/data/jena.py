@@ -368,27 +368,7 @@ def read_file(path: str | Path, timezone: str | None = None) -> Series:
     lines = _read_text(path).splitlines()
     if not lines:
         raise DataError(f"{path}: empty file")
-    header = [h.strip().strip('"').strip() for h in next(csv.reader([lines[0]]))]
-    time_col = next((c for c in TIME_COLUMNS if c in header), None)
-    if time_col is None:
-        raise DataError(f"{path}, line 1: no time column (expected one of {TIME_COLUMNS}); header starts {header[:3]}")
-    present = [c for c in CHANNEL_NAMES if c in header]
-    if TARGET not in present:
-        raise DataError(f"{path}, line 1: no {TARGET!r} column, the temperature every model forecasts "
-                        f"(columns: {', '.join(header[:25])})")
-    wanted = [header.index(time_col)] + [header.index(c) for c in present]
-
-    body = [(n, line) for n, line in enumerate(lines[1:], start=2) if line.strip()]
-    if not body:
-        raise DataError(f"{path}: header but no data rows")
-    rows = []
-    width = len(header) - (header[-1] == "")  # a trailing comma in the header names no column
-    for n, fields in zip((n for n, _ in body), csv.reader(line for _, line in body)):
-        if len(fields) not in (len(header), width):
-            raise DataError(f"{path}, line {n}: {len(fields)} fields, header has {width}")
-        rows.append([fields[j].strip() for j in wanted])
-    line_numbers = [n for n, _ in body]
-
+    present, rows, line_numbers = _rows(path, lines)
     parsed = _parse_times(path, [r[0] for r in rows], line_numbers, timezone)
     times = parsed.utc
     if parsed.keep is not None:
@@ -396,19 +376,7 @@ def read_file(path: str | Path, timezone: str | None = None) -> Series:
         line_numbers = [n for n, k in zip(line_numbers, parsed.keep) if k]
         if not rows:
             raise DataError(f"{path}: no row has a time that exists in {timezone}")
-    cells = np.array([r[1:] for r in rows], dtype=object)
-    empty = cells == ""
-    cells[empty] = "nan"
-    try:
-        columns = cells.astype(np.float64)
-    except ValueError:
-        for r, n in zip(rows, line_numbers):
-            for name, text in zip(present, r[1:]):
-                try:
-                    float(text or "nan")
-                except ValueError:
-                    raise DataError(f"{path}, line {n}: {name} is not a number: {text!r}") from None
-        raise
+    columns, empty = _numbers(path, rows, line_numbers, present)
     values = np.full((len(times), len(CHANNEL_NAMES)), np.nan)
     values[:, [CHANNEL_INDEX[c] for c in present]] = columns
     _check_units(path, values, present)
@@ -420,6 +388,49 @@ def read_file(path: str | Path, timezone: str | None = None) -> Series:
     quality.dst_skipped = parsed.dst_skipped
     return Series(times, values, [FileInfo(str(path), 0, len(times), step, present, derived, quality,
                                            parsed.read)])
+
+
+def _rows(path: Path, lines: list[str]) -> tuple[list[str], list[list[str]], list[int]]:
+    """(the model channels present, per data row [time, channel texts …], their
+    line numbers); a file without a time or a temperature column, or with a row of the
+    wrong width, is refused by line."""
+    header = [h.strip().strip('"').strip() for h in next(csv.reader([lines[0]]))]
+    time_col = next((c for c in TIME_COLUMNS if c in header), None)
+    if time_col is None:
+        raise DataError(f"{path}, line 1: no time column (expected one of {TIME_COLUMNS}); header starts {header[:3]}")
+    present = [c for c in CHANNEL_NAMES if c in header]
+    if TARGET not in present:
+        raise DataError(f"{path}, line 1: no {TARGET!r} column, the temperature every model forecasts "
+                        f"(columns: {', '.join(header[:25])})")
+    wanted = [header.index(time_col)] + [header.index(c) for c in present]
+    body = [(n, line) for n, line in enumerate(lines[1:], start=2) if line.strip()]
+    if not body:
+        raise DataError(f"{path}: header but no data rows")
+    rows = []
+    width = len(header) - (header[-1] == "")  # a trailing comma in the header names no column
+    for n, fields in zip((n for n, _ in body), csv.reader(line for _, line in body)):
+        if len(fields) not in (len(header), width):
+            raise DataError(f"{path}, line {n}: {len(fields)} fields, header has {width}")
+        rows.append([fields[j].strip() for j in wanted])
+    return present, rows, [n for n, _ in body]
+
+
+def _numbers(path: Path, rows: list[list[str]], line_numbers: list[int], present: list[str]):
+    """(values (rows, channels present), where a field was empty); a field that is not a
+    number is refused with its line and column."""
+    cells = np.array([r[1:] for r in rows], dtype=object)
+    empty = cells == ""
+    cells[empty] = "nan"
+    try:
+        return cells.astype(np.float64), empty
+    except ValueError:
+        for r, n in zip(rows, line_numbers):
+            for name, text in zip(present, r[1:]):
+                try:
+                    float(text or "nan")
+                except ValueError:
+                    raise DataError(f"{path}, line {n}: {name} is not a number: {text!r}") from None
+        raise
 
 
 # Units. Each rule names a unit a file could plausibly be in by mistake and is far from every

@@ -34,6 +34,6 @@ def test_print_config_reads_no_config_file(tmp_path):
 def test_each_mode_alone_still_works(tmp_path):
     assert CliRunner().invoke(main, ["run", "--print-config"]).exit_code == 0
     config = tmp_path / "edgecast.toml"
-    config.write_text(f'[state]\ndir = "{tmp_path}"\n[model]\npath = "{tmp_path / "none.tflite"}"\n')
+    config.write_text(f'[state]\ndir = "{tmp_path}"\n[model]\npath = "default"\n')
     result = CliRunner().invoke(main, ["run", "--check", "--config", str(config)])
     assert result.exit_code == 0 and "configuration ok" in result.output, result.output

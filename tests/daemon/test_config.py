@@ -124,7 +124,7 @@ def test_the_cli_names_the_key_and_prints_loadable_defaults(tmp_path):
     ('[input]\ntopic = "tele/{station}/SENSOR\\u0007"', "input.topic"),
     ('[homeassistant]\nprefix = "$homeassistant"', "homeassistant.prefix"),
     ('[homeassistant]\nprefix = "home\\nassistant"', "homeassistant.prefix"),
-    # issue 14, row 9: templates are not Python's format language (attribute access, indexing,
+    # templates are not Python's format language (attribute access, indexing,
     # format specs: "{station:>999999999}" took --check to 1 GB and a minute)
     ('[topics]\nforecast = "{station.__class__}"', "topics.forecast"),
     ('[topics]\nforecast = "{station.__class__.__mro__}"', "topics.forecast"),
@@ -237,7 +237,7 @@ def test_distinct_rtl433_devices_on_one_receiver_are_fine():
 @pytest.mark.parametrize("problem", ["missing", "directory"])
 def test_an_unusable_password_file_fails_check_and_run_alike_without_a_traceback(tmp_path, problem):
     """Before: `run --check` said "configuration ok"; `run` died with a ConfigError traceback
-    and systemd restarted it every 5 s (issue 14, row 5)."""
+    and systemd restarted it every 5 s."""
     import subprocess
     import sys
     pw = tmp_path / "pw"
@@ -264,7 +264,7 @@ def test_a_world_readable_password_file_is_warned_about(tmp_path):
     pw.chmod(0o644)
     config = tmp_path / "edgecast.toml"
     config.write_text(f'[mqtt]\nuser = "u"\npassword_file = "{pw}"\n[state]\ndir = "{tmp_path}"\n'
-                      f'[model]\npath = "{tmp_path / "none.tflite"}"\n')
+                      '[model]\npath = "default"\n')
     out = subprocess.run([sys.executable, "-m", "edgecast.cli", "run", "--config", str(config), "--check"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "configuration ok" in out.stdout

@@ -1,4 +1,4 @@
-"""The box learns its own site (issue 22, item 2): the online correction's RLS math, its
+"""The box learns its own site: the online correction's RLS math, its
 prequential gate, its place in the state file (round trip, another bundle, a damaged
 section), and on real data: the shipped (Jena-trained) bundle in Las Vegas."""
 

@@ -154,7 +154,8 @@ BINARY_SENSOR_KEYS = {k: v for k, v in SENSOR_KEYS.items() if k not in ("unit_of
 BINARY_SENSOR_KEYS |= {"payload_on": str, "payload_off": str}
 ENTITIES = [("sensor", "forecast_24h"), ("sensor", "min_24h"), ("sensor", "max_24h"), ("binary_sensor", "frost"),
             ("sensor", "source"), ("sensor", "window_observed"), ("sensor", "model_mae_30d"),
-            ("sensor", "naive_mae_30d"), ("sensor", "skill_30d"), ("sensor", "uncorrected_mae_30d")]
+            ("sensor", "naive_mae_30d"), ("sensor", "skill_30d"), ("sensor", "uncorrected_mae_30d"),
+            ("sensor", "frost_probability")]
 CONFIG_TOPICS = [f"homeassistant/{component}/edgecast_jena_{key}/config" for component, key in ENTITIES]
 STATION_TOPICS = [f"edgecast/jena/{t}" for t in ("forecast", "status", "stats", "alert")]
 
@@ -211,8 +212,8 @@ def test_home_assistant_discovery(broker, daemons, subscriber, tmp_path, jena_20
     assert (main["device_class"], main["unit_of_measurement"], main["state_class"]) == ("temperature", "°C",
                                                                                         "measurement")
     assert main["value_template"] == "{{ value_json.temperature_c }}"
-    assert [configs[t].get("entity_category") for t in CONFIG_TOPICS] == [None] * 4 + ["diagnostic"] * 6
-    # the next day (issue 16): the curve as attributes, its min and max, the frost warning
+    assert [configs[t].get("entity_category") for t in CONFIG_TOPICS] == [None] * 4 + ["diagnostic"] * 6 + [None]
+    # the next day: the curve as attributes, its min and max, the frost warning
     assert "'hourly': value_json.hourly" in main["json_attributes_template"] and len(forecast["hourly"]) == 24
     low, high, frost = (configs[t] for t in CONFIG_TOPICS[1:4])
     assert (low["value_template"], high["value_template"]) == ("{{ value_json.min_c }}", "{{ value_json.max_c }}")
@@ -221,8 +222,14 @@ def test_home_assistant_discovery(broker, daemons, subscriber, tmp_path, jena_20
     assert (frost["device_class"], frost["state_topic"]) == ("cold", "edgecast/jena/alert")
     assert frost["value_template"] == "{{ 'ON' if value_json.frost else 'OFF' }}"
     assert alert["frost"] == forecast["frost_alert"] and alert["min_c"] == forecast["min_c"]
-    # the on-box skill (issue 17) from the stats topic; null until a forecast is verified (HA: unknown)
-    skill = {t: configs[t] for t in CONFIG_TOPICS[6:]}
+    # the band (attributes of the forecast sensor) and the frost probability in %
+    assert "'hourly_p10': value_json.hourly_p10" in main["json_attributes_template"]
+    assert all(lo <= v <= hi for lo, v, hi in zip(forecast["hourly_p10"], forecast["hourly"], forecast["hourly_p90"]))
+    probability = configs[CONFIG_TOPICS[10]]
+    assert (probability["name"], probability["unit_of_measurement"]) == ("Frost probability", "%")
+    assert probability["value_template"] == "{{ (value_json.frost_probability * 100) | round(1) }}"
+    # the on-box skill from the stats topic; null until a forecast is verified (HA: unknown)
+    skill = {t: configs[t] for t in CONFIG_TOPICS[6:10]}
     assert all(c["state_topic"] == "edgecast/jena/stats" for c in skill.values())
     assert [c["value_template"] for c in skill.values()] == [
         "{{ value_json.skill.days_30.model_mae }}", "{{ value_json.skill.days_30.naive_mae }}",
@@ -291,15 +298,21 @@ def test_watch_prints_the_next_day_and_the_frost_warning(broker, daemons, subscr
     assert watch.returncode == 0, err
     forecasts = sub.wait_for("edgecast/jena/forecast", 30, 30)
     got = wait_until(lambda: len(a := alerts.get("edgecast/jena/alert")) >= 30 and a, 20, what="30 alerts")
-    line = re.compile(r"^(\S+Z)  now +(-?[\d.]+)  min +(-?[\d.]+) at (\d\d:\d\d)  max +(-?[\d.]+) at "
-                      r"(\d\d:\d\d)  \+24 h +(-?[\d.]+) °C  \[naive \(no model: .*\)\](  FROST)?$")
+    band = r" \[(-?[\d.]+)…(-?[\d.]+)\]"
+    line = re.compile(r"^(\S+Z)  now +(-?[\d.]+)  min +(-?[\d.]+)" + band + r" at (\d\d:\d\d)  max +(-?[\d.]+)"
+                      + band + r" at (\d\d:\d\d)  \+24 h +(-?[\d.]+) °C  \[naive \(no model: .*\)\]  frost (\d+) %"
+                      r"(  FROST)?$")
     lines = [m for m in map(line.match, out.splitlines()) if m]
     assert len(lines) == 30, out
     assert [a["frost"] for a in got[:30]] == [f["frost_alert"] for f in forecasts]
     assert any(f["frost_alert"] for f in forecasts) and not all(f["frost_alert"] for f in forecasts)
     for m, f in zip(lines, forecasts):
+        low, high = f["hourly"].index(f["min_c"]), f["hourly"].index(f["max_c"])
         assert m[1] == f["issued_at"] and float(m[3]) == pytest.approx(f["min_c"], abs=0.005)
-        assert m[4] == f["min_at"][11:16] and float(m[5]) == pytest.approx(f["max_c"], abs=0.005)
-        assert float(m[7]) == pytest.approx(f["temperature_c"], abs=0.005)
-        assert bool(m[8]) == f["frost_alert"]
+        assert (float(m[4]), float(m[5])) == pytest.approx((f["hourly_p10"][low], f["hourly_p90"][low]), abs=0.05)
+        assert m[6] == f["min_at"][11:16] and float(m[7]) == pytest.approx(f["max_c"], abs=0.005)
+        assert (float(m[8]), float(m[9])) == pytest.approx((f["hourly_p10"][high], f["hourly_p90"][high]), abs=0.05)
+        assert float(m[11]) == pytest.approx(f["temperature_c"], abs=0.005)
+        assert int(m[12]) == round(100 * f["frost_probability"])
+        assert bool(m[13]) == f["frost_alert"]
     assert daemon.stop() == 0

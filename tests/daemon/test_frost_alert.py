@@ -95,7 +95,7 @@ def test_the_alert_survives_a_restart_and_old_state_files_load(tmp_path, rows): 
     assert (again.alert.on, again.alert.since, again.alert.last) == (True, s.alert.since, s.alert.last)
     again.on_connect()  # a broker that lost its retained alert gets it back
     assert [p for name, p in again.link.published if name == "alert"] == [s.alert.last]
-    # a state file from before issue 16 (no "alert") loads, the alert off
+    # a state file from before the frost warning (no "alert") loads, the alert off
     path = s.state_file
     data = json.loads(path.read_text())
     del data["alert"]

@@ -1,4 +1,4 @@
-"""Safe by default (issue 22, item 4): the skill guard is on by default, its scores belong to
+"""Safe by default: the skill guard is on by default, its scores belong to
 the model (sha256) that made them, and a box whose model loses to naive serves naive within
 days and the model again once it (or its on-box correction) wins — in-process replays of
 real 2021 rows with the default guard settings."""

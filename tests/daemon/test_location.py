@@ -1,4 +1,4 @@
-"""The box knows where it is (issue 22, item 1): [station] latitude/longitude, validated,
+"""The box knows where it is: [station] latitude/longitude, validated,
 per [[stations]] entry, shown in stats and Home Assistant, handed to the model; unset,
 Jena's is assumed with one warning."""
 

@@ -50,7 +50,7 @@ def test_model_serves_and_equals_its_predictions_on_protocol_windows(broker, dae
         rows = protocol.step_rows(np.array([last - protocol.span_rows()]))[0]
         expected = forecaster.forecast(values[rows], times[rows], JENA)  # no [station] location: Jena assumed
         assert f["temperature_c"] == pytest.approx(expected[-1], abs=1e-3)
-        if len(expected) == 24:  # a curve bundle: the whole next day from the model (issue 16)
+        if len(expected) == 24:  # a curve bundle: the whole next day from the model
             assert f["hourly_source"] == "model" and f["hourly"] == pytest.approx(expected, abs=1e-3)
             assert (f["min_c"], f["max_c"]) == (min(f["hourly"]), max(f["hourly"]))
     if BUNDLE == DEFAULT_BUNDLE:

@@ -44,6 +44,7 @@ def test_sighup_onto_an_unreadable_config_keeps_the_running_one(broker, daemons,
     assert daemon.stop() == 0
 
 
+@pytest.mark.slow  # spawns `edgecast run --check`
 def test_check_refuses_a_nested_config_with_one_line(tmp_path):
     config = tmp_path / "edgecast.toml"
     config.write_text(UNREADABLE["nested_arrays"])

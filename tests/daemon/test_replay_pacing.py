@@ -1,4 +1,4 @@
-"""`edgecast replay` paced by the daemon against a stock broker queue (issue 14)."""
+"""`edgecast replay` paced by the daemon against a stock broker queue (mosquitto: 1000 queued)."""
 
 from __future__ import annotations
 

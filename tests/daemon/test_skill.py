@@ -1,4 +1,4 @@
-"""The box scores its own forecasts (issue 17), in-process on real 2021 rows: scoring
+"""The box scores its own forecasts, in-process on real 2021 rows: scoring
 against observed hours only, shadow scoring, the skill guard, and the scores in the
 state file (restart, old files, a damaged section). The broker-level check against an
 offline computation is test_skill_replay.py."""
@@ -175,7 +175,7 @@ def test_scores_survive_a_restart_and_old_state_files_load(tmp_path, rows):
         again.on_payload(p)
     assert last_stats(again)["skill"]["days_7"]["n"] == before["days_7"]["n"] + 2
 
-    # a state file from before issue 17 (no "skill"): the window resumes, the scores start empty
+    # a state file from before the on-box skill (no "skill"): the window resumes, the scores start empty
     data = json.loads(s.state_file.read_text())
     del data["skill"]
     s.state_file.write_text(json.dumps(data))

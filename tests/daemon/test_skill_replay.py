@@ -1,4 +1,4 @@
-"""Issue 17's acceptance: `edgecast replay` of 33 days of real 2022 rows through a real
+"""The on-box skill end to end: `edgecast replay` of 33 days of real 2022 rows through a real
 daemon and mosquitto, then the stats topic's skill figures equal an offline computation
 from the data file to 0.01 °C. The rows cross the file's 14-hour gap of 2022-08-10, so
 the rule "only an observed hour verifies a forecast" is exercised (carried hours get a
@@ -109,7 +109,7 @@ def test_model_skill_equals_the_offline_figures(data, broker, daemons, subscribe
     assert stats["forecasts"]["model"] > 20 * 24
     stamp = {iso: h for h, iso in zip(grid.hours.tolist(),
                                       np.datetime_as_string(grid.hours.astype("datetime64[s]"), unit="s"))}
-    # the model as it serves: its value, corrected where the on-box correction serves (issue 22)
+    # the model as it serves: its value, corrected where the on-box correction serves
     # — what went out whenever the model served (the guard is off here)
     forecasts = {stamp[f["issued_at"][:-1]]: (f["temperature_c"], f["temperature_c"] if f["source"] == "model"
                                               else f["model_c"], f["naive_c"]) for f in published}

@@ -43,3 +43,16 @@ def test_histories_stay_bounded_and_garbage_is_ignored():
     w.on_forecast(b"not json")
     w.on_reading(b"{}")
     assert len(w.actuals) == 3 and lines == [] and w.forecasts == 0
+
+
+def test_the_band_at_the_low_and_the_high_and_the_frost_probability():
+    f = json.loads(forecast("2020-03-01T00:00:00Z", "2020-03-02T00:00:00Z", 2.5))
+    f |= {"hourly": [1.0, 0.5, 3.0], "hourly_p10": [0.0, -1.25, 2.0], "hourly_p90": [2.0, 1.5, 4.5],
+          "frost_probability": 0.234}
+    lines: list[str] = []
+    Watcher(lines.append).on_forecast(json.dumps(f).encode())
+    assert "min   0.50 [-1.2…1.5] at 00:00  max   3.00 [2.0…4.5] at 00:00" in lines[0]
+    assert lines[0].endswith("[model]  frost 23 %")
+    f["hourly_p90"] = [2.0]  # a damaged band: the line without it, never a crash
+    Watcher(lines.append).on_forecast(json.dumps(f).encode())
+    assert "min   0.50 at 00:00" in lines[1]

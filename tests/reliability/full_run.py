@@ -79,7 +79,7 @@ def _rig(d: Path):
 def live_kills(tmp: Path, series, n: int, rng) -> dict:
     """Live pacing (an hour of readings, its forecast, a pause of 0.5-3 s), then SIGKILL and
     a restart, ``n`` times: copies sent again after a kill of forecasts the subscriber had
-    received before it (so the broker had acknowledged them) — issue 14's figure, goal 0."""
+    received before it (so the broker had acknowledged them); the goal is 0."""
     d = tmp / "live"
     broker, sub, daemon = _rig(d)
     items = payloads(series, "2020-06-01T00:00:00", n + 1)

@@ -154,7 +154,7 @@ def test_the_daemons_wall_clock_far_off_changes_nothing(broker, daemons, subscri
     aside = list(daemon.state_file.parent.glob("*.corrupt-*"))
     assert len(aside) == 1
     # Proof the clock was off: the name carries the daemon's idea of the time.
-    assert datetime.fromtimestamp(int(aside[0].name.rsplit("-", 1)[1]), timezone.utc).year == year
+    assert datetime.strptime(aside[0].name.rsplit("-", 1)[1], "%Y%m%dT%H%M%SZ").year == year
     replay(broker, jena_2020_path, START, 6)
     reference = InProcess(tmp_path).feed(payloads(series_2020, START, 6)).forecasts()
     wait_until(lambda: len(sub.get("edgecast/jena/forecast")) >= 6, 20, what="6 forecasts")
@@ -163,7 +163,7 @@ def test_the_daemons_wall_clock_far_off_changes_nothing(broker, daemons, subscri
     assert daemon.stop() == 0
 
 
-# --- absurd stamps and stray first readings (issue 14, rows 1-3) -------------------------
+# --- absurd stamps and stray first readings ---------------------------------------------
 FORMATS = {  # [input] of each firmware, and one native row as that firmware sends it
     "native": ("", lambda d, when: {**d, "time": when}),
     "tasmota": ('[input]\nformat = "tasmota"\n[input.tasmota]\ntimezone = "UTC"\n',

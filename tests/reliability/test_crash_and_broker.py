@@ -42,7 +42,7 @@ def test_sigkill_at_random_moments_loses_no_forecast(broker, daemons, subscriber
     assert diff["differing"] == diff["extra"] == [], diff
     stats = stats_of(sub)
     assert stats["outbox"]["dropped"] == 0
-    assert daemon.stop() == 0
+    assert daemon.wait_serving().stop() == 0
     assert not json.loads(daemon.state_file.read_text())["outbox"]  # all acknowledged before the clean stop
 
 

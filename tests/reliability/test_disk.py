@@ -96,7 +96,7 @@ def test_daemon_on_a_tmpfs_that_goes_read_only_then_full(broker, daemons, subscr
                                  IndexError("list index out of range")])
 def test_a_bug_in_restore_code_does_not_set_real_state_aside(tmp_path, bug):
     """Only a file that is not a state file (JSON or format errors) is set aside; a bug in
-    the restore code must not throw away five days of window (issue 14, row 10)."""
+    the restore code must not throw away five days of window."""
     path = tmp_path / "jena.state.json"
     state.save(path, {"station": "jena", "newest": None, "buffer": {}})
     before = path.read_bytes()
@@ -116,7 +116,7 @@ def test_a_corrupt_state_file_is_set_aside(tmp_path, content):
     assert not path.exists() and len(list(tmp_path.glob("jena.state.json.corrupt-*"))) == 1
 
 
-# --- planted files (issue 14, row 8) ----------------------------------------------------
+# --- planted files: symlinks and guessable temp names ----------------------------------
 def test_a_symlink_planted_at_the_old_temp_name_is_not_followed(tmp_path, series_2020):
     """Before: the state writer opened ``.jena.state.json.tmp`` with O_TRUNC, following a
     symlink an attacker (or a stale file) put there: the link's target got the state JSON."""

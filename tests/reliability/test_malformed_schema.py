@@ -16,14 +16,15 @@ from tests.reliability.faults import forecasts_of, payloads
 from tests.reliability.test_model_faults import START, resealed, service
 
 
-def with_schema(edit) -> bytes:
-    """The shipped bundle with ``edit(schema dict)`` applied to its metadata, resealed.
+def with_schema(edit, part: str = "schema") -> bytes:
+    """The shipped bundle with ``edit(schema dict)`` applied to its metadata (``part``:
+    "schema", or "" for the whole metadata), resealed.
     The JSON is rewritten compactly and padded with spaces to its old length, so the
     flatbuffer around it stays valid."""
     good = DEFAULT_BUNDLE.read_bytes()
     start, length = tflite_metadata(good)[METADATA_NAME]
     meta = json.loads(good[start:start + length])
-    edit(meta["schema"])
+    edit(meta[part] if part else meta)
     text = json.dumps(meta, separators=(",", ": ")).encode()  # keeps '"sha256": "' as the sealer finds it
     assert len(text) <= length
     return resealed(good[:start] + text.ljust(length) + good[start + length:])
@@ -57,6 +58,15 @@ def test_a_malformed_schema_is_refused_naming_the_field(tmp_path, fault):
     with pytest.raises(BundleError) as caught:
         read_bundle(path)
     assert "feature schema" in str(caught.value) and expected in str(caught.value), str(caught.value)
+
+
+@pytest.mark.parametrize("key, value", [("kind", "k" * 81), ("graph_form", ["fused"]), ("quantization", 8)])
+def test_identity_fields_published_with_every_forecast_are_checked(tmp_path, key, value):
+    path = tmp_path / "bad.tflite"
+    path.write_bytes(with_schema(_set(key, value), part=""))
+    with pytest.raises(BundleError) as caught:
+        read_bundle(path)
+    assert f"metadata {key} is not a name of at most 80 characters" in str(caught.value)
 
 
 def test_check_and_reload_refuse_a_string_in_mean(tmp_path, series_2020, caplog):

@@ -1,4 +1,4 @@
-"""A huge message on the readings topic (issue 14, row 4). Counting it as ``oversized``
+"""A huge message on the readings topic. Counting it as ``oversized``
 is not enough: paho reads the whole packet into memory first (a 100 MB message took the
 daemon to 375 MB, above its unit's MemoryMax=256M), and a QoS 1 message the daemon never
 acknowledged comes back from the persistent session after every restart — a crash loop

@@ -109,7 +109,7 @@ def test_an_acl_denying_the_forecast_is_reported_not_a_crash_loop(tmp_path, daem
 
 
 def test_plain_tcp_against_a_tls_port_is_a_clear_logged_error(tls_broker, daemons, tmp_path):
-    """Before: no error line at all, never connected, silently (issue 14, row 7)."""
+    """Before: no error line at all, never connected, silently."""
     pw = tmp_path / "password"
     pw.write_text(PASSWORD + "\n")
     pw.chmod(0o600)

@@ -38,6 +38,8 @@ DAMAGE = {  # what is done to the file, the warning's words
                                     "unusable skill scores (skill.records: not hour stamps with finite errors"),
     "alert_last_of_5_mb": (lambda d: d["alert"]["last"].__setitem__("note", "x" * 5_000_000),
                            "unusable frost-alert state (alert.last is not the alert payload"),
+    "band_offsets_of_1000_degrees": (lambda d: d["band"].__setitem__("offsets", pack_f8(np.full((2, 48), 7.0))),
+                                    "unusable band calibration (band.offsets outside [0.05, 30.0] °C"),
     "nan_in_the_outbox": (lambda d: d["outbox"].append({**d["outbox"][-1], "temperature_c": float("nan")}),
                           "unusable unacknowledged forecasts (Out of range float values are not JSON compliant"),
 }
@@ -125,3 +127,25 @@ def test_to_json_writes_strict_json_only(caplog):
     with pytest.raises(ValueError):
         to_json(payload, repair=False)
     assert to_json({"x": 1.5, "s": "Dach-Süd"}, ensure_ascii=False) == '{"x":1.5,"s":"Dach-Süd"}'
+
+
+def test_a_state_file_nested_deeper_than_the_parser_goes_is_set_aside(tmp_path):
+    from edgecast.daemon import state
+    path = tmp_path / "jena.state.json"
+    path.write_text("[" * 100_000)
+    assert state.load(path, lambda data: None) is False  # was: RecursionError at every start
+    assert not path.exists() and len(list(tmp_path.glob("jena.state.json.corrupt-*"))) == 1
+
+
+@pytest.mark.parametrize("newest", [float("inf"), 1e300, -1e300])
+def test_a_newest_time_no_reading_can_have_sets_the_file_aside(tmp_path, series_2020, newest):
+    """Before: Infinity or 1e300 became the event clock's newest time, and every reading after
+    the restart was `out_of_order`, silently, for good."""
+    run = InProcess(tmp_path).feed(payloads(series_2020, START, 6))
+    data = json.loads(run.station.state_file.read_text())
+    data["newest"] = newest
+    run.station.state_file.write_text(json.dumps(data))
+    again = InProcess(tmp_path).feed(payloads(series_2020, "2020-03-01T06:00:00", 3))
+    assert len(list(run.station.state_file.parent.glob("jena.state.json.corrupt-*"))) == 1
+    assert again.station.counters["accepted"] > 0 and not again.station.counters["rejected"]
+    assert len(again.station.buffer.hours) < 6  # started empty: nothing of the set-aside file kept

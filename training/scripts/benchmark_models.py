@@ -31,16 +31,14 @@ from pathlib import Path
 
 from edgecast import atomic
 
-from training.models import MODELS
-from training.peers import KINDS as PEERS
+from training.kinds import KINDS
 
 REPO = Path(__file__).resolve().parents[2]  # training/scripts/ -> the checkout
 PROTOCOLS = ("reference", "seed", "years")
-ROW_ONLY = {"arima"}  # kinds that need a row protocol
-# cheap first, so an interrupted run still has most of the table
-_CHEAP = ["naive", *PEERS, "arima", "dense", "conv1d", "simple_rnn"]
+# Every kind of training.kinds, in its order (naive, the peers, ARIMA, the Keras recipes),
+# except that the slow book RNNs go last, so an interrupted run still has most of the table.
 _SLOW = ["lstm16", "gru_reversed", "bilstm", "lstm32_dropout", "gru_stacked"]
-ORDER = [*_CHEAP, *[k for k in MODELS if k not in _CHEAP + _SLOW], *_SLOW]
+ORDER = [*[k for k in KINDS if k not in _SLOW], *_SLOW]
 TITLES = {"reference": "Model table (reference protocol)",
           "seed": "Model table (seed protocol: the 2009–2016 hourly copy, 50/25/25 % by rows)",
           "years": "Model table (years protocol: train before 2021, validate 2021, test 2022)"}
@@ -84,7 +82,7 @@ def row(kind: str, meta: dict, command: str, protocol: str) -> str:
         for q in QUARTERS:
             r = next(v for k, v in by_quarter.items() if k.endswith(q))
             cells.append(f"{r['mae']:.3f} ({_change(r['mae'], r['naive_mae'])})")
-    if kind == "naive":
+    if not KINDS[kind].trainable:  # naive: nothing fitted, no parameters
         cells += ["0", "—", "—"]
     else:
         unit = meta.get("parameters_unit")
@@ -158,21 +156,20 @@ def _note(args) -> str:
 
 def _command(kind: str, args) -> list[str]:
     data = [a for d in args.data for a in ("--data", d)]
-    if kind == "naive":
-        return ["edgecast", "evaluate", "naive", *data, "--protocol", args.protocol, "--json"]
+    if not KINDS[kind].trainable:  # naive
+        return ["edgecast", "evaluate", kind, *data, "--protocol", args.protocol, "--json"]
     cmd = ["edgecast", "train", kind, *data, "--protocol", args.protocol,
            "--out", str(Path(args.out_root) / args.protocol / kind), "--seed", str(args.seed)]
-    if kind in MODELS:
-        cmd += (["--epochs", str(args.epochs)] if args.epochs else []) + \
-               (["--patience", str(args.patience)] if args.patience else []) + \
-               (["--train-stride", str(args.train_stride)] if args.train_stride else [])
+    for option in KINDS[kind].family.options:  # the Keras kinds': epochs, patience, train_stride
+        if getattr(args, option):
+            cmd += ["--" + option.replace("_", "-"), str(getattr(args, option))]
     return cmd
 
 
 def _run(kind: str, cmd: list[str], args) -> dict | None:
     exe = Path(sys.executable).parent / "edgecast"
     argv = [str(exe) if exe.exists() else "edgecast", *cmd[1:]]
-    if kind == "naive":
+    if not KINDS[kind].trainable:  # naive: its figures are evaluate's --json line
         proc = subprocess.run(argv, stdout=subprocess.PIPE, text=True)
         return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
     proc = subprocess.run(argv)
@@ -198,10 +195,9 @@ def main(argv=None) -> int:
     unknown = [k for k in kinds if k not in ORDER]
     if unknown:
         ap.error(f"unknown kind(s) {unknown}; known: {ORDER}")
-    if args.protocol == "years":
-        for kind in [k for k in kinds if k in ROW_ONLY]:
-            print(f"=== {kind}: skipped, it runs on row protocols only (its filter needs a gap-free series)")
-        kinds = [k for k in kinds if k not in ROW_ONLY]
+    for kind in [k for k in kinds if not KINDS[k].runs_on(args.protocol)]:
+        print(f"=== {kind}: skipped, it runs on the {', '.join(KINDS[kind].family.protocols)} protocols only")
+    kinds = [k for k in kinds if KINDS[k].runs_on(args.protocol)]
     path = Path(args.benchmarks)
     rows = existing_rows(path.read_text(), args.protocol) if path.exists() else {}
     note = _note(args)

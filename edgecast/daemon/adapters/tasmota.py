@@ -43,32 +43,38 @@ class TasmotaAdapter(Adapter):
         time = event_time(obj.get("Time"), self.own.timezone)
         if time is None:
             return bad_time("Time", obj.get("Time"))
+        fields = self._fields(obj)
+        if not fields:
+            return Rejection("no_channels", f"no sensor {self.own.sensor or 'with a Temperature'} and no mapped field")
+        return self.reading(time, fields)
+
+    def _fields(self, obj: dict) -> dict[str, tuple[object, str]]:
+        """alias -> (value, unit): the sensor object's default fields, then the mapped ones."""
         wanted = self.own.sensor
         if wanted:
             sensor = obj.get(wanted)
         else:
             sensor = next((v for v in obj.values() if isinstance(v, dict) and "Temperature" in v), None)
         fields: dict[str, tuple[object, str]] = {}
-
-        def unit_for(alias: str, given: str) -> str:
-            if given:
-                return given
-            dim = dimension(alias)
-            if dim is None:
-                return ""
-            key, default = _UNIT_KEYS[dim]
-            unit = obj.get(key, default)
-            return unit if isinstance(unit, str) else str(unit)
-
         if isinstance(sensor, dict):
             for field, alias in DEFAULT_FIELDS.items():
                 if field in sensor:
-                    fields[alias] = (sensor[field], unit_for(alias, ""))
+                    fields[alias] = (sensor[field], _unit_for(obj, alias, ""))
         for key, (alias, unit) in self.mapping.items():
             name, _, field = key.rpartition(".")
             block = obj.get(name) if name else obj
             if isinstance(block, dict) and field in block:
-                fields[alias] = (block[field], unit_for(alias, unit))
-        if not fields:
-            return Rejection("no_channels", f"no sensor {wanted or 'with a Temperature'} and no mapped field")
-        return self.reading(time, fields)
+                fields[alias] = (block[field], _unit_for(obj, alias, unit))
+        return fields
+
+
+def _unit_for(obj: dict, alias: str, given: str) -> str:
+    """The unit of a field: the one configured, else the payload's for its dimension."""
+    if given:
+        return given
+    dim = dimension(alias)
+    if dim is None:
+        return ""
+    key, default = _UNIT_KEYS[dim]
+    unit = obj.get(key, default)
+    return unit if isinstance(unit, str) else str(unit)

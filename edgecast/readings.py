@@ -30,6 +30,9 @@ from .schema import ALIASES, CHANNEL_INDEX, CHANNELS, SENTINELS
 REJECT_REASONS = ("oversized", "malformed_json", "not_object", "bad_time", "no_channels",
                   "duplicate", "out_of_order", "far_future", "unconfirmed", "bad_unit", "implausible")
 DROP_REASONS = ("non_numeric", "non_finite", "sentinel", "impossible")
+# Status-topic payloads of a running daemon: ``online``, or ``stale`` while its sensor is
+# silent (daemon/silence.py). `edgecast replay` and `discovery remove` read them.
+RUNNING = (b"online", b"stale")
 
 _KEY_TO_INDEX: dict[str, int] = {**{a: CHANNEL_INDEX[n] for a, n in ALIASES.items()}, **CHANNEL_INDEX}
 _ALIAS_TO_INDEX: dict[str, int] = {a: CHANNEL_INDEX[n] for a, n in ALIASES.items() if a not in CHANNEL_INDEX}

@@ -24,6 +24,7 @@ import uuid
 
 import numpy as np
 
+from .readings import RUNNING
 from .schema import CHANNEL_NAMES
 
 MAX_OUTSTANDING = 1000  # readings published but not yet acknowledged
@@ -88,12 +89,12 @@ class DaemonProgress:
             self._event.notify_all()
 
     def online(self, wait: float) -> bool:
-        """True when the daemon says ``online`` and has published its stats within ``wait`` s
-        (a retained ``offline`` answers at once)."""
+        """True when the daemon says ``online`` (or ``stale``: running, its sensor silent) and
+        has published its stats within ``wait`` s (a retained ``offline`` answers at once)."""
         with self._event:
-            self._event.wait_for(lambda: self._status is not None and (self._status != b"online"
+            self._event.wait_for(lambda: self._status is not None and (self._status not in RUNNING
                                                                         or self._total is not None), wait)
-            return self._status == b"online" and self._total is not None
+            return self._status in RUNNING and self._total is not None
 
     def counted(self) -> int:
         with self._event:

@@ -6,8 +6,8 @@
     adapters/   firmware payloads (native, ESPHome, Tasmota, rtl_433) -> readings, units;
                 each adapter registers itself with its own [input] keys
     admission   a message's way in: adapter result -> reading rules -> event clock -> one Verdict
-    plausibility  a reading rule: a change since the last accepted value no weather makes is a glitch
-    ordering    the event clock: duplicates, out-of-order, far-future jumps held until confirmed
+    plausibility  a value no weather makes after the channel's last accepted one (a glitch)
+    ordering    the event clock: duplicates, out-of-order, steps ahead held until confirmed
     hourly      event-time hourly resampler and the 120-hour buffer (gap policy)
     state       the buffer on disk, written atomically after every completed hour
     forecast    model or naive: the decision and the payload
@@ -16,6 +16,7 @@
     correction  the on-box correction: an online linear fit of the model's residual per horizon
     calibration the 10–90 % band around each hour, kept calibrated by the verified forecasts
     frost_alert the frost warning's state on the alert topic, carried across restarts
+    silence     how long the sensor has not been heard (stale), and whether anything arrives
     mqtt_link   the paho-mqtt client: session, availability, TLS, reconnects
     broker_watch  what the broker refuses (connects, publishes, subscriptions), made visible
     outbox      forecasts not yet acknowledged, saved with the buffer (at-least-once)

@@ -155,6 +155,7 @@ def remove_discovery_of(cfg) -> None:
     configured station (and its retained station topics, unless its daemon is online)."""
     from .homeassistant import STATION_TOPICS, remove
     from .mqtt_link import MqttLink
+    from ..readings import RUNNING
 
     class _Link:  # publish_to without the daemon's subscriptions or availability
         def __init__(self, client):
@@ -163,7 +164,7 @@ def remove_discovery_of(cfg) -> None:
     for sc in cfg.station_configs():
         client = _connect(sc, f"{sc.client_id}-discovery")
         try:
-            running = _retained(client, sc.topic("status")) == b"online"
+            running = _retained(client, sc.topic("status")) in RUNNING
             if running:  # its next (re)connect would publish the entities again
                 click.echo(f"warning: the daemon of station {sc.station.id} is running (status online): "
                            "stop it first (systemctl stop edgecast), or Home Assistant gets the entities "

@@ -243,6 +243,11 @@ class ReadingsConfig:
                                          live=True, check=at_least(1))
     derive_missing: bool = setting(True, "derive Tpot, Tdew, VPmax, VPact, VPdef, sh, H2OC, rho from p, T, rh",
                                    live=True)
+    # A dead sensor sends no time: silence is measured on the daemon's own clock.
+    stale_after_minutes: float = setting(180.0, "without an accepted reading this long the station is `stale`: "
+                                         "status topic, stats, frost warning withdrawn, HA entities unavailable; "
+                                         "also the wait before warning that no message arrives at all",
+                                         live=True, check=between(0.05, 10080))
 
 
 @dataclass

@@ -40,6 +40,14 @@ class FrostAlert:
                      "rule": rule.mode}
         return None if self.on == was else ("on" if self.on else "off")
 
+    def withdraw(self, reason: str) -> bool:
+        """The readings stopped: a warning must not stand on old data. The alert turns off
+        (``frost: false`` with ``stale``: why); the next forecast decides afresh. True when it was on."""
+        was, self.on = self.on, False
+        if self.last is not None:
+            self.last = {**self.last, "frost": False, "stale": reason}
+        return was
+
     def to_dict(self) -> dict:
         return {"on": self.on, "since": self.since, "last": self.last}
 

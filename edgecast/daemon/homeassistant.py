@@ -37,7 +37,8 @@ which Home Assistant requires of discovery topics, else a slug of it plus a shor
   ``corrected_hours``, ``mae_corrected``/``mae_uncorrected``/``n`` over its 14-day window.
 
 The others read the retained forecast topic; all use the station's status topic
-(``online`` / ``offline``, last will) as availability.
+(``online`` / ``offline``, last will; ``stale`` after ``stale_after_minutes`` without a
+reading counts as offline) as availability.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ def configs(cfg) -> dict[str, dict]:
         "availability_topic": status,
         "payload_available": "online",
         "payload_not_available": "offline",
+        # "stale" (no reading for readings.stale_after_minutes) is unavailable too: a forecast
+        # from hours-old readings must not look current
+        "availability_template": "{{ 'online' if value == 'online' else 'offline' }}",
         "qos": 1,
         "device": {"identifiers": [f"edgecast_{key}"],
                    "name": cfg.homeassistant.device_name or f"edgecast {station}",

@@ -132,6 +132,8 @@ class Service:
                 self.reload()
             if self._publish_stats(now, now - last_stats >= self.cfg.stats.interval_seconds):
                 last_stats = now
+            for station in self.stations:  # a sensor that stopped (stale_after_minutes)
+                station.check_silence(now)
             self._wake.wait(self._save_acks())
             self._wake.clear()
         return self.shutdown()

@@ -37,6 +37,7 @@ from .ordering import ACCEPTED, HELD, IGNORED, LATE, REJECTED, EventClock, Verdi
 from .outbox import Outbox
 from .calibration import Calibration
 from .correction import Correction
+from .silence import Silence, duration
 from .skill import Skill
 from ..readings import Reading, checked_time
 
@@ -102,6 +103,7 @@ class Station:
         self.alert = FrostAlert()  # the frost warning's state (kept in the state file)
         self.correction = Correction()  # the on-box correction of the model (kept in the state file)
         self.calibration = Calibration()  # the band's offsets, calibrated on this box (kept in the state file)
+        self.silence = Silence(cfg.readings.stale_after_minutes * 60)  # how long the sensor has not been heard
         self.state_file = state.state_path(cfg.state_dir, self.id)
         self.forecaster, self.model_error = model
         self.adapter = adapter  # [input] format: the firmware's payloads -> readings
@@ -129,6 +131,7 @@ class Station:
             self.log.warning("no model, serving the naive forecast: %s", self.model_error)
         self._seed_plausibility()
         self._model_changed()
+        self.check_silence(time.monotonic())  # hours-old data must not be re-asserted on connect
         self.link.start()
 
     def _seed_plausibility(self) -> None:
@@ -175,6 +178,7 @@ class Station:
             self.calibration = calibration
         self._restore_part(data, "outbox", self.outbox.load_list, "unacknowledged forecasts",
                            "they are not sent again", problems)
+        self.silence.restore(data.get("heard_at"), time.monotonic(), time.time())
         return problems
 
     @staticmethod
@@ -227,7 +231,8 @@ class Station:
                                              "buffer": self.buffer.to_dict(), "outbox": self.outbox.snapshot(),
                                              "skill": self.skill.to_dict(), "alert": self.alert.to_dict(),
                                              "correction": self.correction.to_dict(),
-                                             "band": self.calibration.to_dict()})
+                                             "band": self.calibration.to_dict(),
+                                             "heard_at": self.silence.heard_wall})
             except OSError as exc:
                 self.state_error = f"cannot write {self.state_file}: {exc.strerror or exc}"
                 self.counters["state_write_failures"] += 1
@@ -257,6 +262,7 @@ class Station:
             self.stats_dirty = True
             self.last_message = time.monotonic()
             # Adapters stamp readings without a timestamp (ESPHome) with the receive time.
+            self.silence.message()
             result = self.adapter.convert(topic or self.adapter.topic, payload, time.time(), retained)
             if isinstance(result, Reading):
                 self._count_dropped(result)
@@ -279,6 +285,7 @@ class Station:
             self.log.info("readings resume at %s after a gap, confirmed by %d readings", time_text(first.time), n)
         elif verdict.confirmed:
             self.log.info("event time starts at %s, confirmed by %d readings", time_text(first.time), n)
+        self._heard()
         for reading in verdict.readings:
             self.log.debug("reading %s accepted", time_text(reading.time))
             self._derive(reading)
@@ -288,11 +295,43 @@ class Station:
 
     def _merge_late(self, verdict: Verdict) -> None:
         reading = verdict.readings[0]
+        self._heard()
         self._derive(reading)
         self.buffer.merge_late(reading)
         self.counters["accepted"] += 1
         self.counters["late"] += 1
         self.log.debug("reading %s accepted (late, merged into the open hour)", time_text(reading.time))
+
+    # --- silence ------------------------------------------------------------------------
+    def _heard(self) -> None:
+        if self.silence.reading(time.monotonic(), time.time()):
+            self.log.info("readings again after the silence: the station is current (status online)")
+            self.link.publish("status", "online", retain=True)
+
+    def check_silence(self, now: float) -> None:
+        """The service's main thread, about every second: after ``stale_after_minutes``
+        without an accepted reading the station says it is stale and withdraws the frost
+        warning (a restart after such a silence does so before it connects)."""
+        with self.lock:
+            topics = ", ".join(self.adapter.topics())
+            if self.silence.turns_input_silent(now):
+                self.stats_dirty = True
+                self.log.warning("no message at all on %s in %s since connecting: the broker may grant the "
+                                 "subscription but not let this client read it (ACL: `topic read` for this user), "
+                                 "or nothing publishes there", topics, duration(now - self.silence.connected_at))
+            if not self.silence.turns_stale(now):
+                return
+            self.stats_dirty = True
+            silent = duration(self.silence.silent_for(now))
+            self.log.warning("no reading accepted for %s (readings.stale_after_minutes): forecasts are stale, "
+                             "status %r; %d message(s) on %s since connecting", silent, "stale",
+                             self.silence.messages, topics)
+            if self.alert.withdraw(f"no reading for {silent}"):
+                self.log.info("frost warning withdrawn: it rests on readings %s old", silent)
+            if self.link.connected:
+                self.link.publish("status", "stale", retain=True)
+                if self.alert.last is not None:
+                    self.link.publish("alert", self.alert.last, retain=True)
 
     def _hold(self, verdict: Verdict) -> None:
         if verdict.reason:  # not an adapter's own hold (an ESPHome value waiting for the temperature)
@@ -396,6 +435,7 @@ class Station:
             "correction": {"enabled": self.cfg.model.correction, **self.correction.stats()},
             "band": self.calibration.stats(),
             "frost_alert": {"on": self.alert.on, "since": self.alert.since},
+            "silence": self.silence.stats(time.monotonic()),
             "connects": self.link.connects,
             "broker": self.broker_watch.stats(),
             "input": self.cfg.input.format,
@@ -416,6 +456,8 @@ class Station:
             text += f"; {last['issued_at']} {last['source']} {last['temperature_c']:.1f} °C"
         if self.state_error:
             text += f"; STATE NOT SAVED: {self.state_error}"
+        if self.silence.stale:
+            text += f"; STALE: no reading for {duration(self.silence.silent_for(time.monotonic()))}"
         return text
 
     def on_connect(self) -> None:
@@ -430,6 +472,9 @@ class Station:
                 self.log.info("republished the unacknowledged forecast for %s", payload["issued_at"])
             if self.alert.last is not None:  # the broker may have lost its retained copy
                 self.link.publish("alert", self.alert.last, retain=True)
+            self.silence.connected(time.monotonic())
+            if self.silence.stale:  # the link has just said "online"
+                self.link.publish("status", "stale", retain=True)
         if self.discovery is not None:  # on every connect: the broker may have lost retained configs
             self.discovery.publish()
         self.publish_stats()
@@ -445,7 +490,7 @@ class Station:
             # apply_live replaced self.cfg's sections: whatever reads self.cfg (the adapter,
             # the forecast, the alert, the guard) follows by itself; the parts that keep a
             # setting in their own form (a limit in seconds) take it again from the Config.
-            for part in (self.buffer, self.clock, self.limiter):
+            for part in (self.buffer, self.clock, self.silence, self.limiter):
                 part.reconfigure(self.cfg)
             if forecaster is not None:
                 self.forecaster, self.model_error = forecaster, None

@@ -142,6 +142,7 @@ def test_esphome_per_sensor_topics_receive_time(broker, daemons, subscriber, tmp
 # /integrations/mqtt#discovery-payload), for the keys edgecast uses.
 SENSOR_KEYS = {"name": str, "unique_id": str, "state_topic": str, "value_template": str,
                "availability_topic": str, "payload_available": str, "payload_not_available": str,
+               "availability_template": str,  # its result is compared to payload_(not_)available
                "device_class": str, "unit_of_measurement": str, "state_class": str, "entity_category": str,
                "icon": str, "options": list, "json_attributes_topic": str, "json_attributes_template": str,
                "suggested_display_precision": int, "qos": int, "device": dict, "origin": dict}

@@ -47,6 +47,7 @@ class Phase:
     """What the daemon did between one reload (included) and the end of the readings after it."""
     forecasts: list
     alerts: list
+    statuses: list
     stats_start: dict
     stats: dict
     log: str
@@ -132,9 +133,9 @@ class Run:
         self.reload(values)
         feed(self)
         stats = self.settled()
-        since = {name: self.sub.get(TOPICS[name])[marks[name]:] for name in ("forecast", "alert")}
-        return Phase(since["forecast"], since["alert"], stats_start, stats, self.daemon.log()[log_mark:],
-                     self.streaming_stats)
+        since = {name: self.sub.get(TOPICS[name])[marks[name]:] for name in ("forecast", "alert", "status")}
+        return Phase(since["forecast"], since["alert"], since["status"], stats_start, stats,
+                     self.daemon.log()[log_mark:], self.streaming_stats)
 
 
 def says(phase: Phase, reason: str) -> bool:
@@ -179,6 +180,12 @@ def with_malformed(run: Run) -> None:
     run.rows(3)
 
 
+def then_silent(run: Run) -> None:
+    """An hour of readings, then the sensor says nothing for 6 s (by the daemon's clock)."""
+    run.rows(6)
+    time.sleep(6)
+
+
 def after_gap(hours: int) -> Callable[[Run], None]:
     def feed(run: Run) -> None:
         run.skip(6 * hours)
@@ -220,6 +227,10 @@ PROBES: dict[str, Probe] = {
         lambda run: run.rows(6, {2: bare})),
     "stats.interval_seconds": Probe({"stats.interval_seconds": 1}, {"stats.interval_seconds": 3600},
                                     lambda b, a: b.streaming_stats >= 1 and a.streaming_stats == 0, stream),
+    "readings.stale_after_minutes": Probe({"readings.stale_after_minutes": 10.0},
+                                          {"readings.stale_after_minutes": 0.05},
+                                          lambda b, a: "stale" not in b.statuses and "stale" in a.statuses,
+                                          then_silent),
     "alerts.frost_c": Probe({"alerts.frost_c": -60.0}, {"alerts.frost_c": 60.0},
                             lambda b, a: not b.alert["frost"] and a.alert["frost"]),
     "alerts.frost_margin_c": Probe(frost(frost_c=-5.0, frost_margin_c=0.0, frost_hysteresis_c=0.0),

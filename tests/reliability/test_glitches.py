@@ -160,3 +160,37 @@ def test_a_new_level_is_taken_when_readings_confirm_it_and_a_stuck_value_is_not(
     assert all(p.check(reading(3600 + 600 * k, T=-45.0), 3) is not None for k in range(1, 8))
     # after a day's silence any value in range is believable
     assert p.check(reading(3000 + 86400, T=-5.0), 3) is None
+
+
+def test_a_glitch_as_the_first_reading_after_a_restart_is_not_the_reference(tmp_path, series_2020):
+    """After a restart the rule compares with the last buffered hour: a raw 0 coming first
+    is rejected, and the real readings after it are accepted."""
+    rows = payloads(series_2020, START, 6)
+    first = InProcess(tmp_path, extra=NO_MODEL.format(dir=tmp_path)).feed(rows[:30])
+    first.station.save_state()
+    again = InProcess(tmp_path, extra=NO_MODEL.format(dir=tmp_path))
+    again.feed([with_values(rows[30], T=-45.0, rh=0.0)] + rows[31:])
+    readings = again.station.stats()["readings"]
+    assert readings["rejected"] == {"implausible": 1}
+    assert readings["accepted"] == len(rows) - 31
+
+
+def test_the_hold_follows_the_sensors_rhythm():
+    """A step ahead waits for confirmation only beyond the sensor's own rhythm: an hourly
+    sensor with a few minutes of jitter is never held, a 10-minute one's stamp 5 h ahead is."""
+    from edgecast.daemon.ordering import ACCEPTED, HELD, EventClock
+    hourly = EventClock(6 * 3600, 3, newest=0.0)
+    t = 0.0
+    for k in range(1, 30):
+        t += 3600 + (150 if k % 2 else -90)  # jitter
+        assert hourly.admit(Reading(t, {1: 10.0})).kind == ACCEPTED
+    ten = EventClock(6 * 3600, 3, newest=0.0)
+    for k in range(1, 10):
+        assert ten.admit(Reading(600.0 * k, {1: 10.0})).kind == ACCEPTED
+    assert ten.admit(Reading(5400 + 5 * 3600, {1: 10.0})).kind == HELD
+    after = ten.admit(Reading(6000, {1: 10.0}))  # the next real one: accepted, the stray given up
+    assert after.kind == ACCEPTED and [r.reason for r in after.given_up] == ["far_future"]
+    # a real gap of 2 hours: the three readings after it enter together, in order
+    outcomes = [ten.admit(Reading(6000 + 7200 + 600 * k, {1: 10.0})) for k in range(3)]
+    assert [o.kind for o in outcomes] == [HELD, HELD, ACCEPTED] and outcomes[-1].confirmed == "gap"
+    assert len(outcomes[-1].readings) == 3

@@ -497,10 +497,11 @@ class Station:
             restart = config_mod.apply_live(self.cfg, new)
             if restart:
                 self.log.warning("reload: %s changed; it takes effect at the next restart", ", ".join(restart))
-            self.buffer.set_carry_forward(self.cfg.gaps.carry_forward_hours)
-            self.clock.set_limits(self.cfg.readings.max_future_minutes * 60, self.cfg.readings.confirm_jump_readings)
-            self.silence.limit = self.cfg.readings.stale_after_minutes * 60
-            self.limiter.every = self.cfg.log.repeat_seconds
+            # apply_live replaced self.cfg's sections: whatever reads self.cfg (the adapter,
+            # the forecast, the alert, the guard) follows by itself; the parts that keep a
+            # setting in their own form (a limit in seconds) take it again from the Config.
+            for part in (self.buffer, self.clock, self.silence, self.limiter):
+                part.reconfigure(self.cfg)
             if forecaster is not None:
                 self.forecaster, self.model_error = forecaster, None
                 self._model_changed()

@@ -495,7 +495,7 @@ class TopicCounts:
 
     def __init__(self, broker: Broker):
         import paho.mqtt.client as mqtt
-        self.forecasts: dict[str, list[str]] = {}
+        self.forecasts: dict[str, dict[str, str]] = {}  # station -> {issued_at: source} (copies collapse)
         self.status: dict[str, str] = {}
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"full-run-{random.random()}")
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([("edgecast/+/forecast", 1),
@@ -509,7 +509,8 @@ class TopicCounts:
         if kind == "status":
             self.status[station] = msg.payload.decode(errors="replace")
         elif not msg.retain:
-            self.forecasts.setdefault(station, []).append(json.loads(msg.payload)["source"])
+            f = json.loads(msg.payload)
+            self.forecasts.setdefault(station, {})[f["issued_at"]] = f["source"]
 
     def close(self):
         self.client.disconnect()
@@ -547,15 +548,15 @@ def many_stations(tmp: Path, series, n: int, tasks_max: int, hours: int = WINDOW
         for s in ids:
             publish_all(broker.port, f"edgecast/{s}/readings", hourly)
         try:
-            wait_until(lambda: sample() or all(len(counts.forecasts.get(s, [])) >= len(hourly) - 1 for s in ids),
+            wait_until(lambda: sample() or all(len(counts.forecasts.get(s, {})) >= len(hourly) for s in ids),
                        600, interval=0.5, what="every station's forecasts")
         except AssertionError:
             pass
         alive = daemon.proc.poll() is None
         events = (group / "pids.events").read_text().split() if (group / "pids.events").exists() else []
         peak = (group / "pids.peak").read_text().strip() if (group / "pids.peak").exists() else "-"
-        per_station = [len(counts.forecasts.get(s, [])) for s in ids]
-        model = [counts.forecasts.get(s, []).count("model") for s in ids]
+        per_station = [len(counts.forecasts.get(s, {})) for s in ids]
+        model = [list(counts.forecasts.get(s, {}).values()).count("model") for s in ids]
         online = sum(counts.status.get(s) == "online" for s in ids)
     finally:
         exit_code = daemon.stop()
@@ -677,7 +678,7 @@ def main() -> int:
         rows += [
             (f'{m["stations"]} stations in one daemon, pids limit {m["tasks_max"]}', m["how"]),
             ("  alive at the end / stations online / exit", f'{m["alive"]} / {m["online_at_end"]} / rc {m["exit"]}'),
-            ("  forecasts per station (hourly readings each)",
+            ("  hours forecast per station (hourly readings each)",
              f'{m["forecasts_per_station"]} ({m["readings_per_station"]}), model {m["model_forecasts_per_station"]}'),
             ("  threads max (/proc/<pid>/task) / cgroup pids peak / forks refused",
              f'{m["threads_max"]} / {m["pids_peak"]} / {m["fork_failures"]}'),

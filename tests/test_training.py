@@ -159,6 +159,12 @@ def test_band_loss_fits_the_median_as_the_curve_kinds_and_the_gaps_by_pinball():
     e = np.abs(y - out[..., 1])
     huber = np.where(e <= 1, 0.5 * e ** 2, e - 0.5).mean(axis=1)
     np.testing.assert_allclose(np.asarray(loss(y, out.astype(np.float32))), huber + pin.sum(axis=1), rtol=1e-4)
+    # the _late variant weights each horizon's Huber term (mean weight 1)
+    weights = np.asarray(models.MODELS[BAND + "_late"].extra["horizon_weights"])
+    assert abs(weights.mean() - 1) < 1e-3 and weights[-1] > weights[0]
+    weighted = band_loss(models.MODELS[BAND].quantiles, weights)
+    huber_w = (np.where(e <= 1, 0.5 * e ** 2, e - 0.5) * weights).mean(axis=1)
+    np.testing.assert_allclose(np.asarray(weighted(y, out.astype(np.float32))), huber_w + pin.sum(axis=1), rtol=1e-4)
 
 
 @pytest.mark.parametrize("kind", ["compact_lstm", "compact_gru", "gru_reversed", "bilstm"])

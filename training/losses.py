@@ -28,13 +28,24 @@ def pinball(y, q, level: float):
     return ops.mean(ops.maximum(level * d, (level - 1.0) * d), axis=-1)
 
 
-def band_loss(levels):
+def _huber(y, q, weights=None):
+    """Mean over the last axis of Huber(δ = HUBER_DELTA_C), each horizon weighted (mean weight 1)."""
+    if weights is None:
+        return keras.losses.huber(y, q, delta=HUBER_DELTA_C)
+    e = ops.abs(y - q)
+    per = ops.where(e <= HUBER_DELTA_C, 0.5 * e * e, HUBER_DELTA_C * e - 0.5 * HUBER_DELTA_C ** 2)
+    return ops.mean(per * ops.convert_to_tensor(weights, dtype=per.dtype), axis=-1)
+
+
+def band_loss(levels, horizon_weights=None):
+    """``horizon_weights`` (H,), mean 1: the median's Huber loss per horizon weighted so
+    (None: equal), for a band kind whose late hours must match a dedicated +24 h model."""
     mid = median_index(levels)
 
     def loss(y_true, y_pred):
         median = y_pred[..., mid]
         held = ops.stop_gradient(median)
-        total = keras.losses.huber(y_true, median, delta=HUBER_DELTA_C)
+        total = _huber(y_true, median, horizon_weights)
         for i, level in enumerate(levels):
             if i != mid:  # held + (outer − median): the value of the outer quantile, the gradient of its gap
                 total = total + pinball(y_true, held + (y_pred[..., i] - median), level)

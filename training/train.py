@@ -141,7 +141,7 @@ def _fit(model, spec, train_feed, val_feed, epochs: int, patience: int, checkpoi
     optimizer = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}[spec.optimizer](lr)
     if spec.loss == "band":  # a band kind: Huber on the median, pinball on the outer levels
         from .losses import band_loss, median_mae
-        loss, metric = band_loss(spec.quantiles), median_mae(spec.quantiles)
+        loss, metric = band_loss(spec.quantiles, spec.extra.get("horizon_weights")), median_mae(spec.quantiles)
     else:
         loss, metric = {"mse": "mse", "mae": "mae", "huber": keras.losses.Huber(delta=1.0)}[spec.loss], "mae"
     model.compile(optimizer=optimizer, loss=loss, metrics=[metric])

@@ -18,6 +18,7 @@
     frost_alert the frost warning's state on the alert topic, carried across restarts
     silence     how long the sensor has not been heard (stale), and whether anything arrives
     mqtt_link   the paho-mqtt client: session, availability, TLS, reconnects
+    netloop     one network thread for every station's client (paho's external loop), its timers
     broker_watch  what the broker refuses (connects, publishes, subscriptions), made visible
     outbox      forecasts not yet acknowledged, saved with the buffer (at-least-once)
     homeassistant  MQTT discovery of the forecast entities

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from .topics import station_key
 
@@ -165,15 +166,25 @@ def _skill_entity(stats_topic: str, name: str, unit: str, key: str, icon: str) -
             "state_topic": stats_topic, "value_template": f"{{{{ value_json.skill.days_30.{key} }}}}"}
 
 
+def _thread_timer(delay: float, fn):
+    timer = threading.Timer(delay, fn)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 class Discovery:
-    def __init__(self, cfg, link, logger: logging.Logger | logging.LoggerAdapter = log):
+    def __init__(self, cfg, link, logger: logging.Logger | logging.LoggerAdapter = log, call_later=_thread_timer):
+        """``call_later(delay, fn)`` -> a timer with cancel() and is_alive(): the daemon's
+        network loop (netloop.py: no thread per station); a thread of its own elsewhere."""
         self.cfg = cfg
+        self.call_later = call_later
         self.log = logger
         self.link = link
         self.status_topic = f"{cfg.homeassistant.prefix}/status"
         self.configs = configs(cfg)
         self.published = 0  # discovery rounds, for stats and tests
-        self._timer: threading.Timer | None = None
+        self._timer = None
         self._lock = threading.Lock()
 
     def publish(self) -> None:
@@ -190,9 +201,7 @@ class Discovery:
         with self._lock:
             if self._timer is not None and self._timer.is_alive():
                 return  # one republish for a burst of announcements
-            self._timer = threading.Timer(self.cfg.homeassistant.republish_delay_seconds, self._republish)
-            self._timer.daemon = True
-            self._timer.start()
+            self._timer = self.call_later(self.cfg.homeassistant.republish_delay_seconds, self._republish)
 
     def _republish(self) -> None:
         if self.link.connected and not self.link.stopping:
@@ -212,11 +221,22 @@ def remove(cfg, link, station_topics: bool = True) -> int:
     ``station_topics``: also clear the station's retained forecast, stats, status and alert, so
     no ghost forecast greets a later install (not while its daemon runs: they are its own).
     Returns the number of discovery configs removed."""
-    topics = list(configs(cfg))
-    n = len(topics)
+    discovery = list(configs(cfg))
+    _clear(link, discovery)
     if station_topics:
-        topics += [cfg.topic(name) for name in STATION_TOPICS]
+        # Home Assistant unsubscribes from an entity's topics only after it has handled the
+        # removal; an empty state topic arriving before that is rendered by its templates
+        # (2024.3.3 logged 12-20 template errors each time; with a pause, none).
+        time.sleep(REMOVAL_PAUSE_SECONDS)
+        _clear(link, [cfg.topic(name) for name in STATION_TOPICS])
+    return len(discovery)
+
+
+REMOVAL_PAUSE_SECONDS = 1.5  # between the empty discovery configs and the empty state topics
+
+
+def _clear(link, topics: list[str]) -> None:
+    """Empty retained messages on ``topics``, each acknowledged by the broker."""
     infos = [link.publish_to(topic, b"", retain=True, qos=1) for topic in topics]
     for info in infos:
         info.wait_for_publish(10)
-    return n

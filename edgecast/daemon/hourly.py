@@ -101,8 +101,12 @@ class HourlyBuffer:
         self.observed_value = np.full(N_CHANNELS, np.nan)
 
     def set_carry_forward(self, hours: int) -> None:
-        """The gap policy's limit (SIGHUP may change it): applies from the next hour."""
+        """The gap policy's limit: applies from the next hour."""
         self.carry = hours * HOUR
+
+    def reconfigure(self, cfg) -> None:
+        """The daemon's live setting, from its Config (at start and on SIGHUP): [gaps] carry_forward_hours."""
+        self.set_carry_forward(cfg.gaps.carry_forward_hours)
 
     # --- feeding -----------------------------------------------------------------------
     def add(self, reading: Reading, on_hour=None) -> list[int]:

@@ -40,6 +40,10 @@ class RateLimitedLog:
         self._last: dict[str, float] = {}
         self._since: Counter = Counter()
 
+    def reconfigure(self, cfg) -> None:
+        """The daemon's live setting, from its Config (at start and on SIGHUP): [log] repeat_seconds."""
+        self.every = cfg.log.repeat_seconds
+
     def event(self, what: str, reason: str, detail: str) -> None:
         key = f"{what}: {reason}"
         self._since[key] += 1

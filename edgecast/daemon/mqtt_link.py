@@ -10,15 +10,15 @@ Conventions MQTT users expect (Zigbee2MQTT, Frigate):
   will (the broker sends it when we vanish) and on a clean stop;
 - the forecast is published retained, QoS 1: a dashboard that connects later still
   gets the latest one;
-- reconnects with exponential backoff (paho's reconnect_delay_set), re-subscribing and
-  re-announcing ``online`` each time;
+- reconnects with exponential backoff, re-subscribing and re-announcing ``online`` each
+  time (netloop.py: one network thread for every station's link);
 - TLS with certificate verification unless ``tls_insecure``; username and a password
   read from ``password_file``. Credentials are never logged.
 
 This module is the one owner of the paho callbacks: MqttLink reports what the broker
 refuses to a broker_watch.BrokerWatch and every event of interest to the station
 attached as its listener (``on_message``, ``on_connect``, ``on_ack``). Messages are
-handled on paho's network thread; paho acknowledges a QoS 1 message only after
+handled on the network thread (netloop.py); paho acknowledges a QoS 1 message only after
 ``on_message`` returns, so a reading is never lost between receipt and use.
 """
 
@@ -27,6 +27,8 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import threading
+import time
 from typing import Protocol
 
 import paho.mqtt.client as mqtt
@@ -35,6 +37,7 @@ from paho.mqtt.properties import Properties
 
 from .broker_watch import BrokerWatch
 from .config import Config, ConfigError, read_password
+from .netloop import NetLoop
 from .jsontext import to_json
 
 log = logging.getLogger("edgecast.mqtt")
@@ -162,10 +165,12 @@ class Listener(Protocol):
 
 class MqttLink:
     def __init__(self, cfg: Config, subscriptions: list[str], watch: BrokerWatch,
-                 logger: logging.Logger | logging.LoggerAdapter = log):
+                 logger: logging.Logger | logging.LoggerAdapter = log, netloop: NetLoop | None = None):
         """``subscriptions``: what to subscribe to on every connect; ``watch``: where the
-        broker's refusals go; ``logger``: the station's (logs.StationLog)."""
+        broker's refusals go; ``logger``: the station's (logs.StationLog); ``netloop``: the
+        process's one network thread (netloop.py), shared by every station's link."""
         self.cfg = cfg
+        self.netloop = netloop or NetLoop()
         self.log = logger
         self.qos = cfg.mqtt.qos
         self.topics = cfg.topic_map()
@@ -198,8 +203,10 @@ class MqttLink:
         # connect_async: a broker that is down at boot is retried by the loop thread
         # with backoff instead of failing the start.
         self.client.connect_async(m.host, m.port, m.keepalive, **connect_args(self.cfg, persistent=True, bounded=True))
-        self.client.loop_start()
-        self.thread = self.client._thread  # paho forgets it when it ends; Service asks what ended it
+        self.netloop.add(self.client, lambda: self.watch.connect_failed(m.host, m.port), m.reconnect_min_delay,
+                         m.reconnect_max_delay)
+        self.netloop.start()
+        self.thread = self.netloop.thread  # Service asks what ended it
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         self._answered = True
@@ -282,5 +289,8 @@ class MqttLink:
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError):
                 pass
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.client.disconnect()  # the network thread sends DISCONNECT and closes the socket
+        deadline, pause = time.monotonic() + timeout, threading.Event()
+        while self.client.socket() is not None and self.netloop.alive and time.monotonic() < deadline:
+            pause.wait(0.01)  # not time.sleep: under libfaketime its clock_nanosleep fails with EINVAL
+        self.netloop.remove(self.client)

@@ -84,10 +84,15 @@ class EventClock:
         self._steps: deque[float] = deque(maxlen=RHYTHM_STEPS)  # recent steps between accepted readings
 
     def set_limits(self, max_future_seconds: float, confirm: int) -> None:
-        """The far-future limit and how many agreeing readings confirm a jump (SIGHUP may
-        change them; readings already held keep waiting under the new ones)."""
+        """The far-future limit and how many agreeing readings confirm a jump (readings
+        already held keep waiting under new ones)."""
         self.max_future = max_future_seconds
         self.confirm = confirm
+
+    def reconfigure(self, cfg) -> None:
+        """The daemon's live settings, from its Config (at start and on SIGHUP): [readings]
+        max_future_minutes and confirm_jump_readings (which the plausibility rule shares)."""
+        self.set_limits(cfg.readings.max_future_minutes * 60, cfg.readings.confirm_jump_readings)
 
     @property
     def ahead_limit(self) -> float:

@@ -3,7 +3,8 @@ to the process: signals, the systemd notify protocol and watchdog, periodic stat
 
 The main thread only sleeps, pings the watchdog, republishes changed counters and acts
 on signals (SIGTERM/SIGINT: every station flushes its state and announces offline, exit
-0; SIGHUP: reload config and models). Readings are handled on each station's paho thread.
+0; SIGHUP: reload config and models). Readings are handled on the one network thread
+(netloop.py), which also runs every station's connection and timers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 
 from . import config as config_mod
 from .logs import LastProblem
+from .netloop import NetLoop
 from .notify import Notifier
 from .wiring import build_station
 
@@ -32,8 +34,9 @@ class Service:
         self.notifier = Notifier()
         station_configs = cfg.station_configs()
         several = len(station_configs) > 1
-        self.stations = [build_station(sc, self.last_problem, several, link_for(sc) if link_for else None)
-                         for sc in station_configs]
+        self.netloop = NetLoop()  # one thread for every station's connection and timers, not one each
+        self.stations = [build_station(sc, self.last_problem, several, link_for(sc) if link_for else None,
+                                       self.netloop) for sc in station_configs]
         self._stop = threading.Event()
         self._wake = threading.Event()
         for station in self.stations:  # an acknowledged forecast: save the outbox soon
@@ -170,6 +173,7 @@ class Service:
         self.notifier.stopping()
         for station in self.stations:
             station.stop()
+        self.netloop.stop()
         self.notifier.close()
         logging.getLogger("edgecast").removeHandler(self.last_problem)
         return 0

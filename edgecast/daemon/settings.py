@@ -57,6 +57,16 @@ def subsections_of(cls) -> list[Field]:
     return [f for f in fields(cls) if is_subsection(f)]
 
 
+def live_keys(sections: dict) -> list[str]:
+    """The dotted names (``alerts.frost_c``, ``input.rtl433.<key>``) of every key a SIGHUP
+    applies to the running daemon, in declaration order."""
+    out = []
+    for name, cls in sections.items():
+        out += [f"{name}.{f.name}" for f in settings_of(cls) if f.metadata["live"]]
+        out += live_keys({f"{name}.{sub.name}": sub.default_factory for sub in subsections_of(cls)})
+    return out
+
+
 def default_of(f: Field):
     return f.default_factory() if f.default is MISSING else f.default
 

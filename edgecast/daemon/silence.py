@@ -31,6 +31,10 @@ class Silence:
         self.stale = False
         self._input_warned = False  # the no-message warning of this connection was given
 
+    def reconfigure(self, cfg) -> None:
+        """The daemon's live setting, from its Config (on SIGHUP): [readings] stale_after_minutes."""
+        self.limit = cfg.readings.stale_after_minutes * 60
+
     def restore(self, heard_wall, now: float, wall: float) -> None:
         """The last reading's wall-clock time from the state file: silence spans the restart."""
         if isinstance(heard_wall, (int, float)) and not isinstance(heard_wall, bool) and math.isfinite(heard_wall):

@@ -55,6 +55,16 @@ def rss_bytes() -> int | None:
         return None
 
 
+def apart(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` with the fewest decimals (1 to 3) that tell them apart: a frost
+    line must not say "1.0 °C expected … warns below 1.0 °C" of 0.973 against 1.0."""
+    for decimals in (1, 2):
+        texts = f"{a:.{decimals}f}", f"{b:.{decimals}f}"
+        if texts[0] != texts[1]:
+            return texts
+    return f"{a:.3f}", f"{b:.3f}"
+
+
 def load_model(cfg: config_mod.Config, log: logging.Logger | None = None):
     """(forecaster or None, reason it is None)."""
     log = log or logging.getLogger("edgecast.daemon")
@@ -390,9 +400,9 @@ class Station:
         forecast, switched = decision.payload, decision.frost
         # info, not warning: a frost is news for the user, not a problem of the daemon (last_problem)
         if switched == "on":
-            self.log.info("frost warning on: %.1f °C expected at %s (%s curve, warns below %.1f °C)",
-                          forecast["min_c"], forecast["min_at"], forecast["hourly_source"],
-                          self.cfg.alerts.frost.warn_below_c)
+            minimum, below = apart(forecast["min_c"], self.cfg.alerts.frost.warn_below_c)
+            self.log.info("frost warning on: %s °C expected at %s (%s curve, warns below %s °C)",
+                          minimum, forecast["min_at"], forecast["hourly_source"], below)
         elif switched == "off":
             self.log.info("frost warning off: the next 24 hours' minimum is %.1f °C", forecast["min_c"])
         self.link.publish("alert", self.alert.last, retain=True)
@@ -487,10 +497,11 @@ class Station:
             restart = config_mod.apply_live(self.cfg, new)
             if restart:
                 self.log.warning("reload: %s changed; it takes effect at the next restart", ", ".join(restart))
-            self.buffer.set_carry_forward(self.cfg.gaps.carry_forward_hours)
-            self.clock.set_limits(self.cfg.readings.max_future_minutes * 60, self.cfg.readings.confirm_jump_readings)
-            self.silence.limit = self.cfg.readings.stale_after_minutes * 60
-            self.limiter.every = self.cfg.log.repeat_seconds
+            # apply_live replaced self.cfg's sections: whatever reads self.cfg (the adapter,
+            # the forecast, the alert, the guard) follows by itself; the parts that keep a
+            # setting in their own form (a limit in seconds) take it again from the Config.
+            for part in (self.buffer, self.clock, self.silence, self.limiter):
+                part.reconfigure(self.cfg)
             if forecaster is not None:
                 self.forecaster, self.model_error = forecaster, None
                 self._model_changed()

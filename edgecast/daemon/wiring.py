@@ -17,16 +17,18 @@ from .homeassistant import Discovery
 from .hourly import HourlyBuffer
 from .logs import LastProblem, RateLimitedLog, StationLog
 from .mqtt_link import MqttLink
+from .netloop import NetLoop
 from .ordering import EventClock
 from .outbox import Outbox
 from .station import Station, load_model
 
 
 def build_station(cfg: Config, last_problem: LastProblem | None = None, several: bool = False,
-                  link=None) -> Station:
+                  link=None, netloop: NetLoop | None = None) -> Station:
     """``cfg``: one station's complete configuration (Config.station_configs());
     ``several``: the daemon serves more than one station (log lines get a prefix);
-    ``link``: a stand-in for the MQTT link (default: a real one, not yet started)."""
+    ``link``: a stand-in for the MQTT link (default: a real one, not yet started);
+    ``netloop``: the process's one network and timer thread, shared by all stations."""
     log = StationLog(logging.getLogger("edgecast.daemon"), cfg.station.id, prefix=several)
     limiter = RateLimitedLog(cfg.log.repeat_seconds, log)
     watch = BrokerWatch(limiter)
@@ -35,8 +37,10 @@ def build_station(cfg: Config, last_problem: LastProblem | None = None, several:
         subscriptions = adapter.topics()
         if cfg.homeassistant.discovery:
             subscriptions.append(f"{cfg.homeassistant.prefix}/status")
-        link = MqttLink(cfg, subscriptions, watch, log.child("edgecast.mqtt"))
-    discovery = Discovery(cfg, link, log.child("edgecast.homeassistant")) if cfg.homeassistant.discovery else None
+        link = MqttLink(cfg, subscriptions, watch, log.child("edgecast.mqtt"), netloop)
+    timers = {"call_later": netloop.call_later} if netloop is not None else {}  # else a thread per republish
+    discovery = Discovery(cfg, link, log.child("edgecast.homeassistant"), **timers) \
+        if cfg.homeassistant.discovery else None
     return Station(cfg, link=link, adapter=adapter,
                    buffer=HourlyBuffer(cfg.gaps.carry_forward_hours),
                    clock=EventClock(cfg.readings.max_future_minutes * 60, cfg.readings.confirm_jump_readings),

@@ -130,6 +130,10 @@ def sigkill_trials(daemon, sub, items: list[bytes], broker_port: int, kills: int
         corrupt = list(daemon.state_file.parent.glob("*.corrupt-*"))
         assert not corrupt, corrupt
     daemon.start()
+    # serving (its signal handlers set) before the caller may stop it: the queue may have run
+    # dry before the last kill, and a SIGTERM during the imports ends it by the signal (-15)
+    wait_until(lambda: "serving station" in daemon.log_path.read_text(errors="replace"), timeout,
+               what="the daemon to serve again")
     return {"kills": kills, "state_readable": readable}
 
 

@@ -76,7 +76,7 @@ band-model: $(VENV)/.installed
 	$(VENV)/bin/edgecast train compact_lstm_anyroof_band $(PLACES) --out runs/stations/compact_lstm_anyroof_band
 	$(VENV)/bin/edgecast export runs/stations/compact_lstm_anyroof_band --fused -o runs/stations/band.tflite
 	$(VENV)/bin/python -m benchmarks.invoke --bundle edgecast/models/default.tflite --bundle runs/stations/band.tflite \
-	  --runtime litert --repeats 7
+	  --runtime litert --repeats 9
 	$(VENV)/bin/python -m training.scripts.band_graph --data $(dir $(DATA)) \
 	  --bundle edgecast/models/default.tflite --bundle runs/stations/band.tflite
 

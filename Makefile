@@ -6,7 +6,7 @@ LEGACY := .venv-tflite
 APT_PACKAGES := mosquitto mosquitto-clients openssl faketime
 DATA ?= ../shared/data/weather.csv.xz
 
-.PHONY: setup system test demo clean default-model jena-model protocol-figures curve-figures station-figures
+.PHONY: setup system test demo clean default-model band-model jena-model protocol-figures curve-figures station-figures
 
 setup: system $(VENV)/.installed $(LEGACY)/.installed build/aedes/.installed
 
@@ -68,6 +68,17 @@ default-model: $(VENV)/.installed
 	  --fused -o edgecast/models/default.tflite
 	$(VENV)/bin/edgecast export runs/stations/compact_lstm_anyroof_bme280 \
 	  --curve runs/stations/compact_lstm_anyroof_bme280_curve --fused -o edgecast/models/bme280.tflite
+
+# The curve and its 10/50/90 % quantiles from ONE network (compact_lstm_anyroof_band, two
+# members, median ∓ softplus gaps), on the stations protocol, beside the shipped default on
+# the validation parts (BENCHMARKS.md, "One graph for the curve and its band"). ~15 minutes.
+band-model: $(VENV)/.installed
+	$(VENV)/bin/edgecast train compact_lstm_anyroof_band $(PLACES) --out runs/stations/compact_lstm_anyroof_band
+	$(VENV)/bin/edgecast export runs/stations/compact_lstm_anyroof_band --fused -o runs/stations/band.tflite
+	$(VENV)/bin/python -m benchmarks.invoke --bundle edgecast/models/default.tflite --bundle runs/stations/band.tflite \
+	  --runtime litert --repeats 9
+	$(VENV)/bin/python -m training.scripts.band_graph --data $(dir $(DATA)) \
+	  --bundle edgecast/models/default.tflite --bundle runs/stations/band.tflite
 
 jena-model: $(VENV)/.installed
 	$(VENV)/bin/edgecast train compact_lstm $(YEARS) --protocol final --out runs/final_compact_lstm --seed 0

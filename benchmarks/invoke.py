@@ -70,7 +70,7 @@ def measure(bundle: str, runtime: str, repeats: int, calls: int = 2000) -> dict:
     from edgecast.bundle import read_bundle
     from edgecast.runtime import Runner
     b = read_bundle(Path(bundle))
-    runner = Runner(b.model_bytes, runtime)
+    runner = Runner(b.model_bytes, runtime, quantiles=b.quantiles)
     it = runner._interpreter
     window = np.random.default_rng(0).standard_normal(runner.input_shape).astype(np.float32)
     invoke_runs, predict_runs = [], []

@@ -8,7 +8,6 @@ would pay for full TensorFlow — the daemon never asks for it.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 
 import numpy as np
 
@@ -33,10 +32,20 @@ def _interpreter_class(runtime: str):
     module, dist = _MODULES[runtime]
     extra = "device" if runtime == "litert" else "device-legacy"
     try:
-        return importlib.import_module(module).Interpreter, importlib.metadata.version(dist)
+        return importlib.import_module(module).Interpreter, _version(module, dist)
     except ImportError as exc:
         raise RuntimeUnavailable(f"{runtime} is not installed ({exc}); "
                                  f"pip install 'edgecast[{extra}]'") from None
+
+
+def _version(module: str, dist: str) -> str:
+    """The runtime package's own ``__version__``; the installed metadata only without one
+    (importlib.metadata pulls zipfile, csv and email parsing into the daemon: ~0.4 MiB)."""
+    version = getattr(importlib.import_module(module.split(".")[0]), "__version__", None)
+    if version:
+        return version
+    from importlib import metadata
+    return metadata.version(dist)
 
 
 def resolve(runtime: str = "auto"):

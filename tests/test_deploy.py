@@ -92,10 +92,10 @@ def test_install_into_root_prefix_is_idempotent_and_has_no_tensorflow(tmp_path):
         conf.write_text(conf.read_text().replace("port = 1883 ", f"port = {broker.port} "))
         topics = list(configs(config.load(conf)))
         retained_messages(broker.port, topics, publish=True)
-        assert len(retained_messages(broker.port, topics)) == len(topics) == 10
+        assert len(retained_messages(broker.port, topics)) == len(topics) == 11
         uninstall = run("--uninstall")
         assert uninstall.returncode == 0, uninstall.stdout + uninstall.stderr
-        assert ("removed 10 Home Assistant discovery configs of station roof1 and its retained forecast, stats, "
+        assert ("removed 11 Home Assistant discovery configs of station roof1 and its retained forecast, stats, "
                 "status, alert") in uninstall.stdout
         assert retained_messages(broker.port, topics) == {}
     finally:

@@ -38,6 +38,7 @@ from click.testing import CliRunner  # noqa: E402
 from edgecast.cli import main  # noqa: E402
 
 SLICE = 12_000  # rows of January-March 2020: every part has windows
+BAND = "compact_lstm_anyroof_band"  # the curve and its quantiles from one network
 TFLITE_PYTHON = os.environ.get("EDGECAST_TFLITE_PYTHON", "")
 
 
@@ -49,9 +50,10 @@ def _cli(*args) -> str:
 
 @pytest.fixture(scope="module")
 def model_dirs(tmp_path_factory, jena_2020_path):
-    """compact_lstm, compact_gru and compact_lstm_curve, really trained (1 epoch) on the first 12,000 rows."""
+    """compact_lstm, compact_gru, compact_lstm_curve and the band kind, really trained (1 epoch)
+    on the first 12,000 rows."""
     root = tmp_path_factory.mktemp("trained")
-    for kind in ("compact_lstm", "compact_gru", "compact_lstm_curve"):
+    for kind in ("compact_lstm", "compact_gru", "compact_lstm_curve", BAND):
         _cli("train", kind, "--data", jena_2020_path, "--epochs", 1, "--limit-rows", SLICE, "--out", root / kind)
     return root
 
@@ -66,7 +68,8 @@ def bundles(model_dirs, tmp_path_factory):
                               ("dynamic", "compact_lstm", ["--unroll", "--quantize", "dynamic"]),
                               ("gru_loop", "compact_gru", ["--no-unroll"]),
                               ("curve", "compact_lstm_curve", ["--no-unroll"]),
-                              ("combined", "compact_lstm", ["--fused", "--curve", model_dirs / "compact_lstm_curve"])):
+                              ("combined", "compact_lstm", ["--fused", "--curve", model_dirs / "compact_lstm_curve"]),
+                              ("band", BAND, ["--fused"])):
         made[name] = out / f"{name}.tflite"
         _cli("export", model_dirs / kind, "-o", made[name], *flags)
     return made
@@ -206,6 +209,28 @@ def test_a_curve_model_exports_to_a_24_output_bundle(bundles, model_dirs, real_w
     keras_model, _ = load_model_dir(model_dirs / "compact_lstm_curve")
     np.testing.assert_allclose(runner.predict_curves(real_windows), keras_model.predict(real_windows, verbose=0),
                                atol=0.01)
+
+
+def test_a_band_model_exports_to_one_graph_serving_its_quantiles(bundles, model_dirs, series_2020):
+    """(1, 24, 3) from one fused graph: parity checked on all 72 values, the levels in the
+    metadata, the point forecast its median; served through LiteRT without crossing."""
+    from training.train import load_model_dir
+    bundle = read_bundle(bundles["band"])
+    assert bundle.quantiles == [0.1, 0.5, 0.9] and bundle.horizons == CURVE and "curve" not in bundle.meta
+    assert bundle.meta["parity"]["max_abs_c"] <= 0.01 and "UNIDIRECTIONAL_SEQUENCE_LSTM" in bundle.meta["ops"]
+    forecaster = load_forecaster(bundles["band"])
+    assert forecaster.runner.output_shape == (1, 24, 3)
+    keras_model, meta = load_model_dir(model_dirs / BAND)
+    schema = bundle.schema
+    layout = protocol.layout("reference", series_2020.slice(0, SLICE), schema.features)
+    windows = layout.windows(layout_columns(schema, layout), layout.starts("test")[::97])
+    expected = keras_model.predict(windows, verbose=0)
+    quantiles = forecaster.runner.predict_quantile_curves(windows)
+    np.testing.assert_allclose(quantiles, expected, atol=0.01)  # every output, not only the point
+    assert (np.diff(quantiles, axis=-1) >= 0).all()
+    np.testing.assert_array_equal(forecaster.runner.predict_curves(windows), quantiles[..., 1])
+    # the bundle's own figures are the median's, as `edgecast train` scored the model
+    assert abs(bundle.meta["metrics"]["test_mae"] - meta["test_mae"]) < 0.01
 
 
 def test_combined_bundle_is_the_curve_with_the_dedicated_headline(bundles, model_dirs, real_windows):

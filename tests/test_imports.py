@@ -95,3 +95,21 @@ def test_the_daemon_package_map_names_every_module():
              if line.startswith("    ") and not line.startswith("     ")}
     modules = {p.stem for p in (PACKAGE / "daemon").glob("*.py") if p.stem != "__init__"} | {"adapters"}
     assert modules <= named, f"not in the map: {sorted(modules - named)}"
+
+
+def test_the_daemons_start_does_not_parse_package_metadata():
+    """`edgecast run` imports the CLI and the daemon and loads the bundle in LiteRT; the
+    runtime's version comes from the package itself. Before, reading it through
+    importlib.metadata pulled zipfile, csv and email parsing into every daemon (~0.4 MiB
+    resident, BENCHMARKS.md "Against the import floor")."""
+    import importlib.metadata
+    import subprocess
+    import sys
+    code = ("import sys\nimport edgecast.cli, edgecast.daemon.service\n"
+            "from edgecast.forecaster import load_forecaster\n"
+            "print(load_forecaster(None, 'litert').identity['runtime'])\n"
+            "print('importlib.metadata' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=PACKAGE.parent).stdout.split()
+    assert out[:2] == ["litert", importlib.metadata.version("ai-edge-litert")]
+    assert out[2] == "False", "the daemon's start imported importlib.metadata"

@@ -82,11 +82,14 @@ def test_training_feed_matches_protocol_windows(series):
 # --- models ----------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", list(models.MODELS))
 def test_every_kind_builds_and_outputs_one_value(kind):
-    """One value per window: +24 h; a curve kind one per horizon +1 … +24 h."""
+    """One value per window: +24 h; a curve kind one per horizon +1 … +24 h; a band kind
+    one per horizon and quantile level."""
     schema = _fitted_schema(kind)
     model = models.build(kind, schema)
     out = np.asarray(model(_window(schema.n_features, batch=5), training=False))
-    assert out.shape == (5, models.MODELS[kind].horizons) and np.isfinite(out).all()
+    spec = models.MODELS[kind]
+    levels = (len(spec.quantiles),) if spec.quantiles else ()
+    assert out.shape == (5, spec.horizons, *levels) and np.isfinite(out).all()
     # no Lambda / custom layers: the export must be able to rebuild it under tf_keras
     assert all(type(layer).__module__.startswith("keras") for layer in model.layers)
 
@@ -103,6 +106,65 @@ def test_residual_model_outputs_last_temperature_when_correction_is_zero(kind):
     expected = x[:, -1, j] * schema.std[j] + schema.mean[j]
     out = np.asarray(model(x))  # every output (a curve: every horizon) is the last temperature
     np.testing.assert_allclose(out, np.repeat(expected[:, None], out.shape[1], axis=1), rtol=1e-5, atol=1e-4)
+
+
+BAND = "compact_lstm_anyroof_band"
+
+
+def test_band_kind_is_one_network_whose_quantiles_never_cross():
+    """Median ∓ softplus gaps: whatever the gap heads' weights, p10 ≤ median ≤ p90, and with
+    the corrections at zero the median is the last temperature (the residual form)."""
+    schema = _fitted_schema(BAND)
+    model = models.build(BAND, schema)
+    assert models.MODELS[BAND].quantiles == (0.1, 0.5, 0.9)
+    rng = np.random.default_rng(2)
+    for i in range(models.MODELS[BAND].members):
+        head = model.get_layer(f"correction_{i}")
+        head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+        for side in ("gap_lo", "gap_hi"):  # large weights of both signs: gaps from ~0 to large
+            gap = model.get_layer(f"{side}_{i}")
+            gap.set_weights([rng.normal(scale=20, size=w.shape).astype(np.float32) for w in gap.get_weights()])
+    x = _window(schema.n_features, batch=8)
+    out = np.asarray(model(x))
+    assert out.shape == (8, 24, 3) and (np.diff(out, axis=-1) >= 0).all()
+    j = schema.features.index(TARGET)
+    np.testing.assert_allclose(out[..., 1], np.repeat((x[:, -1, j] * schema.std[j] + schema.mean[j])[:, None], 24, 1),
+                               rtol=1e-5, atol=1e-4)
+    # one network: a single LSTM pair per member, no second model joined in
+    assert sum(type(layer).__name__ == "LSTM" for layer in model.layers) == 2 * models.MODELS[BAND].members
+
+
+def test_band_loss_fits_the_median_as_the_curve_kinds_and_the_gaps_by_pinball():
+    """The outer levels' pinball loss moves the gaps only: its gradient on the median's head is
+    zero, so the point is fitted by the curve recipe's Huber loss alone."""
+    import keras
+    import tensorflow as tf
+
+    from training.losses import band_loss
+    schema = _fitted_schema(BAND)
+    model = models.build(BAND, schema, members=1)
+    loss = band_loss(models.MODELS[BAND].quantiles)
+    x = _window(schema.n_features, batch=16)
+    y = np.random.default_rng(3).normal(scale=5, size=(16, 24)).astype(np.float32)
+    with tf.GradientTape() as tape:
+        out = model(x)
+        outer = tf.reduce_mean(loss(y, out) - keras.losses.huber(y, out[..., 1], delta=1.0))
+    weights = model.get_layer("correction_0").trainable_weights + model.get_layer("gap_lo_0").trainable_weights
+    grads = [np.abs(np.asarray(g)).max() for g in tape.gradient(outer, weights)]
+    assert max(grads[:2]) < 1e-6 and grads[2] > 1e-4
+    # its value: Huber on the median + pinball at 0.1 and 0.9
+    out = np.asarray(out, np.float64)
+    d = y[..., None] - out
+    pin = np.maximum(np.array([0.1, 0.9]) * d[..., [0, 2]], (np.array([0.1, 0.9]) - 1) * d[..., [0, 2]]).mean(axis=1)
+    e = np.abs(y - out[..., 1])
+    huber = np.where(e <= 1, 0.5 * e ** 2, e - 0.5).mean(axis=1)
+    np.testing.assert_allclose(np.asarray(loss(y, out.astype(np.float32))), huber + pin.sum(axis=1), rtol=1e-4)
+    # the _late variant weights each horizon's Huber term (mean weight 1)
+    weights = np.asarray(models.MODELS[BAND + "_late"].extra["horizon_weights"])
+    assert abs(weights.mean() - 1) < 1e-3 and weights[-1] > weights[0]
+    weighted = band_loss(models.MODELS[BAND].quantiles, weights)
+    huber_w = (np.where(e <= 1, 0.5 * e ** 2, e - 0.5) * weights).mean(axis=1)
+    np.testing.assert_allclose(np.asarray(weighted(y, out.astype(np.float32))), huber_w + pin.sum(axis=1), rtol=1e-4)
 
 
 @pytest.mark.parametrize("kind", ["compact_lstm", "compact_gru", "gru_reversed", "bilstm"])

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from edgecast import features, protocol
+from edgecast.band import median_index
 from edgecast.data import Series
 from edgecast.data.clean import invalid_mask
 from edgecast.schema import TARGET_INDEX, FeatureSchema
@@ -57,12 +58,15 @@ class Prepared:
         """Batches of ``part``'s windows; ``stride`` keeps every n-th (for fitting only)."""
         return WindowFeed(self, self.trainable_starts(part)[::stride], batch_size, shuffle=shuffle, seed=seed)
 
-    def predict_fn(self, model, batch_size: int = 1024, curve: bool = False):
+    def predict_fn(self, model, batch_size: int = 1024, curve: bool = False, levels=None):
         """``predict(starts) -> °C`` at +24 h for edgecast.protocol.evaluate, or with
-        ``curve`` the (n, 24) curve for protocol.evaluate_horizons."""
+        ``curve`` the (n, 24) curve for protocol.evaluate_horizons. A band model (quantile
+        ``levels``) is scored by its median, the point forecast it serves."""
+        point = None if levels is None else median_index(levels)
+
         def predict(starts: np.ndarray) -> np.ndarray:
-            out = [np.asarray(model.predict_on_batch(x)).reshape(len(x), -1)
-                   for x in self.layout.batches(self.columns, starts, batch_size)]
+            out = [np.asarray(model.predict_on_batch(x)) for x in self.layout.batches(self.columns, starts, batch_size)]
+            out = [(x if point is None else x[..., point]).reshape(len(x), -1) for x in out]
             out = np.concatenate(out) if out else np.zeros((0, self.horizons), np.float32)
             return out if curve else out[:, -1]  # the last output is +24 h in both forms
         return predict

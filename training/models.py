@@ -18,10 +18,11 @@ Importing this module does not import TensorFlow (the CLI lists the kinds from i
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from edgecast.daemon.calibration import LEVELS as BAND_LEVELS
 from edgecast.schema import CHANNEL_NAMES, SITE_FEATURES, TARGET, FeatureSchema
 
 # ======================================================================================
@@ -119,7 +120,8 @@ class ModelSpec:
     residual: bool = False  # True: output = last temperature + body (correction in °C)
     members: int = 1  # >1: an ensemble of independently trained members (residual kinds)
     horizons: int = 1  # outputs: 1 = +24 h only; 24 = the curve +1 … +24 h
-    loss: str = "mse"  # "mse" | "mae" | "huber"
+    quantiles: tuple[float, ...] | None = None  # a band kind: (batch, horizons, Q) °C at these levels
+    loss: str = "mse"  # "mse" | "mae" | "huber" | "band" (training.losses)
     optimizer: str = "rmsprop"  # "rmsprop" | "adam"
     lr: float = 1e-3
     batch_size: int = 256
@@ -136,6 +138,7 @@ class ModelSpec:
                 "batch_size": self.batch_size, "epochs": self.epochs, "patience": self.patience,
                 "lr_schedule": self.lr_schedule, "monitor": self.monitor, "train_stride": self.train_stride,
                 "residual": self.residual, "members": self.members, "horizons": self.horizons,
+                "quantiles": list(self.quantiles) if self.quantiles else None,
                 "description": self.description, **self.extra}
 
 
@@ -189,7 +192,7 @@ def _bilstm(k, x, unroll):
     return k.layers.Dense(1)(k.layers.Bidirectional(k.layers.LSTM(16, unroll=unroll))(x))
 
 
-def _compact(cell: str, inputs: CompactInputs, horizons: int = 1):
+def _compact(cell: str, inputs: CompactInputs, horizons: int = 1, band: bool = False):
     def body(k, x, last, unroll, members, select):
         steps = x.shape[1]
         days = steps // 24
@@ -209,7 +212,7 @@ def _compact(cell: str, inputs: CompactInputs, horizons: int = 1):
             relative = k.layers.GlobalAveragePooling1D(name="relative")(select(anomalies, inputs.relative, "relative"))
             levels = relative if levels is None else k.layers.Concatenate(name="levels_all")([levels, relative])
         rnn = getattr(k.layers, cell)
-        corrections = []
+        corrections, gaps_lo, gaps_hi = [], [], []
         for i in range(members):
             states = [rnn(COMPACT_UNITS, unroll=unroll, name=f"rnn_{i}")(sequence)]
             if recent is not None:
@@ -220,13 +223,22 @@ def _compact(cell: str, inputs: CompactInputs, horizons: int = 1):
             if levels is not None:
                 h = k.layers.Dense(COMPACT_HIDDEN, activation="tanh", name=f"hidden_{i}")(h)
             corrections.append(k.layers.Dense(horizons, use_bias=levels is not None, name=f"correction_{i}")(h))
-        return corrections[0] if members == 1 else k.layers.Average(name="ensemble")(corrections)
+            if band:  # the band's half-widths below and above the median: softplus > 0, no crossing
+                spread = k.layers.Dense(BAND_SPREAD, name=f"spread_{i}")(h)
+                gaps_lo.append(k.layers.Dense(horizons, activation="softplus", name=f"gap_lo_{i}")(spread))
+                gaps_hi.append(k.layers.Dense(horizons, activation="softplus", name=f"gap_hi_{i}")(spread))
+
+        def mean(parts, name):
+            return parts[0] if members == 1 else k.layers.Average(name=name)(parts)
+        if band:
+            return mean(corrections, "ensemble"), mean(gaps_lo, "ensemble_gap_lo"), mean(gaps_hi, "ensemble_gap_hi")
+        return mean(corrections, "ensemble")
     return body
 
 
 def copy_member(member, ensemble, i: int) -> None:
     """Put a one-member model's trained weights into member ``i`` of the ensemble graph."""
-    for part in ("rnn", "recent_rnn", "hidden", "correction"):
+    for part in ("rnn", "recent_rnn", "hidden", "correction", "spread", "gap_lo", "gap_hi"):
         try:
             layer = member.get_layer(f"{part}_0")
         except ValueError:  # a recipe without a hidden layer
@@ -258,15 +270,19 @@ ANYROOF_EPOCHS = 12
 ANYROOF_TRAIN_STRIDE = 6
 
 
-def _compact_spec(cell: str, inputs: CompactInputs, horizons: int = 1) -> ModelSpec:
+def _compact_spec(cell: str, inputs: CompactInputs, horizons: int = 1, band: bool = False,
+                  members: int = COMPACT_MEMBERS) -> ModelSpec:
     channels = ", ".join(f for f in inputs.features if f not in CLOCK and f not in SUN)
     clock = "the sun (solar time, elevation, day length)" if set(SUN) & set(inputs.features) else "the clock"
     out = "the curve +1 … +24 h" if horizons > 1 else "+24 h"
+    if band:
+        out += f" with its {BAND_LEVELS[0]:g}/{BAND_LEVELS[-1]:g} quantiles (median ∓ softplus gaps)"
     return ModelSpec(
-        f"T_now + mean of {COMPACT_MEMBERS} x Dense(tanh Dense({cell}({COMPACT_UNITS}) over 5 daily steps "
+        f"T_now + mean of {members} x Dense(tanh Dense({cell}({COMPACT_UNITS}) over 5 daily steps "
         f"of anomalies, {cell}({COMPACT_UNITS}) over the last {COMPACT_RECENT_HOURS} h, levels now)) -> {out}; "
-        f"reads {channels} and {clock}", inputs.features, _compact(cell, inputs, horizons),
-        residual=True, members=COMPACT_MEMBERS, horizons=horizons, loss=COMPACT_LOSS, optimizer="adam",
+        f"reads {channels} and {clock}", inputs.features, _compact(cell, inputs, horizons, band),
+        residual=True, members=members, horizons=horizons, quantiles=BAND_LEVELS if band else None,
+        loss="band" if band else COMPACT_LOSS, optimizer="adam",
         lr=COMPACT_LR, lr_schedule="cosine", monitor="val_mae", batch_size=COMPACT_BATCH,
         epochs=ANYROOF_EPOCHS if inputs.relative else COMPACT_EPOCHS, patience=COMPACT_PATIENCE,
         train_stride=ANYROOF_TRAIN_STRIDE if inputs.relative else COMPACT_TRAIN_STRIDE,
@@ -283,6 +299,26 @@ for _suffix, _inputs in SENSOR_SETS.items():
     # the mean loss over the 24 horizons. Bundles take +1 … +23 h from it and +24 h from
     # the dedicated model above (`edgecast export --curve`), which is better at +24 h.
     MODELS["compact_lstm" + _suffix + "_curve"] = _compact_spec("LSTM", _inputs, horizons=24)
+
+# The curve and its band from ONE network (the shipped bundle joins two): per hour the
+# median and two softplus gaps, p10 = median − gap_lo and p90 = median + gap_hi, so the
+# quantiles never cross. Loss (training.losses.band_loss): the curve recipe's Huber on the
+# median plus pinball on p10 and p90 with the median's gradient stopped there, so the outer
+# levels move only the gaps and the point is fitted exactly as the curve kind's is.
+# Size (fused, names stripped, before metadata): 3 members with a Dense(24) per gap from the
+# hidden layer 47,280 B, 2 members 33,596 B; the gaps through a BAND_SPREAD-wide linear
+# bottleneck (how unsure, times a learned profile over the horizons) save ~2 KB more, so
+# the bundle with its metadata stays under 40 KB.
+BAND_MEMBERS = 2
+BAND_SPREAD = 2
+MODELS["compact_lstm_anyroof_band"] = _compact_spec("LSTM", SENSOR_SETS["_anyroof"], horizons=24, band=True,
+                                                    members=BAND_MEMBERS)
+# The same, the median's Huber loss weighted 0.5 at +1 h rising to 1.5 at +24 h: the equal-weight
+# fit lost to the shipped bundle only at +19 … +24 h, where that bundle has a dedicated +24 h model.
+_late = MODELS["compact_lstm_anyroof_band"]
+MODELS["compact_lstm_anyroof_band_late"] = replace(
+    _late, description=_late.description + "; Huber on the median weighted 0.5 (+1 h) … 1.5 (+24 h)",
+    extra=_late.extra | {"horizon_weights": np.linspace(0.5, 1.5, 24).round(4).tolist()})
 
 
 def get(kind: str) -> ModelSpec:
@@ -301,9 +337,19 @@ def _target_stats(schema: FeatureSchema) -> tuple[int, float, float]:
     return j, float(schema.mean[j]), float(schema.std[j])
 
 
+def _stack_band(k, median, gap_lo, gap_hi, horizons: int):
+    """(batch, horizons, 3): median − gap_lo, median, median + gap_hi on the last axis."""
+    low = k.layers.Subtract(name="band_low")([median, gap_lo])
+    high = k.layers.Add(name="band_high")([median, gap_hi])
+    column = lambda x, name: k.layers.Reshape((horizons, 1), name=name)(x)  # noqa: E731
+    return k.layers.Concatenate(axis=-1, name="quantiles")(
+        [column(low, "q_low"), column(median, "q_median"), column(high, "q_high")])
+
+
 def build(kind: str, schema: FeatureSchema, *, unroll: bool = False, keras_module=None,
           members: int | None = None):
-    """The model for ``kind`` reading ``schema.features``; output (batch, horizons) in °C.
+    """The model for ``kind`` reading ``schema.features``; output (batch, horizons) in °C,
+    or for a band kind (batch, horizons, Q) at ``spec.quantiles`` (ascending, median in the middle).
 
     ``keras_module``: ``keras`` (Keras 3, default) or ``tf_keras`` (Keras 2 API).
     ``members``: build an ensemble kind with this many members (training fits them one
@@ -337,12 +383,17 @@ def build(kind: str, schema: FeatureSchema, *, unroll: bool = False, keras_modul
         last = k.layers.Flatten(name="last_step")(
             k.layers.Cropping1D((schema.window_steps - 1, 0), name="crop_last")(window))
         out = spec.body(k, window, last, unroll, spec.members if members is None else members, select)
+        gaps = None
+        if spec.quantiles:
+            out, *gaps = out
         # the last temperature in °C, once per output (the curve's 24 share it)
         denorm = k.layers.Dense(spec.horizons, trainable=False, name="last_temperature")
         kernel = np.zeros((n, spec.horizons), np.float32)
         kernel[j, :] = std_t
         fixed.append((denorm, [kernel, np.full(spec.horizons, mean_t, np.float32)]))
         out = k.layers.Add(name="celsius")([denorm(last), out])
+        if gaps:
+            out = _stack_band(k, out, *gaps, spec.horizons)
     else:
         out = spec.body(k, window, unroll)
         denorm = k.layers.Dense(1, trainable=False, name="celsius")

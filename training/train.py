@@ -139,8 +139,12 @@ def _fit(model, spec, train_feed, val_feed, epochs: int, patience: int, checkpoi
     if spec.lr_schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(spec.lr, decay_steps=len(train_feed) * epochs)
     optimizer = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}[spec.optimizer](lr)
-    loss = {"mse": "mse", "mae": "mae", "huber": keras.losses.Huber(delta=1.0)}[spec.loss]
-    model.compile(optimizer=optimizer, loss=loss, metrics=["mae"])
+    if spec.loss == "band":  # a band kind: Huber on the median, pinball on the outer levels
+        from .losses import band_loss, median_mae
+        loss, metric = band_loss(spec.quantiles, spec.extra.get("horizon_weights")), median_mae(spec.quantiles)
+    else:
+        loss, metric = {"mse": "mse", "mae": "mae", "huber": keras.losses.Huber(delta=1.0)}[spec.loss], "mae"
+    model.compile(optimizer=optimizer, loss=loss, metrics=[metric])
 
     class EpochLine(keras.callbacks.Callback):
         """One line per epoch, whatever Keras' own verbosity."""
@@ -159,9 +163,11 @@ def _fit(model, spec, train_feed, val_feed, epochs: int, patience: int, checkpoi
     callbacks = [EpochLine()]
     if val_feed is not None:  # keep the best validation epoch; without one, train all epochs
         callbacks += [
-            keras.callbacks.ModelCheckpoint(str(checkpoint), monitor=spec.monitor, save_best_only=True,
+            # mode: Keras guesses it from the name only for its own metrics (a band kind's mae is ours)
+            keras.callbacks.ModelCheckpoint(str(checkpoint), monitor=spec.monitor, mode="min", save_best_only=True,
                                             save_weights_only=True),
-            keras.callbacks.EarlyStopping(monitor=spec.monitor, patience=patience, restore_best_weights=True)]
+            keras.callbacks.EarlyStopping(monitor=spec.monitor, mode="min", patience=patience,
+                                          restore_best_weights=True)]
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 0
     history = model.fit(train_feed, validation_data=val_feed, epochs=epochs, callbacks=callbacks,
@@ -239,9 +245,10 @@ def fit_keras(kind: str, series: Series, out_dir: Path, run: Run) -> dict:
 
     # evaluation: exactly the protocol naive is measured with
     log(f"{kind}: scoring on the {protocol_name} protocol's held-out parts …")
-    result = protocol.evaluate(prep.layout, prep.predict_fn(model))
+    result = protocol.evaluate(prep.layout, prep.predict_fn(model, levels=spec.quantiles))
     if spec.horizons > 1:  # the curve beside both naive curves, per horizon
-        result["by_horizon"] = protocol.evaluate_horizons(prep.layout, {"model": prep.predict_fn(model, curve=True)})
+        result["by_horizon"] = protocol.evaluate_horizons(
+            prep.layout, {"model": prep.predict_fn(model, curve=True, levels=spec.quantiles)})
     key = spec.monitor if val_feed is not None else "loss"
     best_epochs = [int(np.argmin(h[key])) + 1 if val_feed is not None else len(h[key]) for h in histories]
     best_epoch = best_epochs[0] if spec.members == 1 else best_epochs
@@ -297,4 +304,4 @@ def evaluate_keras(path: Path, meta: dict, series: Series, protocol_name: str) -
     model, _ = load_model_dir(path)
     schema = FeatureSchema.from_dict(meta["schema"])
     prep = dataset.prepare(series, schema.features, schema=schema, protocol_name=protocol_name)  # trained statistics
-    return protocol.evaluate(prep.layout, prep.predict_fn(model))
+    return protocol.evaluate(prep.layout, prep.predict_fn(model, levels=meta["hyperparameters"].get("quantiles")))

@@ -34,7 +34,8 @@ class Notifier:
         if self._sock is None:
             return
         try:
-            self._sock.sendto("\n".join(fields).encode(), self.address)
+            # MSG_DONTWAIT: a reader that stopped reading (a full queue) must not block the daemon
+            self._sock.sendto("\n".join(fields).encode(), socket.MSG_DONTWAIT, self.address)
         except OSError:
             pass  # systemd gone or socket full: never let notification kill the service
 

@@ -133,3 +133,22 @@ def test_notify_is_a_no_op_without_the_variable():
     n.watchdog()
     n.stopping()
     assert Notifier({"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"}).watchdog_interval is None
+
+
+def test_notify_never_blocks_on_a_reader_that_stopped_reading(tmp_path):
+    """A notify socket whose queue is full (nobody reads it) must not stall the daemon."""
+    import threading
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "n.sock"))
+    n = Notifier({"NOTIFY_SOCKET": str(tmp_path / "n.sock")})
+    done = threading.Event()
+
+    def flood():
+        for _ in range(5000):  # far beyond the kernel's datagram queue (max_dgram_qlen, ~512)
+            n.status("x" * 200)
+        done.set()
+
+    threading.Thread(target=flood, daemon=True).start()
+    assert done.wait(30), "Notifier.send blocked on a full socket queue"
+    n.close()
+    sock.close()

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 import paho.mqtt.client as mqtt
 
+from edgecast.bundle import read_bundle
 from edgecast.daemon import config, state
 from edgecast.daemon.hourly import HourlyBuffer
 from edgecast.daemon.settings import live_keys, toml_value
 from edgecast.daemon.skill import Skill
+from edgecast.forecaster import bundle_path
 from edgecast.replay import reading_payload
 
 from harness.processes import wait_until
@@ -39,6 +41,7 @@ READINGS = "edgecast/jena/readings"
 BASE = {"stats.interval_seconds": 1, "model.skill_guard": False}
 ACCEPTED_LINE = re.compile(r"reading \S+ accepted")
 MALFORMED_LINE = "reading rejected: malformed_json"
+DEFAULT_SHA = read_bundle(bundle_path(None)).identity["sha256"]  # the model the package ships (`[model] path = ""`)
 GUARDING = {"model.skill_guard": True, "model.skill_guard_min_days": 1, "model.skill_guard_margin": 0.0}
 
 
@@ -270,7 +273,7 @@ PROBES: dict[str, Probe] = {
                                 or a.forecast["model"]["runtime"].startswith("tflite-runtime"))),
     "model.path": Probe({"model.path": "bme280"}, {"model.path": ""},
                         lambda b, a: b.forecast["source"] == a.forecast["source"] == "model"
-                        and b.forecast["model"]["sha256"] != a.forecast["model"]["sha256"]),
+                        and b.forecast["model"]["sha256"] != DEFAULT_SHA == a.forecast["model"]["sha256"]),
     "readings.confirm_jump_readings": Probe(
         {"readings.confirm_jump_readings": 1}, {"readings.confirm_jump_readings": 3},
         lambda b, a: "after a gap, confirmed by" not in b.log and "after a gap, confirmed by 3 readings" in a.log,
@@ -314,11 +317,9 @@ def summary(phase: Phase) -> dict:
 
 
 def test_sighup_changes_what_every_live_setting_governs(broker, daemons, subscriber, series_2020):
-    from edgecast.forecaster import load_forecaster
-    sha = load_forecaster(None, "auto").identity["sha256"]
     daemon = daemons(broker)
     (daemon.dir / "state").mkdir()
-    state.save(daemon.state_file, guard_history(sha))
+    state.save(daemon.state_file, guard_history(DEFAULT_SHA))
     sub = subscriber(broker, list(TOPICS.values()))
     run = Run(daemon, broker, sub, series_2020)
     run.configure({})

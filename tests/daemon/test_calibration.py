@@ -40,6 +40,7 @@ def run_stream(cal: Calibration, errors: np.ndarray, source: str = "model") -> n
     return np.array(misses)
 
 
+@pytest.mark.slow  # a long in-process run (weeks of hours, or fuzz at scale)
 def test_from_a_prior_five_times_too_narrow_each_side_misses_one_in_ten():
     rng = np.random.default_rng(0)
     cal = Calibration(prior=np.full((2, HORIZONS, 2), 0.3))
@@ -56,6 +57,7 @@ def test_from_a_prior_five_times_too_narrow_each_side_misses_one_in_ten():
     assert cal.stats()["groups"]["19-24h"]["n"] > 0
 
 
+@pytest.mark.slow  # a long in-process run (weeks of hours, or fuzz at scale)
 def test_monotone_and_bounded_whatever_the_stream():
     cal = Calibration()
     run_stream(cal, np.full((300, HORIZONS), 1e4))  # every hour far above the band
@@ -141,6 +143,7 @@ def feed(s, first: int, hours: int, seed: int = 0):
         s.link.acknowledge()
 
 
+@pytest.mark.slow  # a long in-process run (weeks of hours, or fuzz at scale)
 def test_in_a_station_the_band_is_published_calibrated_and_kept(tmp_path, caplog):
     s = station(tmp_path, '[alerts]\nfrost_rule = "probability"\n')
     feed(s, 0, 120 + 24 + 20 * 24)

@@ -122,6 +122,7 @@ def forecasts(s):
     return [p for name, p in s.link.published if name == "forecast"]
 
 
+@pytest.mark.slow  # a long in-process run (weeks of hours, or fuzz at scale)
 def test_in_a_station_it_learns_serves_and_survives_a_restart(tmp_path):
     s = station(tmp_path)
     s.forecaster, s.model_error = Warm(), None
@@ -206,6 +207,7 @@ def las_vegas():
     return load(LAS_VEGAS)
 
 
+@pytest.mark.slow  # a long in-process run (weeks of hours, or fuzz at scale)
 def test_the_shipped_jena_bundle_learns_las_vegas(tmp_path, las_vegas):
     """The shipped Jena bundle was trained on Jena only: in Las Vegas (spring 2016) it is biased. The
     correction must become active and serve a lower MAE than the uncorrected model over

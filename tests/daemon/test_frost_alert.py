@@ -52,6 +52,7 @@ def alerts_and_forecasts(s):
     return ([p for name, p in published if name == "alert"], [p for name, p in published if name == "forecast"])
 
 
+@pytest.mark.slow  # a long in-process run (weeks of hours, or fuzz at scale)
 def test_the_alert_follows_the_rule_over_a_winter_fortnight(tmp_path, rows):  # noqa: F811
     s = station(tmp_path)  # no model: the naive curve, so every figure is checkable from the rows
     for p in payloads(rows, "2021-01-01T00:00:00", 14 * 24):

@@ -66,6 +66,7 @@ def run(s, items):
         s.link.acknowledge()
 
 
+@pytest.mark.slow  # a long in-process run (weeks of hours, or fuzz at scale)
 def test_a_losing_model_serves_naive_within_days_and_comes_back_when_it_wins(tmp_path, rows):  # noqa: F811
     """Default guard settings. The model errs by 8 °C of noise no correction removes: once
     7 days of its forecasts are verified the box serves naive; fixed, the model serves again."""
@@ -91,6 +92,7 @@ def test_a_losing_model_serves_naive_within_days_and_comes_back_when_it_wins(tmp
     assert all(f["source"] == "model" and f["reason"] is None for f in out[back:])
 
 
+@pytest.mark.slow  # a long in-process run (weeks of hours, or fuzz at scale)
 def test_a_biased_model_comes_back_through_its_correction(tmp_path, rows):  # noqa: F811
     """5 °C too warm (plus 1 °C of noise; naive errs by ~3 °C in this May): the model loses
     to naive and the guard serves naive; the on-box correction learns the bias, serves once
@@ -113,6 +115,7 @@ def test_a_biased_model_comes_back_through_its_correction(tmp_path, rows):  # no
     assert skill["uncorrected_mae"] == pytest.approx(5.0, abs=0.4)
 
 
+@pytest.mark.slow  # a long in-process run (weeks of hours, or fuzz at scale)
 def test_the_guards_record_restarts_with_another_bundle(tmp_path, rows):  # noqa: F811
     s = station(tmp_path, "correction = false\n")
     grid = rows.hourly(3)
@@ -136,6 +139,7 @@ def test_the_guards_record_restarts_with_another_bundle(tmp_path, rows):  # noqa
     assert HORIZON == 24 * HOUR
 
 
+@pytest.mark.slow  # a long in-process run (weeks of hours, or fuzz at scale)
 def test_a_sighup_reload_of_another_bundle_restarts_the_record(tmp_path, rows, monkeypatch):  # noqa: F811
     s = station(tmp_path, "correction = false\n")
     grid = rows.hourly(3)

@@ -136,6 +136,7 @@ class Biased:
         return np.array([values[-1, TARGET_INDEX] + 4.0])
 
 
+@pytest.mark.slow  # a long in-process run (weeks of hours, or fuzz at scale)
 def test_guard_in_a_station_serves_naive_then_the_model_again(tmp_path, rows):
     s = station(tmp_path, "skill_guard = true\nskill_guard_min_days = 2\n")
     s.forecaster, s.model_error = Biased(rows.hourly(3)), None

@@ -5,6 +5,8 @@ named cases; here hypothesis generates thousands.)"""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import math
 import os
@@ -64,6 +66,7 @@ def _check(result, payload: bytes):
         assert set(result.dropped) <= set(DROP_REASONS)
 
 
+@pytest.mark.slow  # a long in-process run (weeks of hours, or fuzz at scale)
 @settings(max_examples=800 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(readings_objects, time_texts)
 def test_parser_on_random_objects_huge_numbers_unicode_keys_and_any_time(obj, when):

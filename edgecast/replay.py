@@ -115,6 +115,12 @@ class DaemonProgress:
                 self._event.wait(0.5)
 
 
+def check_hours(hours: float | None) -> None:
+    """Refuse an --hours that selects nothing or cannot be counted (before any file is read)."""
+    if hours is not None and not (math.isfinite(hours) and hours > 0):
+        raise ValueError(f"--hours {hours} is not a positive number of hours (leave it out for all rows)")
+
+
 def select_rows(times: np.ndarray, start: str | None, hours: float | None) -> tuple[int, int]:
     """Row range [first, end) from ``start`` (ISO time, default the first row) for ``hours``."""
     if start is None:
@@ -125,10 +131,9 @@ def select_rows(times: np.ndarray, start: str | None, hours: float | None) -> tu
         if seconds is None:
             raise ValueError(f"--start {start!r} is not an ISO 8601 time")
         first = int(np.searchsorted(times, np.datetime64(int(seconds), "s")))
+    check_hours(hours)
     if hours is None:
         return first, len(times)
-    if not (math.isfinite(hours) and hours > 0):
-        raise ValueError(f"--hours {hours} is not a positive number of hours (leave it out for all rows)")
     if first >= len(times):
         return first, first
     span = (times[-1] - times[first]) / np.timedelta64(1, "s")

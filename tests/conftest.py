@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 from pathlib import Path
 
@@ -18,6 +19,24 @@ JENA_2020 = Path(os.environ.get("EDGECAST_TEST_DATA", REPO.parent / "shared" / "
 # definition; the others that train, convert or spawn carry @pytest.mark.slow (or a
 # module-level pytestmark) themselves.
 SLOW_FIXTURES = {"broker", "tls_broker", "daemons", "subscriber", "series_years"}
+
+
+def _whole_module_is_slow(path: Path) -> bool:
+    """True when the file sets `pytestmark = pytest.mark.slow` at its top level."""
+    for node in ast.parse(path.read_text()).body:
+        if (isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "pytestmark" for t in node.targets)
+                and ast.unparse(node.value) == "pytest.mark.slow"):
+            return True
+    return False
+
+
+def pytest_ignore_collect(collection_path, config):
+    # The fast tier never runs a slow module's tests, so it need not import the module
+    # either: importing the training and export modules loads TensorFlow (about 8 s).
+    if (config.getoption("markexpr") == "not slow" and collection_path.suffix == ".py"
+            and collection_path.name.startswith("test_") and _whole_module_is_slow(collection_path)):
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(config, items):

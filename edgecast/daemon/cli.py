@@ -8,6 +8,7 @@ must not pay for numpy, paho or the TFLite runtime.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 
@@ -344,6 +345,19 @@ def _reset_correction(sc) -> str:
     return f"station {sc.station.id}: on-box correction and its skill scores reset in {path}"
 
 
+def _speed_factor(speed: str) -> float | None:
+    """--speed as a factor, None for 'max'."""
+    if speed == "max":
+        return None
+    try:
+        factor = float(speed)
+    except ValueError:
+        factor = math.nan
+    if not factor > 0:
+        raise click.BadParameter("a positive number or 'max'", param_hint="--speed")
+    return factor
+
+
 # --- replay ---------------------------------------------------------------------------------
 @click.command()
 @data_option()
@@ -368,17 +382,13 @@ def replay(data_paths, config_path, host, port, station, start, hours, speed, pa
     Example:
       edgecast replay --config /etc/edgecast/edgecast.toml --data weather.csv.xz --start 2020-10-02 --speed 3600
     """
-    if speed == "max":
-        factor = None
-    else:
-        try:
-            factor = float(speed)
-        except ValueError:
-            raise click.BadParameter("a positive number or 'max'", param_hint="--speed") from None
-        if not factor > 0:
-            raise click.BadParameter("a positive number or 'max'", param_hint="--speed")
+    factor = _speed_factor(speed)
     cfg = _client_config(config_path, host, port, station)
     from .. import replay as replay_mod
+    try:
+        replay_mod.check_hours(hours)  # before the file is read: a bad --hours is said at once
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--hours") from None
     series = load_data(data_paths)
     try:
         first, end = replay_mod.select_rows(series.times, start, hours)

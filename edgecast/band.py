@@ -22,6 +22,13 @@ the minimum goes below ``c`` lies between ``max_h P(T_h < c)`` (the lower bound,
 when the errors move together) and ``1 − Π_h (1 − P(T_h < c))`` (independent errors).
 Both rules are here; ``FROST_COMBINE`` names the one chosen on the validation parts
 (BENCHMARKS.md, "How sure: the band").
+
+``recalibrate``: the combined probability is then mapped through a logistic curve,
+``σ(a·logit(p) + b)`` (Platt scaling), fitted on the validation parts by least Brier
+score (``python -m training.scripts.band_scores --recalibration``). On those parts the
+"max" probability is too timid: a forecast 0.15 came true 5–15 % of the time, one of 0.65
+80 %; a slope above 1 makes it bolder, and keeps 0 at 0, 1 at 1 and the order of any two
+forecasts.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ _NORMAL = NormalDist()
 _erf_cdf = np.frompyfunc(_NORMAL.cdf, 1, 1)
 COMBINE_RULES = ("max", "independent")
 FROST_COMBINE = "max"
+FROST_RECALIBRATION = (1.85, 0.378)  # (a, b), fitted on Jena 2021 and the validation places
+LOGIT_EDGE = 1e-6  # probabilities are clipped this far inside (0, 1) before the logit
 
 
 def check_levels(levels) -> list[float]:
@@ -93,16 +102,29 @@ def cdf(quantiles: np.ndarray, levels, x) -> np.ndarray:
     return out
 
 
-def frost_probabilities(quantiles: np.ndarray, levels, frost_c: float, combine: str = FROST_COMBINE) -> np.ndarray:
-    """(n,) P(some hour of each forecast goes below ``frost_c``) for ``quantiles`` (n, H, Q)."""
+def recalibrate(p, ab: tuple[float, float] | None = FROST_RECALIBRATION) -> np.ndarray:
+    """``σ(a·logit(p) + b)`` elementwise; ``ab`` None: ``p`` unchanged."""
+    p = np.asarray(p, np.float64)
+    if ab is None:
+        return p
+    a, b = ab
+    q = np.clip(p, LOGIT_EDGE, 1.0 - LOGIT_EDGE)
+    return 1.0 / (1.0 + np.exp(-(a * np.log(q / (1.0 - q)) + b)))
+
+
+def frost_probabilities(quantiles: np.ndarray, levels, frost_c: float, combine: str = FROST_COMBINE,
+                        ab: tuple[float, float] | None = FROST_RECALIBRATION) -> np.ndarray:
+    """(n,) P(some hour of each forecast goes below ``frost_c``) for ``quantiles`` (n, H, Q);
+    ``ab``: the recalibration (None: the combined probability as it is)."""
     if combine not in COMBINE_RULES:
         raise ValueError(f"unknown rule {combine!r}; choose from {COMBINE_RULES}")
     hourly = cdf(quantiles, levels, frost_c)  # (n, H)
-    if combine == "max":
-        return hourly.max(axis=-1)
-    return 1.0 - np.prod(1.0 - hourly, axis=-1)
+    combined = hourly.max(axis=-1) if combine == "max" else 1.0 - np.prod(1.0 - hourly, axis=-1)
+    return recalibrate(combined, ab)
 
 
-def frost_probability(quantiles: np.ndarray, levels, frost_c: float, combine: str = FROST_COMBINE) -> float:
+def frost_probability(quantiles: np.ndarray, levels, frost_c: float, combine: str = FROST_COMBINE,
+                      ab: tuple[float, float] | None = FROST_RECALIBRATION) -> float:
     """P(the next hours, ``quantiles`` (H, Q) °C, go below ``frost_c`` at least once)."""
-    return float(frost_probabilities(np.asarray(quantiles)[None], levels, frost_c, combine)[0])
+    return float(frost_probabilities(np.asarray(quantiles)[None], levels, frost_c, combine, ab)[0])
+

@@ -42,12 +42,25 @@ def test_frost_probability_between_the_correlated_and_independent_bounds():
     # three hours: the middle one is the coldest
     q = np.array([[2.0, 4.0, 6.0], [-1.0, 1.0, 3.0], [1.0, 3.0, 5.0]])
     hourly = band.cdf(q, LEVELS, 0.0)
-    assert band.frost_probability(q, LEVELS, 0.0, "max") == pytest.approx(hourly.max())
-    assert band.frost_probability(q, LEVELS, 0.0, "independent") == pytest.approx(1 - np.prod(1 - hourly))
+    assert band.frost_probability(q, LEVELS, 0.0, "max", ab=None) == pytest.approx(hourly.max())
+    assert band.frost_probability(q, LEVELS, 0.0, "independent", ab=None) == pytest.approx(1 - np.prod(1 - hourly))
     assert band.frost_probability(q, LEVELS, 0.0) == band.frost_probability(q, LEVELS, 0.0, band.FROST_COMBINE)
     assert band.frost_probability(q, LEVELS, -20.0) < 1e-6 and band.frost_probability(q, LEVELS, 20.0) > 1 - 1e-6
     with pytest.raises(ValueError, match="unknown rule"):
         band.frost_probability(q, LEVELS, 0.0, "mean")
+
+
+def test_recalibration_is_bolder_keeps_order_and_the_ends():
+    p = np.linspace(0.0, 1.0, 101)
+    r = band.recalibrate(p)
+    assert (np.diff(r) > 0).all() and r[0] < 1e-9 and r[-1] > 1 - 1e-9  # order kept, 0 and 1 stay
+    a, b = band.FROST_RECALIBRATION
+    assert a > 1  # the validation parts' "max" probability was too timid: bolder
+    assert band.recalibrate(0.15) < 0.15 and band.recalibrate(0.65) > 0.65
+    np.testing.assert_array_equal(band.recalibrate(p, None), p)
+    q = np.array([[-1.0, 1.0, 3.0]])
+    raw = band.frost_probability(q, LEVELS, 0.0, ab=None)
+    assert band.frost_probability(q, LEVELS, 0.0) == pytest.approx(float(band.recalibrate(raw)))
 
 
 @pytest.mark.parametrize("levels, reason", [([0.1, 0.9], "median"), ([0.5, 0.1, 0.9], "ascending"),

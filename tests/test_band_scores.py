@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgecast import band
 from training.scripts import band_scores
 
 
@@ -47,3 +48,13 @@ def test_references():
     assert band_scores.naive_frost(p).tolist() == [0.25, 0.5]
     rel = band_scores.reliability(np.array([0.05, 0.05, 0.95]), np.array([0.0, 1.0, 1.0]))
     assert [(r["n"], r["observed"]) for r in rel] == [(2, 0.5), (1, 1.0)]
+
+
+def test_the_recalibration_fit_recovers_a_known_curve():
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.001, 0.999, 200_000)
+    event = rng.uniform(size=p.size) < band.recalibrate(p, (1.7, -0.4))  # the truth: this curve
+    a, b = band_scores.fit_recalibration(p, event)
+    assert a == pytest.approx(1.7, abs=0.05) and b == pytest.approx(-0.4, abs=0.05)
+    a, b = band_scores.fit_recalibration(p, rng.uniform(size=p.size) < p)  # already calibrated: the identity
+    assert a == pytest.approx(1.0, abs=0.05) and b == pytest.approx(0.0, abs=0.05)

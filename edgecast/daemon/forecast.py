@@ -37,7 +37,8 @@ The band (calibration.Calibration: offsets per horizon, kept calibrated by this 
 verified forecasts): ``hourly_p10``/``hourly_p90``, the 10 % and 90 % quantiles of each
 hour of ``hourly`` (``hourly_p10[i] ≤ hourly[i] ≤ hourly_p90[i]``), and
 ``frost_probability``, the probability that one of the 24 hours goes below the alert's
-``frost_c`` (edgecast.band over the three quantiles, its rule ``FROST_COMBINE``).
+``frost_c`` (edgecast.band over the three quantiles: its rule ``FROST_COMBINE``, then
+``recalibrate``).
 
 ``frost_alert``: the frost warning after this forecast (frost_alert.FrostAlert moved by
 the station's rule), so the payload leaves ``decide`` whole.

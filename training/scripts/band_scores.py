@@ -3,6 +3,7 @@
     python -m training.scripts.band_scores                       # the test parts (BENCHMARKS.md)
     python -m training.scripts.band_scores --part val            # the choices: GAMMA, combine rule, threshold
     python -m training.scripts.band_scores --prior               # calibration.PRIOR from the validation parts
+    python -m training.scripts.band_scores --recalibration       # band.FROST_RECALIBRATION, likewise
     python -m training.scripts.band_scores --reliability docs/frost_reliability.png
 
 The shipped bundle (or ``--bundle``) forecasts every window of each part through LiteRT
@@ -242,6 +243,36 @@ def prior(parts: dict[str, dict]) -> dict[str, list[list[float]]]:
     return out
 
 
+def fit_recalibration(p, event) -> tuple[float, float]:
+    """(a, b) of ``band.recalibrate`` with the least Brier score of ``p`` against ``event`` (0/1):
+    Gauss-Newton on the logistic curve, from the identity (1, 0)."""
+    q = np.clip(p, band.LOGIT_EDGE, 1 - band.LOGIT_EDGE)
+    x = np.log(q / (1 - q))
+    y = np.asarray(event, np.float64)
+    theta = np.array([1.0, 0.0])
+    for _ in range(100):
+        f = 1.0 / (1.0 + np.exp(-(theta[0] * x + theta[1])))
+        jac = (f * (1 - f))[:, None] * np.stack([x, np.ones_like(x)], axis=1)
+        step = np.linalg.lstsq(jac, y - f, rcond=None)[0]
+        theta += step
+        if np.abs(step).max() < 1e-9:
+            break
+    return float(theta[0]), float(theta[1])
+
+
+def recalibration(parts: dict[str, dict], gamma: float = calibration.GAMMA) -> tuple[float, float]:
+    """band.FROST_RECALIBRATION from the validation parts: the fit over their forecasts pooled."""
+    probs, events = [], []
+    for p in parts.values():
+        p10, p90 = replay(p, gamma)
+        raw = band.frost_probabilities(np.stack([p10, p["point"], p90], axis=-1), calibration.LEVELS, FROST_C,
+                                       ab=None)
+        scored, frost = frost_cases(p)
+        probs.append(raw[scored])
+        events.append(frost[scored])
+    return fit_recalibration(np.concatenate(probs), np.concatenate(events))
+
+
 def plot_reliability(results: dict[str, dict], out: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -318,10 +349,16 @@ def main(argv=None) -> None:
     ap.add_argument("--gamma", type=float, default=calibration.GAMMA, help="the calibration step (validation only)")
     ap.add_argument("--combine", choices=band.COMBINE_RULES, default=band.FROST_COMBINE)
     ap.add_argument("--prior", action="store_true", help="print calibration.PRIOR from the validation parts")
+    ap.add_argument("--recalibration", action="store_true",
+                    help="print band.FROST_RECALIBRATION from the validation parts")
     ap.add_argument("--reliability", type=Path, default=None, help="write the reliability diagram (PNG) here")
     args = ap.parse_args(argv)
     if args.prior:
         print(prior(load_parts(args.bundle, args.data_dir, PARTS["val"])))
+        return
+    if args.recalibration:
+        a, b = recalibration(load_parts(args.bundle, args.data_dir, PARTS["val"]), args.gamma)
+        print(f"FROST_RECALIBRATION = ({a:.3g}, {b:.3g})")
         return
     parts = load_parts(args.bundle, args.data_dir, PARTS[args.part])
     rule = FrostRule(mode="probability")

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..readings import Reading, checked_time
 from ..resample import CARRIED, HOUR, LIVE_MAX_AGE, MISSING, OBSERVED, carried, fresh
 from ..schema import CHANNELS, WINDOW_STEPS
-from ..readings import Reading, checked_time
+from .settings import FromConfig
 
 N_CHANNELS = len(CHANNELS)
 __all__ = ["CARRIED", "MISSING", "OBSERVED", "HourlyBuffer", "Window"]
@@ -86,9 +87,9 @@ def _consecutive_hours(raw, steps: int) -> np.ndarray:
     return hours
 
 
-class HourlyBuffer:
+class HourlyBuffer(FromConfig):
     def __init__(self, carry_forward_hours: int, steps: int = WINDOW_STEPS):
-        self.set_carry_forward(carry_forward_hours)
+        self.apply_settings(carry_forward_hours)
         self.steps = steps
         self.hours = np.zeros(0, dtype=np.int64)  # completed hour stamps (epoch s), at most `steps`
         self.values = np.zeros((0, N_CHANNELS))
@@ -100,13 +101,14 @@ class HourlyBuffer:
         self.observed_hour = np.full(N_CHANNELS, np.nan)
         self.observed_value = np.full(N_CHANNELS, np.nan)
 
-    def set_carry_forward(self, hours: int) -> None:
-        """The gap policy's limit: applies from the next hour."""
-        self.carry = hours * HOUR
+    @staticmethod
+    def settings(cfg) -> dict:
+        """The live setting: [gaps] carry_forward_hours."""
+        return {"carry_forward_hours": cfg.gaps.carry_forward_hours}
 
-    def reconfigure(self, cfg) -> None:
-        """The daemon's live setting, from its Config (at start and on SIGHUP): [gaps] carry_forward_hours."""
-        self.set_carry_forward(cfg.gaps.carry_forward_hours)
+    def apply_settings(self, carry_forward_hours: int) -> None:
+        """The gap policy's limit: applies from the next hour."""
+        self.carry = carry_forward_hours * HOUR
 
     # --- feeding -----------------------------------------------------------------------
     def add(self, reading: Reading, on_hour=None) -> list[int]:

@@ -8,6 +8,8 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 
+from .settings import FromConfig
+
 
 class StationLog(logging.LoggerAdapter):
     """A logger that tags each record with its station (``record.station``) and, when the
@@ -27,7 +29,7 @@ class StationLog(logging.LoggerAdapter):
         return StationLog(logging.getLogger(name), self.extra["station"], bool(self.prefix))
 
 
-class RateLimitedLog:
+class RateLimitedLog(FromConfig):
     """Log each reason the first time, then at most once per ``every`` seconds.
 
     A sensor with a broken channel sends the same fault every few seconds; the counters
@@ -40,9 +42,13 @@ class RateLimitedLog:
         self._last: dict[str, float] = {}
         self._since: Counter = Counter()
 
-    def reconfigure(self, cfg) -> None:
-        """The daemon's live setting, from its Config (at start and on SIGHUP): [log] repeat_seconds."""
-        self.every = cfg.log.repeat_seconds
+    @staticmethod
+    def settings(cfg) -> dict:
+        """The live setting: [log] repeat_seconds."""
+        return {"every": cfg.log.repeat_seconds}
+
+    def apply_settings(self, every: float) -> None:
+        self.every = every
 
     def event(self, what: str, reason: str, detail: str) -> None:
         key = f"{what}: {reason}"

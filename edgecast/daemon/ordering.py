@@ -42,6 +42,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from ..readings import Reading, Rejection
+from .settings import FromConfig
 
 MAX_CANDIDATES = 4  # time lines held at once; the oldest gives way (its readings are rejected)
 # A step ahead beyond the sensor's rhythm waits for confirmation (ahead_limit): the rhythm
@@ -73,9 +74,9 @@ def rejected(reason: str, detail: str = "", given_up: tuple[Rejection, ...] = ()
     return Verdict(REJECTED, reason=reason, detail=detail, given_up=given_up)
 
 
-class EventClock:
+class EventClock(FromConfig):
     def __init__(self, max_future_seconds: float, confirm: int, newest: float | None = None):
-        self.set_limits(max_future_seconds, confirm)
+        self.apply_settings(max_future_seconds, confirm)
         self.newest = newest
         # far-future (or, with no reference, first) readings waiting for confirmation: chains
         # of readings that agree with each other, one per candidate time line, with the
@@ -83,16 +84,18 @@ class EventClock:
         self._held: list[tuple[str, list[Reading]]] = []
         self._steps: deque[float] = deque(maxlen=RHYTHM_STEPS)  # recent steps between accepted readings
 
-    def set_limits(self, max_future_seconds: float, confirm: int) -> None:
+    @staticmethod
+    def settings(cfg) -> dict:
+        """The live settings: [readings] max_future_minutes and confirm_jump_readings (which
+        the plausibility rule shares)."""
+        return {"max_future_seconds": cfg.readings.max_future_minutes * 60,
+                "confirm": cfg.readings.confirm_jump_readings}
+
+    def apply_settings(self, max_future_seconds: float, confirm: int) -> None:
         """The far-future limit and how many agreeing readings confirm a jump (readings
         already held keep waiting under new ones)."""
         self.max_future = max_future_seconds
         self.confirm = confirm
-
-    def reconfigure(self, cfg) -> None:
-        """The daemon's live settings, from its Config (at start and on SIGHUP): [readings]
-        max_future_minutes and confirm_jump_readings (which the plausibility rule shares)."""
-        self.set_limits(cfg.readings.max_future_minutes * 60, cfg.readings.confirm_jump_readings)
 
     @property
     def ahead_limit(self) -> float:

@@ -207,3 +207,23 @@ def markdown_table(sections: dict) -> str:
                 default += f" → {f.metadata['empty']}"
             rows.append(f"| {key} | {default} | {applies(f)} | {f.metadata['doc'].replace('|', chr(92) + '|')} |")
     return "\n".join(rows)
+
+
+class FromConfig:
+    """A station part that keeps settings in its own form (a limit in seconds): ``settings(cfg)``
+    is the one place that maps the Config to its keyword arguments, read when the part is
+    built (``from_config``) and again on every SIGHUP (``reconfigure``)."""
+
+    @staticmethod
+    def settings(cfg) -> dict:
+        raise NotImplementedError
+
+    def apply_settings(self, **values) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, cfg, **rest):
+        return cls(**cls.settings(cfg), **rest)
+
+    def reconfigure(self, cfg) -> None:
+        self.apply_settings(**self.settings(cfg))

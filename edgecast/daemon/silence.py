@@ -16,14 +16,16 @@ from __future__ import annotations
 import math
 import time
 
+from .settings import FromConfig
+
 
 def duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
 
 
-class Silence:
+class Silence(FromConfig):
     def __init__(self, limit_seconds: float, now: float | None = None):
-        self.limit = limit_seconds
+        self.apply_settings(limit_seconds)
         self.heard = time.monotonic() if now is None else now  # last accepted reading (or start), monotonic
         self.heard_wall: float | None = None  # its wall-clock time (saved with the state)
         self.messages = 0  # messages on the readings topics since the last connect
@@ -31,9 +33,13 @@ class Silence:
         self.stale = False
         self._input_warned = False  # the no-message warning of this connection was given
 
-    def reconfigure(self, cfg) -> None:
-        """The daemon's live setting, from its Config (on SIGHUP): [readings] stale_after_minutes."""
-        self.limit = cfg.readings.stale_after_minutes * 60
+    @staticmethod
+    def settings(cfg) -> dict:
+        """The live setting: [readings] stale_after_minutes."""
+        return {"limit_seconds": cfg.readings.stale_after_minutes * 60}
+
+    def apply_settings(self, limit_seconds: float) -> None:
+        self.limit = limit_seconds
 
     def restore(self, heard_wall, now: float, wall: float) -> None:
         """The last reading's wall-clock time from the state file: silence spans the restart."""

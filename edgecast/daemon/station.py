@@ -16,18 +16,21 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections import Counter
-import threading
 
 import numpy as np
 
 from .. import physics
+from ..readings import Reading, checked_time
 from ..schema import TARGET_INDEX
-from . import state
 from . import config as config_mod
+from . import state
 from .admission import Admission
 from .broker_watch import BrokerWatch
+from .calibration import Calibration
+from .correction import Correction
 from .forecast import decide, iso
 from .frost_alert import FrostAlert
 from .homeassistant import Discovery
@@ -35,12 +38,8 @@ from .hourly import OBSERVED, HourlyBuffer
 from .logs import LastProblem, RateLimitedLog, StationLog
 from .ordering import ACCEPTED, HELD, IGNORED, LATE, REJECTED, EventClock, Verdict, time_text
 from .outbox import Outbox
-from .calibration import Calibration
-from .correction import Correction
 from .silence import Silence, duration
 from .skill import Skill
-from ..readings import Reading, checked_time
-
 
 # Acknowledgements reach the state file at most this often: in live operation (one
 # forecast an hour) at once; during a fast catch-up a few extra writes a second.
@@ -113,7 +112,7 @@ class Station:
         self.alert = FrostAlert()  # the frost warning's state (kept in the state file)
         self.correction = Correction()  # the on-box correction of the model (kept in the state file)
         self.calibration = Calibration()  # the band's offsets, calibrated on this box (kept in the state file)
-        self.silence = Silence(cfg.readings.stale_after_minutes * 60)  # how long the sensor has not been heard
+        self.silence = Silence.from_config(cfg)  # how long the sensor has not been heard
         self.state_file = state.state_path(cfg.state_dir, self.id)
         self.forecaster, self.model_error = model
         self.adapter = adapter  # [input] format: the firmware's payloads -> readings

@@ -30,7 +30,7 @@ def build_station(cfg: Config, last_problem: LastProblem | None = None, several:
     ``link``: a stand-in for the MQTT link (default: a real one, not yet started);
     ``netloop``: the process's one network and timer thread, shared by all stations."""
     log = StationLog(logging.getLogger("edgecast.daemon"), cfg.station.id, prefix=several)
-    limiter = RateLimitedLog(cfg.log.repeat_seconds, log)
+    limiter = RateLimitedLog.from_config(cfg, log=log)
     watch = BrokerWatch(limiter)
     adapter = adapters.make(cfg)
     if link is None:
@@ -42,7 +42,6 @@ def build_station(cfg: Config, last_problem: LastProblem | None = None, several:
     discovery = Discovery(cfg, link, log.child("edgecast.homeassistant"), **timers) \
         if cfg.homeassistant.discovery else None
     return Station(cfg, link=link, adapter=adapter,
-                   buffer=HourlyBuffer(cfg.gaps.carry_forward_hours),
-                   clock=EventClock(cfg.readings.max_future_minutes * 60, cfg.readings.confirm_jump_readings),
+                   buffer=HourlyBuffer.from_config(cfg), clock=EventClock.from_config(cfg),
                    outbox=Outbox(), model=load_model(cfg, log), log=log, limiter=limiter, broker_watch=watch,
                    discovery=discovery, last_problem=last_problem)

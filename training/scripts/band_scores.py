@@ -95,9 +95,11 @@ def load_parts(bundle: Path | None, data_dir: Path, names) -> dict[str, dict]:
 
 
 # --- the daemon's calibration, replayed ------------------------------------------------------
-def replay(p: dict, gamma: float = calibration.GAMMA, prior: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+def replay(p: dict, gamma: float = calibration.GAMMA, prior: np.ndarray | None = None,
+           scale: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """(p10, p90) (n, 24) for the forecasts of a part: each place from a fresh Calibration,
-    hour by hour in order (verify the forecasts meeting this hour, then issue this one's band)."""
+    hour by hour in order (verify the forecasts meeting this hour, then issue this one's band).
+    ``scale`` (n, 1 or 24): each band's offsets multiplied so (an experiment's; None: as the box)."""
     n = len(p["rows"])
     p10, p90 = np.full((n, 24), np.nan), np.full((n, 24), np.nan)
     for g in np.unique(p["group"]):
@@ -125,6 +127,9 @@ def replay(p: dict, gamma: float = calibration.GAMMA, prior: np.ndarray | None =
             i = pos[r - first]
             if i >= 0:
                 p10[i], p90[i] = cal.band(p["point"][i], "model")
+                if scale is not None:
+                    p10[i], p90[i] = p["point"][i] - (p["point"][i] - p10[i]) * scale[i], \
+                        p["point"][i] + (p90[i] - p["point"][i]) * scale[i]
     return p10, p90
 
 

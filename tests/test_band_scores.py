@@ -38,6 +38,17 @@ def test_replay_is_calibrated_out_of_sample_and_in_time_order():
     assert np.array_equal(p10[2000], band_scores.calibration.Calibration().band(p["point"][2000], "model")[0])
 
 
+def test_a_scaled_replay_widens_the_first_band_by_its_scale():
+    p = synthetic_part(n=300)
+    p10, p90 = band_scores.replay(p)
+    scale = np.full((300, 1), 2.0)
+    w10, w90 = band_scores.replay(p, scale=scale)
+    np.testing.assert_allclose(p["point"][0] - w10[0], 2 * (p["point"][0] - p10[0]))  # the prior, doubled
+    np.testing.assert_allclose(w90[0] - p["point"][0], 2 * (p90[0] - p["point"][0]))
+    c = band_scores.coverage(w10[100:], w90[100:], p["actual"][100:])["coverage"]
+    assert 0.7 < c < 0.9  # the calibration still aims at 80 % with the scale on
+
+
 def test_references():
     y = np.array([0.0, 1.0])
     q = np.array([[-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]])

@@ -33,14 +33,21 @@ forecasts.
 
 from __future__ import annotations
 
-from statistics import NormalDist
+import math
 
 import numpy as np
 
+try:  # the C routine statistics.NormalDist.inv_cdf calls: the same z without importing statistics,
+    # whose fractions and decimal cost the daemon 0.5 MB resident (BENCHMARKS.md, footprint)
+    from _statistics import _normal_dist_inv_cdf
+except ImportError:  # another Python: NormalDist itself
+    def _normal_dist_inv_cdf(p: float, mu: float, sigma: float) -> float:
+        from statistics import NormalDist
+        return NormalDist(mu, sigma).inv_cdf(p)
+
 MEDIAN = 0.5
 MIN_SPREAD_C = 1e-3  # a tail narrower than this is a step: the model is sure
-_NORMAL = NormalDist()
-_erf_cdf = np.frompyfunc(_NORMAL.cdf, 1, 1)
+_erf_cdf = np.frompyfunc(lambda z: 0.5 * (1.0 + math.erf(z / math.sqrt(2.0))), 1, 1)  # NormalDist().cdf
 COMBINE_RULES = ("max", "independent")
 FROST_COMBINE = "max"
 FROST_RECALIBRATION = (1.85, 0.378)  # (a, b), fitted on Jena 2021 and the validation places
@@ -77,7 +84,7 @@ def _normal_cdf(z: np.ndarray) -> np.ndarray:
 def _tail(x: np.ndarray, median: np.ndarray, outer: np.ndarray, level: float, beyond: float) -> np.ndarray:
     """P(T < x) in a normal tail centred on ``median`` through the knot (``outer``, ``level``);
     ``beyond`` (0 or 1) where the outer knot is the median itself (no spread described)."""
-    z = _NORMAL.inv_cdf(level)
+    z = _normal_dist_inv_cdf(level, 0.0, 1.0)
     if z == 0.0:
         return np.full(x.shape, beyond)
     sigma = np.maximum((outer - median) / z, MIN_SPREAD_C)

@@ -7,6 +7,7 @@ TensorFlow; ``train``, ``export`` and ``evaluate`` of a Keras model import the
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -17,9 +18,32 @@ from . import __version__
 from .cli_options import data_option, load_data, protocol_option, training_unavailable
 
 EVALUATE_PROTOCOLS = ("seed", "reference", "years", "whole", "stations")
+# Workstation commands in modules of their own, registered when first asked for: `edgecast run`
+# on a box does not keep their code resident (BENCHMARKS.md, "Against the import floor").
+LAZY_COMMANDS = {"export": "edgecast.cli_bundle", "inspect": "edgecast.cli_bundle", "train": "edgecast.cli_train"}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Group(click.Group):
+    """The top-level group: LAZY_COMMANDS join it when one is named, and every one of them
+    before anything lists the commands or reports a name that is none of them (so --help
+    and "No such command ... Did you mean" read the same as with all of them registered)."""
+
+    def _register_lazy(self) -> None:
+        for name, module in LAZY_COMMANDS.items():
+            if name not in self.commands:
+                self.add_command(getattr(importlib.import_module(module), name))
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name not in self.commands:
+            self._register_lazy()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx):
+        self._register_lazy()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__)
 def main():
     """On-device 24-hour temperature forecasts from weather-sensor readings over MQTT.
@@ -255,11 +279,6 @@ def _evaluate_model(model: str, series, protocol_name: str, runtime: str, per_ho
     return result
 
 
-from .cli_bundle import export, inspect  # noqa: E402  (commands live beside their concern)
-
-main.add_command(export)
-main.add_command(inspect)
-
 from .daemon.cli import config_group, discovery_group, replay as _replay, run as _run, watch as _watch  # noqa: E402
 
 main.add_command(_run)
@@ -267,9 +286,6 @@ main.add_command(config_group)
 main.add_command(discovery_group)
 main.add_command(_replay)
 main.add_command(_watch)
-
-from .cli_train import train  # noqa: E402  (imports TensorFlow inside the command only)
-main.add_command(train)
 
 
 @main.command()

@@ -15,7 +15,9 @@ from edgecast.cli import main
 
 
 def _commands(group=main, path=()):
-    for name, command in group.commands.items():
+    ctx = click.Context(group)  # list_commands: the top group registers its lazy commands
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         yield (*path, name), command
         if isinstance(command, click.Group):
             yield from _commands(command, (*path, name))

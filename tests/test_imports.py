@@ -113,3 +113,20 @@ def test_the_daemons_start_does_not_parse_package_metadata():
                          cwd=PACKAGE.parent).stdout.split()
     assert out[:2] == ["litert", importlib.metadata.version("ai-edge-litert")]
     assert out[2] == "False", "the daemon's start imported importlib.metadata"
+
+
+def test_run_leaves_the_workstation_commands_and_statistics_unimported():
+    """`edgecast run --check` resolves `run` through the CLI and builds the daemon as `run`
+    does (the bundle loaded, its forecasts' band module imported). Before, the CLI imported
+    export's and train's modules and band/ordering imported statistics (fractions, decimal):
+    ~0.5 MB resident in every daemon (BENCHMARKS.md "Against the import floor")."""
+    import subprocess
+    import sys
+    code = ("import sys\nfrom edgecast.cli import main\n"
+            "main(['run', '--check'], standalone_mode=False)\n"
+            "print(' '.join(sorted(sys.modules)))")
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                cwd=PACKAGE.parent).stdout.splitlines()[-1].split())
+    assert {"edgecast.daemon.service", "edgecast.band", "edgecast.daemon.ordering"} <= loaded
+    unwanted = {"edgecast.cli_bundle", "edgecast.cli_train", "statistics", "fractions", "decimal"}
+    assert not loaded & unwanted, f"`edgecast run` imported {sorted(loaded & unwanted)}"

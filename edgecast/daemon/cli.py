@@ -242,6 +242,8 @@ def run(config_path, check, print_config, remove_discovery, reset_correction):
     if remove_discovery:
         remove_discovery_of(cfg)
         return
+    from .service import one_malloc_arena
+    one_malloc_arena()  # before the stations' network thread starts
     sys.exit(_service(cfg, config_path).run())
 
 

@@ -37,7 +37,6 @@ taken. ``EventClock.held`` is how many wait now.
 
 from __future__ import annotations
 
-import statistics
 from collections import deque
 from dataclasses import dataclass
 
@@ -100,7 +99,7 @@ class EventClock(FromConfig):
     @property
     def ahead_limit(self) -> float:
         """Seconds after the newest accepted reading beyond which a reading waits (at most max_future)."""
-        step = statistics.median(self._steps) if len(self._steps) >= 3 else UNKNOWN_STEP
+        step = _median(self._steps) if len(self._steps) >= 3 else UNKNOWN_STEP
         return min(self.max_future, max(AHEAD_FLOOR, AHEAD_FACTOR * step))
 
     def _advance(self, t: float) -> None:
@@ -156,6 +155,13 @@ class EventClock(FromConfig):
     def _give_up(held: list[tuple[str, list[Reading]]]) -> tuple[Rejection, ...]:
         return tuple(Rejection(reason, f"held reading at {time_text(r.time)} not confirmed")
                      for reason, chain in held for r in chain)
+
+
+def _median(values) -> float:
+    """statistics.median without importing statistics (its fractions and decimal: 0.5 MB
+    resident in the daemon)."""
+    ordered, mid = sorted(values), len(values) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def time_text(t: float | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 import os
 from pathlib import Path
 
@@ -68,6 +69,31 @@ def require(condition: bool, reason: str) -> None:
 
 DATA_DIR = JENA_2020.parent
 YEARS_FILES = protocol.YEARS_FILES
+
+
+def _read_real_files_once() -> None:
+    """Each real file of DATA_DIR is parsed once per test session: ``read_file`` is pure (no
+    logging, no state), so later reads get a deep copy of the first one's Series. In-process
+    tests read the same few files about 80 times; any other path is read as always."""
+    from edgecast.data import jena
+    parse, parsed = jena.read_file, {}
+
+    def read_file(path, timezone=None):
+        path = Path(path)
+        try:
+            key = (path.resolve(), path.stat().st_mtime_ns, timezone)
+        except OSError:
+            return parse(path, timezone)
+        if DATA_DIR.resolve() not in key[0].parents:
+            return parse(path, timezone)
+        if key not in parsed:
+            parsed[key] = parse(path, timezone)
+        return copy.deepcopy(parsed[key])
+
+    jena.read_file = read_file
+
+
+_read_real_files_once()
 
 
 def shared_file(name: str) -> Path:

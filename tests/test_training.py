@@ -167,6 +167,40 @@ def test_band_loss_fits_the_median_as_the_curve_kinds_and_the_gaps_by_pinball():
     np.testing.assert_allclose(np.asarray(weighted(y, out.astype(np.float32))), huber_w + pin.sum(axis=1), rtol=1e-4)
 
 
+def test_distilled_band_loss_is_band_loss_at_0_and_fits_the_median_to_the_teacher_at_1():
+    """y_true = (real curve, teacher's curve): λ = 0 is band_loss on the real curve; at λ = 1
+    the median's gradient pulls it toward the teacher, the outer levels stay on the real y;
+    the point metric reads the real curve only."""
+    import tensorflow as tf
+
+    from training.losses import band_loss, median_mae
+    levels = models.MODELS[BAND].quantiles
+    rng = np.random.default_rng(4)
+    y, teacher = rng.normal(scale=5, size=(2, 16, 24)).astype(np.float32)
+    packed = np.concatenate([y, teacher], axis=1)
+    out = np.sort(rng.normal(scale=5, size=(16, 24, 3)), axis=-1).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(band_loss(levels, teacher_weight=0.0)(packed, out)),
+                               np.asarray(band_loss(levels)(y, out)), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(median_mae(levels)(packed, out)), np.abs(y - out[..., 1]).mean(axis=1),
+                               rtol=1e-6)
+    # as the network builds them: the outer levels = median ∓ gaps
+    median, gaps = tf.Variable(out[..., 1]), tf.constant(out[..., [0, 2]] - out[..., 1:2])
+    with tf.GradientTape() as tape:
+        pred = tf.stack([median + gaps[..., 0], median, median + gaps[..., 1]], axis=-1)
+        total = tf.reduce_mean(band_loss(levels, teacher_weight=1.0)(packed, pred))
+    # a descent step moves the median toward the teacher, wherever the two differ
+    step = -np.asarray(tape.gradient(total, median))
+    assert (np.sign(step) == np.sign(teacher - out[..., 1])).all()
+    # with the median on the teacher, only the outer levels' pinball (against y) is left
+    on_teacher = out.copy()
+    on_teacher[..., 1] = teacher
+    pin = band_loss(levels, teacher_weight=1.0)(packed, on_teacher)
+    d = y[..., None] - on_teacher[..., [0, 2]]
+    lv = np.array([0.1, 0.9])
+    np.testing.assert_allclose(np.asarray(pin), np.maximum(lv * d, (lv - 1) * d).mean(axis=1).sum(axis=1),
+                               rtol=1e-5)
+
+
 @pytest.mark.parametrize("kind", ["compact_lstm", "compact_gru", "gru_reversed", "bilstm"])
 def test_unrolled_rebuild_gives_the_same_outputs(kind):
     schema = _fitted_schema(kind)

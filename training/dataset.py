@@ -28,6 +28,8 @@ class Prepared:
     columns: np.ndarray  # (rows, F) float32, normalised
     layout: protocol.Layout  # rows, step geometry, each part's window starts, raw targets
     horizons: int = 1  # 1: the +24 h target; 24: the curve +1 … +24 h (protocol.curve_targets)
+    # a distilled kind's second target: (window starts, ascending; (n, 24) °C of the teacher there)
+    teacher: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def protocol(self) -> str:
@@ -37,10 +39,18 @@ class Prepared:
         return self.layout.starts(part)
 
     def targets(self, starts: np.ndarray) -> np.ndarray:
-        """°C: (n,) at +24 h, or (n, 24) for a curve model."""
+        """°C: (n,) at +24 h, or (n, 24) for a curve model; with a teacher (n, 48): the
+        curve, then the teacher's curve for the same windows."""
         if self.horizons == 1:
             return self.layout.targets(starts).astype(np.float32)
-        return protocol.curve_targets(self.layout, starts).astype(np.float32)
+        curve = protocol.curve_targets(self.layout, starts).astype(np.float32)
+        if self.teacher is None:
+            return curve
+        keys, values = self.teacher
+        at = np.minimum(np.searchsorted(keys, starts), len(keys) - 1)
+        if not np.array_equal(keys[at], starts):
+            raise ValueError("the teacher has no forecast for some of these windows")
+        return np.concatenate([curve, values[at]], axis=1)
 
     def trainable_starts(self, part: str) -> np.ndarray:
         """Window starts for fitting: those whose raw target is a valid reading.

@@ -37,15 +37,22 @@ def _huber(y, q, weights=None):
     return ops.mean(per * ops.convert_to_tensor(weights, dtype=per.dtype), axis=-1)
 
 
-def band_loss(levels, horizon_weights=None):
+def band_loss(levels, horizon_weights=None, teacher_weight: float | None = None):
     """``horizon_weights`` (H,), mean 1: the median's Huber loss per horizon weighted so
-    (None: equal), for a band kind whose late hours must match a dedicated +24 h model."""
+    (None: equal), for a band kind whose late hours must match a dedicated +24 h model.
+
+    ``teacher_weight`` λ (a distilled kind): y_true is (batch, 2H), the real curve then a
+    teacher's curve for the same windows; the median's loss is (1 − λ)·Huber(y, median) +
+    λ·Huber(teacher, median), the outer levels' pinball stays against the real y."""
     mid = median_index(levels)
 
     def loss(y_true, y_pred):
         median = y_pred[..., mid]
         held = ops.stop_gradient(median)
+        y_true, teacher = y_true[..., :median.shape[-1]], y_true[..., median.shape[-1]:]
         total = _huber(y_true, median, horizon_weights)
+        if teacher_weight is not None:
+            total = (1.0 - teacher_weight) * total + teacher_weight * _huber(teacher, median, horizon_weights)
         for i, level in enumerate(levels):
             if i != mid:  # held + (outer − median): the value of the outer quantile, the gradient of its gap
                 total = total + pinball(y_true, held + (y_pred[..., i] - median), level)
@@ -54,9 +61,11 @@ def band_loss(levels, horizon_weights=None):
 
 
 def median_mae(levels):
-    """The point forecast's MAE (°C), logged and monitored as ``mae``/``val_mae``."""
+    """The point forecast's MAE (°C) against the real curve (a distilled kind's y_true also
+    carries the teacher's after it), logged and monitored as ``mae``/``val_mae``."""
     mid = median_index(levels)
 
     def mae(y_true, y_pred):
-        return ops.mean(ops.abs(y_true - y_pred[..., mid]), axis=-1)
+        median = y_pred[..., mid]
+        return ops.mean(ops.abs(y_true[..., :median.shape[-1]] - median), axis=-1)
     return mae

@@ -141,7 +141,8 @@ def _fit(model, spec, train_feed, val_feed, epochs: int, patience: int, checkpoi
     optimizer = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}[spec.optimizer](lr)
     if spec.loss == "band":  # a band kind: Huber on the median, pinball on the outer levels
         from .losses import band_loss, median_mae
-        loss, metric = band_loss(spec.quantiles, spec.extra.get("horizon_weights")), median_mae(spec.quantiles)
+        loss = band_loss(spec.quantiles, spec.extra.get("horizon_weights"), spec.extra.get("teacher_weight"))
+        metric = median_mae(spec.quantiles)
     else:
         loss, metric = {"mse": "mse", "mae": "mae", "huber": keras.losses.Huber(delta=1.0)}[spec.loss], "mae"
     model.compile(optimizer=optimizer, loss=loss, metrics=[metric])
@@ -216,6 +217,10 @@ def fit_keras(kind: str, series: Series, out_dir: Path, run: Run) -> dict:
 
     # data -> windows
     prep = dataset.prepare(series, spec.features, protocol_name=protocol_name, horizons=spec.horizons)
+    if spec.extra.get("teacher_weight") is not None:  # distilled: the shipped bundle's curve, a second target
+        from .teacher import teacher_curves
+        keys = np.sort(np.concatenate([prep.trainable_starts(p) for p in ("train", "val") if p in prep.layout.parts]))
+        prep.teacher = (keys, teacher_curves(prep.layout, series, keys, log=log))
     train_feed = prep.feed("train", spec.batch_size, shuffle=True, seed=seed, stride=train_stride)
     val_feed = prep.feed("val", 1024) if "val" in prep.layout.parts else None
     if val_feed is None:

@@ -115,8 +115,13 @@ def recalibrate(p, ab: tuple[float, float] | None = FROST_RECALIBRATION) -> np.n
     if ab is None:
         return p
     a, b = ab
-    q = np.clip(p, LOGIT_EDGE, 1.0 - LOGIT_EDGE)
-    return 1.0 / (1.0 + np.exp(-(a * np.log(q / (1.0 - q)) + b)))
+    return 1.0 / (1.0 + np.exp(-(a * logit(p) + b)))
+
+
+def logit(p) -> np.ndarray:
+    """log(p / (1 − p)), ``p`` clipped LOGIT_EDGE inside (0, 1) so 0 and 1 stay finite."""
+    q = np.clip(np.asarray(p, np.float64), LOGIT_EDGE, 1.0 - LOGIT_EDGE)
+    return np.log(q / (1.0 - q))
 
 
 def frost_probabilities(quantiles: np.ndarray, levels, frost_c: float, combine: str = FROST_COMBINE,

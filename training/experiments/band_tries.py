@@ -25,11 +25,6 @@ from edgecast.daemon import calibration
 from training.scripts import band_scores as bs
 
 
-def _logit(p):
-    p = np.clip(p, band.LOGIT_EDGE, 1 - band.LOGIT_EDGE)
-    return np.log(p / (1 - p))
-
-
 def online_recalibration(p: dict, raw: np.ndarray, scored: np.ndarray, frost: np.ndarray, eta: float) -> np.ndarray:
     """Each place's recalibrated probabilities, the map updated as each forecast is verified."""
     out = np.full(len(raw), np.nan)
@@ -41,10 +36,10 @@ def online_recalibration(p: dict, raw: np.ndarray, scored: np.ndarray, frost: np
         for r, i in zip(p["rows"][idx], idx):
             j = issued.get(r - 24)  # issued 24 h ago: its 24 hours are measured now
             if j is not None and scored[j] and eta > 0:
-                x = _logit(raw[j])
+                x = band.logit(raw[j])
                 err = 1 / (1 + np.exp(-(a * x + b))) - frost[j]
                 a, b = a - 0.1 * eta * err * x, b - eta * err
-            out[i] = 1 / (1 + np.exp(-(a * _logit(raw[i]) + b)))
+            out[i] = 1 / (1 + np.exp(-(a * band.logit(raw[i]) + b)))
     return out
 
 

@@ -251,8 +251,7 @@ def prior(parts: dict[str, dict]) -> dict[str, list[list[float]]]:
 def fit_recalibration(p, event) -> tuple[float, float]:
     """(a, b) of ``band.recalibrate`` with the least Brier score of ``p`` against ``event`` (0/1):
     Gauss-Newton on the logistic curve, from the identity (1, 0)."""
-    q = np.clip(p, band.LOGIT_EDGE, 1 - band.LOGIT_EDGE)
-    x = np.log(q / (1 - q))
+    x = band.logit(p)
     y = np.asarray(event, np.float64)
     theta = np.array([1.0, 0.0])
     for _ in range(100):
